@@ -1,0 +1,28 @@
+"""A GSM8K-shaped generation suite: a word problem in, exact match on the final number.
+
+Point `data=` at the real GSM8K test file (JSONL with `question` and `answer`, the answer
+ending in `#### N`) to run the benchmark itself; see docs/writing-suites.md.
+"""
+
+import re
+
+import pytest_modeleval as modeleval
+
+PROMPT = "{question}\nAnswer with just the final number."
+NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def final_number(text: str) -> str | None:
+    """The last number in a text (after '####' when present), without thousands separators."""
+    text = text.split("####")[-1]
+    found = NUMBER.findall(text)
+    if not found:
+        return None
+    value = found[-1].replace(",", "")
+    return value[:-2] if value.endswith(".0") else value
+
+
+@modeleval.suite("arithmetic", data="data/arithmetic.jsonl", chat=True)
+def test_arithmetic(item, model):
+    answer = model.generate(PROMPT.format(question=item["question"]), max_tokens=48, stop="\n")
+    assert final_number(answer) == final_number(item["answer"])

@@ -1,0 +1,12 @@
+"""pytest-modeleval: model evaluation as a pytest suite.
+
+    import pytest_modeleval as modeleval
+
+    @modeleval.suite("gsm8k", data="data/gsm8k.jsonl", sample=200, seed=42, chat=True)
+    def test_gsm8k(item, model):
+        assert final_number(model.generate(item["question"])) == final_number(item["answer"])
+"""
+
+from .suite import suite
+
+__all__ = ["suite"]

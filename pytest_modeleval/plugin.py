@@ -1,0 +1,81 @@
+"""pytest entry point: options, the session object, and the fixtures. Nothing heavy is imported here.
+
+A project with the plugin installed pays for this module only; models, torch and the
+database are touched when a run actually names a model.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from . import config as cfg
+from .session import LOG_KEY, SCORE_KEY, EvalSession, NO_MODEL_REASON
+from .suite import MARK
+
+SESSION_KEY = pytest.StashKey[EvalSession]()
+
+
+def pytest_addhooks(pluginmanager):
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser):
+    cfg.add_options(parser)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", f"{MARK}(spec): an eval suite declared with pytest_modeleval.suite()")
+    cli = {option.name: config.getoption(f"modeleval_{option.name}") for option in cfg.OPTIONS}
+    try:
+        settings = cfg.build_settings(cli, config.rootpath / "pyproject.toml",
+                                      config.invocation_params.dir, config.rootpath)
+    except cfg.ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    resolved = None
+    if settings.model is not None:
+        from .modelref import ModelRefError, resolve
+
+        try:
+            resolved = resolve(settings.model, registry=settings.registry, base_dir=settings.model_base)
+        except ModelRefError as exc:
+            where = settings.sources.get("model", "--model")
+            raise pytest.UsageError(f"{where}: {exc}") from None
+    session = EvalSession(config, settings, resolved)
+    config.stash[SESSION_KEY] = session
+    config.pluginmanager.register(session, "modeleval-session")
+
+
+def pytest_unconfigure(config):
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        del config.stash[SESSION_KEY]
+        config.pluginmanager.unregister(session)
+
+
+@pytest.fixture
+def model(request):
+    """The model under evaluation (the --model reference), bound to the calling suite's settings."""
+    from .handle import CallLog, Model
+
+    session = request.config.stash[SESSION_KEY]
+    if session.resolved is None:
+        pytest.skip(NO_MODEL_REASON)
+    marker = request.node.get_closest_marker(MARK)
+    log = CallLog()
+    request.node.stash[LOG_KEY] = log
+    return Model(session.engine, session.resolved, log,
+                 chat=bool(marker and marker.args[0].chat), seed=session.settings.seed)
+
+
+@pytest.fixture
+def record_score(request):
+    """Record a graded score in [0, 1] for this item (the default is 1 for right, 0 for wrong)."""
+    def record(value: float) -> None:
+        value = float(value)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"record_score: a score must lie in [0, 1], got {value}")
+        request.node.stash[SCORE_KEY] = value
+
+    return record

@@ -1,0 +1,255 @@
+"""The per-session plugin object: collection of suites, outcome classification, recording, summary.
+
+Held in config.stash and registered in pytest_configure (the shape of pytest's own
+junitxml plugin). Under pytest-xdist every process classifies its own reports; only
+the controller (or a plain single process) writes the database and prints the summary,
+from the outcome payload each report carries across.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from .config import Settings
+from .handle import CallLog
+from .suite import MARK, SuiteSpec
+from .summary import SuiteTally, format_table
+
+LOG_KEY = pytest.StashKey[CallLog]()
+SCORE_KEY = pytest.StashKey[float]()
+NO_MODEL_REASON = "modeleval: no model to evaluate; pass --model=REF (e.g. --model=embedded) or set model in [tool.modeleval]"
+
+
+def _payload_of(report) -> dict | None:
+    return getattr(report, "modeleval", None)
+
+
+class EvalSession:
+    def __init__(self, config: pytest.Config, settings: Settings, resolved):
+        self.config = config
+        self.settings = settings
+        self.resolved = resolved  # None without --model: eval tests are skipped
+        self.is_worker = hasattr(config, "workerinput")
+        self.suite_owner: dict[str, str] = {}
+        self.suite_meta: dict[str, dict] = {}
+        self.tallies: dict[str, SuiteTally] = {}
+        self.store = None
+        self.run_id: int | None = None
+        self._engine = None
+        self._engine_error: Exception | None = None
+        self._engine_lock = threading.Lock()
+        self._recorded_suites: set[str] = set()
+        self._engine_recorded = False
+
+    # --- engine --------------------------------------------------------------------------------
+    def engine(self):
+        """The session's engine, built on first use; a failed load is remembered, not retried per test."""
+        with self._engine_lock:
+            if self._engine is None and self._engine_error is None:
+                try:
+                    self._engine = self.config.hook.pytest_modeleval_make_engine(
+                        resolved=self.resolved, settings=self.settings)
+                    if self._engine is None:
+                        from .engines.base import EngineError
+                        raise EngineError(f"no engine can run model {self.resolved.ref!r} "
+                                          f"(kind {self.resolved.kind})")
+                except Exception as exc:  # noqa: BLE001 - reported to every test that needs the model
+                    self._engine_error = exc
+            if self._engine_error is not None:
+                raise self._engine_error
+            return self._engine
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_modeleval_make_engine(self, resolved, settings):
+        if resolved.kind == "openai":
+            from .engines.base import EngineError
+            raise EngineError(f"model {resolved.ref!r}: the OpenAI-compatible engine is not available yet "
+                              "in this version; use a local checkpoint")
+        from .engines import hf
+
+        return hf.load(resolved, batch_size=settings.batch_size)
+
+    # --- header and run record -----------------------------------------------------------------
+    def pytest_report_header(self, config):
+        if self.resolved is None:
+            return ["modeleval: no --model given; eval tests will be skipped"]
+        s = self.settings
+        limit = f", limit {s.limit}" if s.limit else ""
+        return [f"modeleval: model {self.resolved.describe()}",
+                f"modeleval: sha256:{self.resolved.sha256}",
+                f"modeleval: db {_show(s.db, config.rootpath)}, seed {s.seed}{limit}"]
+
+    def pytest_sessionstart(self, session):
+        if self.resolved is None or self.is_worker or self.config.option.collectonly:
+            return
+        from . import runinfo
+        from .store import Store
+
+        try:
+            self.store = Store(self.settings.db)
+        except Exception as exc:  # noqa: BLE001
+            raise pytest.UsageError(f"--eval-db {self.settings.db}: cannot open the results database: {exc}")
+        env = runinfo.environment(self.config.rootpath, list(self.config.invocation_params.args))
+        r = self.resolved
+        self.run_id = self.store.start_run({
+            **env,
+            "model_ref": r.ref, "model_hash": r.sha256, "model_kind": r.kind, "hash_basis": r.hash_basis,
+            "engine": "openai" if r.kind == "openai" else "hf",
+            "engine_version": env["transformers"] if r.kind != "openai" else None,
+            "seed": self.settings.seed, "eval_limit": self.settings.limit,
+            "settings": {k: str(v) if isinstance(v, Path) else v
+                         for k, v in vars(self.settings).items() if k != "sources"},
+        })
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        if self.store is not None and self.run_id is not None:
+            self.store.finish_run(self.run_id, int(exitstatus))
+
+    # --- collection ----------------------------------------------------------------------------
+    def pytest_generate_tests(self, metafunc):
+        marker = metafunc.definition.get_closest_marker(MARK)
+        if marker is None:
+            return
+        spec: SuiteSpec = marker.args[0]
+        nodeid = metafunc.definition.nodeid
+        if "item" not in metafunc.fixturenames:
+            raise pytest.Collector.CollectError(
+                f"{nodeid}: suite '{spec.name}' needs an `item` argument to receive its items")
+        owner = self.suite_owner.setdefault(spec.name, nodeid)
+        if owner != nodeid:
+            raise pytest.Collector.CollectError(
+                f"{nodeid}: suite name '{spec.name}' is already used by {owner}; suite names must be unique")
+        from .items import DataError, load_items
+
+        seed = self.settings.seed if spec.seed is None else spec.seed
+        try:
+            items, source = load_items(spec.data, suite=spec.name, base_dir=metafunc.definition.path.parent,
+                                       seed=seed, sample=spec.sample, limit=self.settings.limit,
+                                       id_field=spec.id_field)
+        except DataError as exc:
+            raise pytest.Collector.CollectError(f"suite '{spec.name}' ({nodeid}): {exc}") from None
+        self.suite_meta[spec.name] = {
+            "suite": spec.name, "source": source.description, "data_sha256": source.sha256,
+            "n_rows": source.n_rows, "sample": spec.sample, "sample_seed": seed, "chat": int(spec.chat),
+        }
+        metafunc.parametrize("item", items, ids=[item.id for item in items])
+
+    def pytest_collection_modifyitems(self, items):
+        if self.resolved is not None:
+            return
+        skip = pytest.mark.skip(reason=NO_MODEL_REASON)
+        for item in items:
+            if item.get_closest_marker(MARK) is not None or "model" in getattr(item, "fixturenames", ()):
+                item.add_marker(skip)
+
+    # --- outcomes ------------------------------------------------------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        marker = item.get_closest_marker(MARK)
+        if marker is None or self.resolved is None:
+            return report
+        outcome = _classify(report, call)
+        if outcome is None:
+            return report
+        message = None
+        if outcome == "wrong":
+            message = _short(call.excinfo.exconly())
+            report.outcome = "passed"  # a wrong answer is an eval outcome, not a failed test
+            report.longrepr = None
+        elif outcome == "error" and call.excinfo is not None:
+            message = _short(call.excinfo.exconly())
+        score = item.stash.get(SCORE_KEY, None)
+        if score is None and outcome in ("correct", "wrong"):
+            score = 1.0 if outcome == "correct" else 0.0
+        suite_item = item.callspec.params["item"]
+        log = item.stash.get(LOG_KEY, None)
+        report.modeleval = {
+            "suite": marker.args[0].name, "item_id": suite_item.id, "variant": suite_item.variant,
+            "test_id": report.nodeid, "outcome": outcome, "score": score, "message": message,
+            "duration": report.duration, **(log.as_record() if log else CallLog().as_record()),
+            "suite_meta": self.suite_meta.get(marker.args[0].name),
+            "engine": _engine_fields(self._engine),
+        }
+        report.user_properties.append(("modeleval_outcome", outcome))
+        if score is not None:
+            report.user_properties.append(("modeleval_score", score))
+        return report
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report, config):
+        payload = _payload_of(report)
+        if payload is None:
+            return None
+        if payload["outcome"] == "wrong":
+            return "wrong", "W", ("WRONG", {"yellow": True})
+        if payload["outcome"] == "error" and report.when == "call":
+            return "error", "E", ("ERROR", {"red": True})
+        return None
+
+    def pytest_runtest_logreport(self, report):
+        payload = _payload_of(report)
+        if payload is None or self.is_worker:
+            return
+        self.tallies.setdefault(payload["suite"], SuiteTally()).add(payload["outcome"], payload["score"])
+        if self.store is None:
+            return
+        meta = payload.get("suite_meta")
+        if meta and payload["suite"] not in self._recorded_suites:
+            self.store.add_suite(self.run_id, meta)
+            self._recorded_suites.add(payload["suite"])
+        if payload.get("engine") and not self._engine_recorded:
+            self.store.update_run(self.run_id, payload["engine"])
+            self._engine_recorded = True
+        self.store.add_outcome(self.run_id, payload)
+
+    # --- summary -------------------------------------------------------------------------------
+    def pytest_terminal_summary(self, terminalreporter):
+        if not self.tallies:
+            return
+        tr = terminalreporter
+        tr.write_sep("=", "modeleval summary")
+        where = f" -> run {self.run_id} in {_show(self.settings.db, self.config.rootpath)}" if self.run_id else ""
+        tr.write_line(f"model {self.resolved.ref} sha256:{self.resolved.short}{where}")
+        for line in format_table(self.tallies):
+            tr.write_line(line)
+
+
+def _classify(report, call) -> str | None:
+    """The eval outcome a report stands for, or None when a later phase decides it."""
+    if report.when == "setup":
+        if report.failed:
+            return "error"
+        return "skipped" if report.skipped else None
+    if report.when != "call":
+        return None
+    if report.passed:
+        return "correct"
+    if report.skipped:
+        return "skipped"
+    if call.excinfo is not None and call.excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
+        return "wrong"
+    return "error"
+
+
+def _engine_fields(engine) -> dict | None:
+    info = getattr(engine, "info", None)
+    if info is None:
+        return None
+    return {"engine": info.kind, "engine_version": info.version, "engine_device": info.device,
+            "engine_dtype": info.dtype, "chat_template_sha256": info.extra.get("chat_template_sha256")}
+
+
+def _short(text: str, limit: int = 2000) -> str:
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _show(path: Path, root: Path) -> str:
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return str(path)

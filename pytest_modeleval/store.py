@@ -1,0 +1,89 @@
+"""The results database: one SQLite file, one row per run, per suite and per item outcome.
+
+Outcomes are written as each test finishes (in the pytest-xdist controller when
+workers run), so an interrupted session keeps everything it had finished.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+RUNS = {
+    "id": int, "started_at": str, "ended_at": str, "exit_status": int,
+    "model_ref": str, "model_hash": str, "model_kind": str, "hash_basis": str,
+    "engine": str, "engine_version": str, "engine_device": str, "engine_dtype": str,
+    "chat_template_sha256": str, "harness_version": str, "git_commit": str, "git_dirty": int,
+    "python": str, "pytest": str, "torch": str, "transformers": str,
+    "seed": int, "eval_limit": int, "command": str, "machine": str, "settings": str,
+}
+SUITES = {
+    "run_id": int, "suite": str, "source": str, "data_sha256": str, "n_rows": int,
+    "sample": int, "sample_seed": int, "chat": int,
+}
+OUTCOMES = {
+    "id": int, "run_id": int, "suite": str, "item_id": str, "variant": int, "test_id": str,
+    "outcome": str, "score": float, "prompt_hash": str, "prompt": str, "response": str,
+    "message": str, "duration": float, "finished_at": str,
+}
+OUTCOME_VALUES = ("correct", "wrong", "error", "skipped")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Store:
+    """Thin wrapper over sqlite-utils that owns the schema."""
+
+    def __init__(self, path: Path):
+        import sqlite_utils
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite_utils.Database(self.path)
+        self.db.enable_wal()
+        self.db.execute("PRAGMA busy_timeout = 30000")
+        self._ensure_schema()
+
+    def _ensure_schema(self) -> None:
+        db = self.db
+        if "runs" not in db.table_names():
+            db["runs"].create(RUNS, pk="id")
+        if "suites" not in db.table_names():
+            db["suites"].create(SUITES, pk=("run_id", "suite"), foreign_keys=[("run_id", "runs", "id")])
+        if "outcomes" not in db.table_names():
+            db["outcomes"].create(OUTCOMES, pk="id", foreign_keys=[("run_id", "runs", "id")])
+            db["outcomes"].create_index(["run_id", "test_id"], unique=True)
+            db["outcomes"].create_index(["run_id", "suite"])
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def start_run(self, record: dict) -> int:
+        record = {**record, "started_at": now()}
+        if isinstance(record.get("settings"), dict):
+            record["settings"] = json.dumps(record["settings"], sort_keys=True, default=str)
+        return self.db["runs"].insert(record, alter=True).last_pk
+
+    def update_run(self, run_id: int, fields: dict) -> None:
+        self.db["runs"].update(run_id, fields, alter=True)
+
+    def finish_run(self, run_id: int, exit_status: int) -> None:
+        self.update_run(run_id, {"ended_at": now(), "exit_status": exit_status})
+
+    def add_suite(self, run_id: int, suite: dict) -> None:
+        self.db["suites"].upsert({**suite, "run_id": run_id}, pk=("run_id", "suite"))
+
+    def add_outcome(self, run_id: int, outcome: dict) -> None:
+        """Insert or replace by (run, test id): a rerun of the same test keeps its last result."""
+        row = {key: outcome.get(key) for key in OUTCOMES if key not in ("id", "run_id", "finished_at")}
+        row.update(run_id=run_id, finished_at=now())
+        self.db["outcomes"].insert(row, replace=True)
+
+    def outcomes(self, run_id: int) -> list[dict]:
+        return list(self.db["outcomes"].rows_where("run_id = ?", [run_id], order_by="id"))
+
+    def run(self, run_id: int) -> dict:
+        return self.db["runs"].get(run_id)

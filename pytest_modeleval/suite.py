@@ -1,0 +1,39 @@
+"""The suite API: a decorator that turns a dataset into parametrized test items.
+
+The decorator only records what the suite is; items are loaded at collection time
+by the plugin, when --eval-limit and --eval-seed are known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pytest
+
+MARK = "modeleval_suite"
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    name: str
+    data: Any  # a path, an hf: spec or a callable returning rows
+    sample: int | None = None
+    seed: int | None = None  # sampling seed; None takes --eval-seed
+    id_field: str | None = None
+    chat: bool = False  # apply the model's chat template to string prompts
+
+
+def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None = None,
+          id_field: str | None = None, chat: bool = False) -> Callable:
+    """Declare a test function as an eval suite over `data`.
+
+    The function must take an `item` argument; each selected row becomes one test
+    with id `<name>-<row>-p<variant>`. `sample` draws a seeded, stable subset.
+    """
+    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "_.-" for c in name):
+        raise ValueError(f"suite name {name!r} must be non-empty and use only letters, digits, '_', '.', '-'")
+    if sample is not None and (not isinstance(sample, int) or sample <= 0):
+        raise ValueError(f"suite {name!r}: sample must be a positive integer, got {sample!r}")
+    spec = SuiteSpec(name, data, sample, seed, id_field, chat)
+    return getattr(pytest.mark, MARK)(spec)

@@ -1,0 +1,75 @@
+"""Per-suite tallies of outcomes and the table printed at the end of a session."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .stats import wilson
+
+
+@dataclass
+class SuiteTally:
+    correct: int = 0
+    wrong: int = 0
+    errors: int = 0
+    skipped: int = 0
+    score_sum: float = 0.0
+    scored: int = 0
+
+    def add(self, outcome: str, score: float | None) -> None:
+        if outcome == "correct":
+            self.correct += 1
+        elif outcome == "wrong":
+            self.wrong += 1
+        elif outcome == "error":
+            self.errors += 1
+        else:
+            self.skipped += 1
+        if score is not None:
+            self.score_sum += score
+            self.scored += 1
+
+    @property
+    def answered(self) -> int:
+        """Items with a right-or-wrong verdict; errors are counted apart, never as wrong answers."""
+        return self.correct + self.wrong
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.answered if self.answered else math.nan
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson(self.correct, self.answered)
+
+    @property
+    def mean_score(self) -> float:
+        return self.score_sum / self.scored if self.scored else math.nan
+
+
+def tally(outcomes) -> dict[str, SuiteTally]:
+    """Tallies keyed by suite from outcome dicts (with 'suite', 'outcome', 'score')."""
+    tallies: dict[str, SuiteTally] = {}
+    for row in outcomes:
+        tallies.setdefault(row["suite"], SuiteTally()).add(row["outcome"], row.get("score"))
+    return tallies
+
+
+def _pct(value: float) -> str:
+    return "-" if math.isnan(value) else f"{100 * value:.1f}%"
+
+
+def format_table(tallies: dict[str, SuiteTally]) -> list[str]:
+    header = ("suite", "n", "correct", "wrong", "errors", "accuracy", "95% CI (Wilson)", "mean score")
+    rows = []
+    for name in sorted(tallies):
+        t = tallies[name]
+        low, high = t.interval
+        ci = "-" if math.isnan(low) else f"[{_pct(low)}, {_pct(high)}]"
+        rows.append((name, str(t.answered), str(t.correct), str(t.wrong), str(t.errors),
+                     _pct(t.accuracy), ci, "-" if math.isnan(t.mean_score) else f"{t.mean_score:.3f}"))
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    def line(cells):
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    return [line(header), *(line(r) for r in rows)]
