@@ -15,6 +15,7 @@ import pytest
 
 from .config import Settings
 from .handle import CallLog
+from .items import Item
 from .suite import MARK, SuiteSpec
 from .summary import SuiteTally, format_table
 
@@ -108,6 +109,7 @@ class EvalSession:
     def pytest_sessionfinish(self, session, exitstatus):
         if self.store is not None and self.run_id is not None:
             self.store.finish_run(self.run_id, int(exitstatus))
+            self.store.close()  # in-process sessions (pytester, notebooks) would otherwise leak it
 
     # --- collection ----------------------------------------------------------------------------
     def pytest_generate_tests(self, metafunc):
@@ -151,7 +153,8 @@ class EvalSession:
     def pytest_runtest_makereport(self, item, call):
         report = yield
         marker = item.get_closest_marker(MARK)
-        if marker is None or self.resolved is None:
+        suite_item = getattr(getattr(item, "callspec", None), "params", {}).get("item")
+        if marker is None or self.resolved is None or not isinstance(suite_item, Item):
             return report
         outcome = _classify(report, call)
         if outcome is None:
@@ -166,7 +169,6 @@ class EvalSession:
         score = item.stash.get(SCORE_KEY, None)
         if score is None and outcome in ("correct", "wrong"):
             score = 1.0 if outcome == "correct" else 0.0
-        suite_item = item.callspec.params["item"]
         log = item.stash.get(LOG_KEY, None)
         report.modeleval = {
             "suite": marker.args[0].name, "item_id": suite_item.id, "variant": suite_item.variant,
@@ -175,9 +177,10 @@ class EvalSession:
             "suite_meta": self.suite_meta.get(marker.args[0].name),
             "engine": _engine_fields(self._engine),
         }
-        report.user_properties.append(("modeleval_outcome", outcome))
-        if score is not None:
-            report.user_properties.append(("modeleval_score", score))
+        # On the item too: reports copy the item's list, and junitxml reads the teardown report's.
+        properties = [("modeleval_outcome", outcome)] + ([("modeleval_score", score)] if score is not None else [])
+        item.user_properties.extend(properties)
+        report.user_properties.extend(properties)
         return report
 
     @pytest.hookimpl(tryfirst=True)

@@ -73,6 +73,9 @@ class Store:
     def finish_run(self, run_id: int, exit_status: int) -> None:
         self.update_run(run_id, {"ended_at": now(), "exit_status": exit_status})
 
+    def close(self) -> None:
+        self.db.close()
+
     def add_suite(self, run_id: int, suite: dict) -> None:
         self.db["suites"].upsert({**suite, "run_id": run_id}, pk=("run_id", "suite"))
 

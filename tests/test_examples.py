@@ -1,0 +1,26 @@
+"""The example suites a user copies stay runnable on the embedded model."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_example_suites_run_end_to_end_and_record_every_item(tmp_path):
+    db = tmp_path / "results.sqlite"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "example_suites"), "--model=embedded", "--eval-limit=3",
+         f"--eval-db={db}", "-p", "no:cacheprovider"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "modeleval summary" in done.stdout
+    rows = sqlite3.connect(db).execute("select suite, outcome, response from outcomes").fetchall()
+    assert sorted({suite for suite, _, _ in rows}) == ["arithmetic", "facts_mc"]
+    assert len(rows) == 6
+    assert all(outcome in ("correct", "wrong") for _, outcome, _ in rows)
+    assert all(response for _, _, response in rows)
