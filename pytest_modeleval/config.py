@@ -54,8 +54,11 @@ class Option:
 
     @property
     def key(self) -> str:
-        """The [tool.modeleval] key: the flag without dashes ('eval-db'); '_' is accepted too."""
-        return self.flag.lstrip("-")
+        """The [tool.modeleval] key: the flag without dashes and 'eval-' ('db', 'registry').
+
+        The full flag name ('eval-db') and '_' for '-' are accepted too.
+        """
+        return self.flag.lstrip("-").removeprefix("eval-")
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -114,7 +117,8 @@ def read_pyproject(path: Path) -> dict[str, Any]:
 
 def _pyproject_values(table: dict[str, Any], path: Path) -> dict[str, tuple[Any, str]]:
     """Map pyproject keys to options; unknown keys are an error so typos do not pass silently."""
-    by_key = {option.key.replace("-", "_"): option for option in OPTIONS}
+    by_key = {name.replace("-", "_"): option for option in OPTIONS
+              for name in (option.key, option.flag.lstrip("-"))}
     values: dict[str, tuple[Any, str]] = {}
     for key, value in table.items():
         if isinstance(value, dict):  # sub-tables ([tool.modeleval.gates] ...) belong to later features
@@ -147,7 +151,9 @@ def build_settings(cli: dict[str, Any], pyproject: Path, invocation_dir: Path, r
                 resolved[option.name] = rootdir / option.default
             continue
         try:
-            value = option.parse(str(raw) if not isinstance(raw, bool) else raw)
+            if isinstance(raw, (bool, dict, list)):  # TOML values that no option takes
+                raise TypeError
+            value = option.parse(str(raw))
         except (TypeError, ValueError) as exc:
             detail = str(exc) if "must" in str(exc) else f"expected {option.metavar}"
             raise ConfigError(f"invalid value for {where}: {raw!r} ({detail})") from None

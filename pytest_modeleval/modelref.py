@@ -57,6 +57,8 @@ MODEL_FILE_PATTERNS = (
     "chat_template.jinja", "chat_template.json", "preprocessor_config.json",
 )
 WEIGHT_PATTERNS = MODEL_FILE_PATTERNS[:5]
+# Trainer state saved beside the weights: it does not change the model's outputs.
+TRAINING_STATE_PATTERNS = ("optimizer.*", "scheduler.*", "rng_state*", "training_args.bin", "trainer_state.json")
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -164,17 +166,20 @@ def _dir_hash(directory: Path, cache: _HashCache) -> str:
 
 
 def model_files(directory: Path) -> list[str]:
-    """Relative POSIX paths of the files that define the model, sorted; hidden dirs are skipped."""
-    found = []
-    for root, dirs, names in os.walk(directory):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        rel_root = Path(root).relative_to(directory)
-        found += [(rel_root / n).as_posix() for n in names if _is_model_file(n)]
-    return sorted(found)
+    """Names of the files that define the model, sorted.
+
+    Only the top level counts, because that is all `from_pretrained` reads: subfolders
+    (`checkpoint-500/`, `original/` copies of the weights) would change the hash and
+    slow it down without changing the model.
+    """
+    return sorted(entry.name for entry in directory.iterdir() if entry.is_file() and _is_model_file(entry.name))
 
 
 def _is_model_file(name: str) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in MODEL_FILE_PATTERNS)
+    def matches(patterns):
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+    return matches(MODEL_FILE_PATTERNS) and not matches(TRAINING_STATE_PATTERNS)
 
 
 def _file_sha256(path: Path) -> str:
@@ -290,7 +295,8 @@ def _resolve_registry(ref: str, prefix: str, registry: Path | None, base: Path) 
         raise _error(ref, f"after 'sha256:' expected {MIN_PREFIX} to 64 hex characters, got {prefix!r}.")
     if registry is None:
         raise _error(ref, "sha256: references are looked up in a registry directory; set "
-                          'registry = "checkpoints/" in [tool.modeleval] of pyproject.toml.')
+                          'registry = "checkpoints/" in [tool.modeleval] of pyproject.toml '
+                          "or pass --eval-registry=DIR.")
     candidates = _registry_candidates(ref, Path(registry), base)
     matches = [c for c in candidates if c[1].startswith(prefix)]
     if len(matches) == 1:
@@ -333,7 +339,11 @@ def _resolve_hf(ref: str, spec: str) -> ResolvedModel:
     repo_id, at, revision = spec.partition("@")
     if not repo_id or (at and not revision):
         raise _error(ref, "expected hf:org/name or hf:org/name@revision.")
-    from huggingface_hub import errors, snapshot_download
+    try:
+        from huggingface_hub import errors, snapshot_download
+    except ImportError:
+        raise _error(ref, "hf: references need the huggingface_hub package "
+                          "(pip install 'pytest-modeleval[hf]').") from None
 
     hub = _hub_cache_dir()
     try:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import pytest
 
 from . import config as cfg
-from .session import LOG_KEY, SCORE_KEY, EvalSession, NO_MODEL_REASON
+from .collect import NO_MODEL_REASON, SuiteCollector
 from .suite import MARK
 
-SESSION_KEY = pytest.StashKey[EvalSession]()
+SESSION_KEY = pytest.StashKey["EvalSession"]()
+COLLECTOR_KEY = pytest.StashKey[SuiteCollector]()
 
 
 def pytest_addhooks(pluginmanager):
@@ -42,25 +43,33 @@ def pytest_configure(config):
         except ModelRefError as exc:
             where = settings.sources.get("model", "--model")
             raise pytest.UsageError(f"{where}: {exc}") from None
-    session = EvalSession(config, settings, resolved)
-    config.stash[SESSION_KEY] = session
-    config.pluginmanager.register(session, "modeleval-session")
+    collector = SuiteCollector(settings, has_model=resolved is not None)
+    config.stash[COLLECTOR_KEY] = collector
+    config.pluginmanager.register(collector, "modeleval-collector")
+    if resolved is not None:
+        from .session import EvalSession
+
+        session = EvalSession(config, settings, resolved, collector.suite_meta)
+        config.stash[SESSION_KEY] = session
+        config.pluginmanager.register(session, "modeleval-session")
 
 
 def pytest_unconfigure(config):
-    session = config.stash.get(SESSION_KEY, None)
-    if session is not None:
-        del config.stash[SESSION_KEY]
-        config.pluginmanager.unregister(session)
+    for key in (SESSION_KEY, COLLECTOR_KEY):
+        plugin = config.stash.get(key, None)
+        if plugin is not None:
+            del config.stash[key]
+            config.pluginmanager.unregister(plugin)
 
 
 @pytest.fixture
 def model(request):
     """The model under evaluation (the --model reference), bound to the calling suite's settings."""
     from .handle import CallLog, Model
+    from .session import LOG_KEY
 
-    session = request.config.stash[SESSION_KEY]
-    if session.resolved is None:
+    session = request.config.stash.get(SESSION_KEY, None)
+    if session is None:
         pytest.skip(NO_MODEL_REASON)
     marker = request.node.get_closest_marker(MARK)
     log = CallLog()
@@ -72,6 +81,8 @@ def model(request):
 @pytest.fixture
 def record_score(request):
     """Record a graded score in [0, 1] for this item (the default is 1 for right, 0 for wrong)."""
+    from .session import SCORE_KEY
+
     def record(value: float) -> None:
         value = float(value)
         if not 0.0 <= value <= 1.0:

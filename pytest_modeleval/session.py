@@ -1,9 +1,9 @@
-"""The per-session plugin object: collection of suites, outcome classification, recording, summary.
+"""The eval session: engine, run record, outcome classification, recording and summary.
 
-Held in config.stash and registered in pytest_configure (the shape of pytest's own
-junitxml plugin). Under pytest-xdist every process classifies its own reports; only
-the controller (or a plain single process) writes the database and prints the summary,
-from the outcome payload each report carries across.
+Registered in pytest_configure only when a model is named, so a session without evals
+has none of these per-test hooks. Under pytest-xdist every process classifies its own
+reports; only the controller (or a plain single process) writes the database and prints
+the summary, from the outcome payload each report carries across.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ import pytest
 from .config import Settings
 from .handle import CallLog
 from .items import Item
-from .suite import MARK, SuiteSpec
+from .suite import MARK
 from .summary import SuiteTally, format_table
 
 LOG_KEY = pytest.StashKey[CallLog]()
 SCORE_KEY = pytest.StashKey[float]()
-NO_MODEL_REASON = "modeleval: no model to evaluate; pass --model=REF (e.g. --model=embedded) or set model in [tool.modeleval]"
 
 
 def _payload_of(report) -> dict | None:
@@ -29,13 +28,12 @@ def _payload_of(report) -> dict | None:
 
 
 class EvalSession:
-    def __init__(self, config: pytest.Config, settings: Settings, resolved):
+    def __init__(self, config: pytest.Config, settings: Settings, resolved, suite_meta: dict[str, dict]):
         self.config = config
         self.settings = settings
-        self.resolved = resolved  # None without --model: eval tests are skipped
+        self.resolved = resolved
+        self.suite_meta = suite_meta  # filled by the collector
         self.is_worker = hasattr(config, "workerinput")
-        self.suite_owner: dict[str, str] = {}
-        self.suite_meta: dict[str, dict] = {}
         self.tallies: dict[str, SuiteTally] = {}
         self.store = None
         self.run_id: int | None = None
@@ -75,8 +73,6 @@ class EvalSession:
 
     # --- header and run record -----------------------------------------------------------------
     def pytest_report_header(self, config):
-        if self.resolved is None:
-            return ["modeleval: no --model given; eval tests will be skipped"]
         s = self.settings
         limit = f", limit {s.limit}" if s.limit else ""
         return [f"modeleval: model {self.resolved.describe()}",
@@ -84,7 +80,7 @@ class EvalSession:
                 f"modeleval: db {_show(s.db, config.rootpath)}, seed {s.seed}{limit}"]
 
     def pytest_sessionstart(self, session):
-        if self.resolved is None or self.is_worker or self.config.option.collectonly:
+        if self.is_worker or self.config.option.collectonly:
             return
         from . import runinfo
         from .store import Store
@@ -111,50 +107,13 @@ class EvalSession:
             self.store.finish_run(self.run_id, int(exitstatus))
             self.store.close()  # in-process sessions (pytester, notebooks) would otherwise leak it
 
-    # --- collection ----------------------------------------------------------------------------
-    def pytest_generate_tests(self, metafunc):
-        marker = metafunc.definition.get_closest_marker(MARK)
-        if marker is None:
-            return
-        spec: SuiteSpec = marker.args[0]
-        nodeid = metafunc.definition.nodeid
-        if "item" not in metafunc.fixturenames:
-            raise pytest.Collector.CollectError(
-                f"{nodeid}: suite '{spec.name}' needs an `item` argument to receive its items")
-        owner = self.suite_owner.setdefault(spec.name, nodeid)
-        if owner != nodeid:
-            raise pytest.Collector.CollectError(
-                f"{nodeid}: suite name '{spec.name}' is already used by {owner}; suite names must be unique")
-        from .items import DataError, load_items
-
-        seed = self.settings.seed if spec.seed is None else spec.seed
-        try:
-            items, source = load_items(spec.data, suite=spec.name, base_dir=metafunc.definition.path.parent,
-                                       seed=seed, sample=spec.sample, limit=self.settings.limit,
-                                       id_field=spec.id_field)
-        except DataError as exc:
-            raise pytest.Collector.CollectError(f"suite '{spec.name}' ({nodeid}): {exc}") from None
-        self.suite_meta[spec.name] = {
-            "suite": spec.name, "source": source.description, "data_sha256": source.sha256,
-            "n_rows": source.n_rows, "sample": spec.sample, "sample_seed": seed, "chat": int(spec.chat),
-        }
-        metafunc.parametrize("item", items, ids=[item.id for item in items])
-
-    def pytest_collection_modifyitems(self, items):
-        if self.resolved is not None:
-            return
-        skip = pytest.mark.skip(reason=NO_MODEL_REASON)
-        for item in items:
-            if item.get_closest_marker(MARK) is not None or "model" in getattr(item, "fixturenames", ()):
-                item.add_marker(skip)
-
     # --- outcomes ------------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):
         report = yield
         marker = item.get_closest_marker(MARK)
         suite_item = getattr(getattr(item, "callspec", None), "params", {}).get("item")
-        if marker is None or self.resolved is None or not isinstance(suite_item, Item):
+        if marker is None or not isinstance(suite_item, Item):
             return report
         outcome = _classify(report, call)
         if outcome is None:
@@ -166,9 +125,9 @@ class EvalSession:
             report.longrepr = None
         elif outcome == "error" and call.excinfo is not None:
             message = _short(call.excinfo.exconly())
-        score = item.stash.get(SCORE_KEY, None)
-        if score is None and outcome in ("correct", "wrong"):
-            score = 1.0 if outcome == "correct" else 0.0
+        score = None  # errors and skips carry no score, even if the test recorded one first
+        if outcome in ("correct", "wrong"):
+            score = item.stash.get(SCORE_KEY, 1.0 if outcome == "correct" else 0.0)
         log = item.stash.get(LOG_KEY, None)
         report.modeleval = {
             "suite": marker.args[0].name, "item_id": suite_item.id, "variant": suite_item.variant,
@@ -218,6 +177,7 @@ class EvalSession:
         tr.write_sep("=", "modeleval summary")
         where = f" -> run {self.run_id} in {_show(self.settings.db, self.config.rootpath)}" if self.run_id else ""
         tr.write_line(f"model {self.resolved.ref} sha256:{self.resolved.short}{where}")
+
         for line in format_table(self.tallies):
             tr.write_line(line)
 

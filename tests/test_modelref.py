@@ -132,11 +132,12 @@ def test_hf_dir_hash_is_stable_and_follows_weights_not_readme(tmp_path):
 
 def test_dir_hash_is_the_manifest_of_model_files(tmp_path):
     ckpt = make_hf_dir(tmp_path / "ckpt")
-    (ckpt / "sub").mkdir()
-    (ckpt / "sub" / "vocab.txt").write_text("a\nb\n")
-    (ckpt / ".git").mkdir()
-    (ckpt / ".git" / "config.json").write_text("{}")
-    files = ["config.json", "model.safetensors", "sub/vocab.txt", "tokenizer.json"]
+    (ckpt / "vocab.txt").write_text("a\nb\n")
+    (ckpt / "checkpoint-500").mkdir()
+    (ckpt / "checkpoint-500" / "model.safetensors").write_text("older weights")
+    (ckpt / "optimizer.pt").write_text("adam state")
+    (ckpt / "training_args.bin").write_text("args")
+    files = ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt"]
     assert modelref.model_files(ckpt) == files
     manifest = "".join(f"{rel}\t{sha256_of(ckpt / rel)}\n" for rel in files)
     assert content_hash(ckpt) == hashlib.sha256(manifest.encode()).hexdigest()

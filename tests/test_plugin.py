@@ -332,6 +332,7 @@ def test_pyproject_settings_apply_and_the_command_line_wins(pytester):
 @pytest.mark.parametrize(("table", "expected"), [
     ("eval-limt = 1", ["unknown key 'eval-limt'", "[tool.modeleval]"]),
     ("eval-limit = 0", ["pyproject.toml [tool.modeleval] eval-limit", "0"]),
+    ("limit = true", ["pyproject.toml [tool.modeleval] limit", "True"]),
     ('eval-seed = "x"', ["pyproject.toml [tool.modeleval] eval-seed", "'x'"]),
 ])
 def test_bad_pyproject_settings_are_usage_errors(pytester, table, expected):
@@ -341,6 +342,18 @@ def test_bad_pyproject_settings_are_usage_errors(pytester, table, expected):
     result = run(pytester)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert all(text in result.stderr.str() for text in expected), result.stderr.str()
+
+
+def test_sha256_prefix_resolves_in_the_pyproject_registry(pytester, embedded_hash):
+    """`registry = "checkpoints/"` in [tool.modeleval] lets --model=sha256:<prefix> find a checkpoint."""
+    checkpoints = pytester.mkdir("checkpoints")
+    (checkpoints / "smol.gguf").symlink_to(embedded_gguf_path())
+    pytester.makepyprojecttoml('[tool.modeleval]\nregistry = "checkpoints/"\nlimit = 1\n')
+    write_suite(pytester, answer_suite(), answers(42, 42))
+    result = run(pytester, f"--model=sha256:{embedded_hash[:10]}")
+    assert result.ret == 0 and f"modeleval: sha256:{embedded_hash}" in result.stdout.str()
+    assert query(pytester.path / DEFAULT_DB, "select model_ref, model_kind, model_hash from runs") == [
+        {"model_ref": f"sha256:{embedded_hash[:10]}", "model_kind": "gguf", "model_hash": embedded_hash}]
 
 
 # --- data errors at collection --------------------------------------------------------------------

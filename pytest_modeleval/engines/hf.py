@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import warnings
 from itertools import groupby
 from pathlib import Path
 from typing import Sequence
@@ -63,6 +64,7 @@ class HFEngine:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.device = device
         self.batch_size = 16
+        self._warned_no_template = False
         self.max_length = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
         template = self.tokenizer.chat_template
         self.info = EngineInfo(
@@ -83,6 +85,10 @@ class HFEngine:
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
         if chat and self.tokenizer.chat_template:
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        if chat and not self._warned_no_template:
+            self._warned_no_template = True
+            warnings.warn(f"model sha256:{self.info.model_hash[:12]} has no chat template; "
+                          "chat prompts are sent as plain text", stacklevel=2)
         if isinstance(prompt, str):
             return prompt
         return "\n\n".join(str(message["content"]) for message in messages)

@@ -1,0 +1,64 @@
+"""Collection of suites: items become parametrized tests; without a model they are skipped.
+
+Always registered (suites must be collected, and skipped with a reason, even when no
+model is named); kept apart from the eval session so a session without evals carries
+no per-test hooks.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .config import Settings
+from .suite import MARK, SuiteSpec
+
+NO_MODEL_REASON = "modeleval: no model to evaluate; pass --model=REF (e.g. --model=embedded) or set model in [tool.modeleval]"
+
+
+class SuiteCollector:
+    def __init__(self, settings: Settings, has_model: bool):
+        self.settings = settings
+        self.has_model = has_model
+        self.suite_owner: dict[str, str] = {}
+        self.suite_meta: dict[str, dict] = {}  # suite -> what the runs' suites table records
+
+    def pytest_report_header(self, config):
+        if not self.has_model:
+            return ["modeleval: no --model given; eval tests will be skipped"]
+        return None
+
+    def pytest_generate_tests(self, metafunc):
+        marker = metafunc.definition.get_closest_marker(MARK)
+        if marker is None:
+            return
+        spec: SuiteSpec = marker.args[0]
+        nodeid = metafunc.definition.nodeid
+        if "item" not in metafunc.fixturenames:
+            raise pytest.Collector.CollectError(
+                f"{nodeid}: suite '{spec.name}' needs an `item` argument to receive its items")
+        owner = self.suite_owner.setdefault(spec.name, nodeid)
+        if owner != nodeid:
+            raise pytest.Collector.CollectError(
+                f"{nodeid}: suite name '{spec.name}' is already used by {owner}; suite names must be unique")
+        from .items import DataError, load_items
+
+        seed = self.settings.seed if spec.seed is None else spec.seed
+        try:
+            items, source = load_items(spec.data, suite=spec.name, base_dir=metafunc.definition.path.parent,
+                                       seed=seed, sample=spec.sample, limit=self.settings.limit,
+                                       id_field=spec.id_field)
+        except DataError as exc:
+            raise pytest.Collector.CollectError(f"suite '{spec.name}' ({nodeid}): {exc}") from None
+        self.suite_meta[spec.name] = {
+            "suite": spec.name, "source": source.description, "data_sha256": source.sha256,
+            "n_rows": source.n_rows, "sample": spec.sample, "sample_seed": seed, "chat": int(spec.chat),
+        }
+        metafunc.parametrize("item", items, ids=[item.id for item in items])
+
+    def pytest_collection_modifyitems(self, items):
+        if self.has_model:
+            return
+        skip = pytest.mark.skip(reason=NO_MODEL_REASON)
+        for item in items:
+            if item.get_closest_marker(MARK) is not None or "model" in getattr(item, "fixturenames", ()):
+                item.add_marker(skip)
