@@ -34,6 +34,25 @@ def _int(text: str) -> int:
     return int(text)
 
 
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return text
+    return parse
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """'K/N' with 1 <= K <= N: this machine's share of every suite."""
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError("must be K/N, e.g. 2/4") from None
+    if not 1 <= k <= n:
+        raise ValueError("must be K/N with 1 <= K <= N")
+    return (k, n)
+
+
 def _text(text: str) -> str:
     if not str(text).strip():
         raise ValueError("must not be empty")
@@ -76,6 +95,16 @@ OPTIONS: tuple[Option, ...] = (
            "directory of checkpoints that sha256:<prefix> references are resolved in.", "DIR", is_path=True),
     Option("batch_size", "--eval-batch-size", _positive_int, 16,
            "requests per engine batch (default 16).", "N"),
+    Option("engine", "--eval-engine", _choice("auto", "hf", "vllm"), "auto",
+           "engine for local checkpoints: auto (transformers), hf or vllm.", "NAME"),
+    Option("tensor_parallel", "--eval-tensor-parallel", _positive_int, 1,
+           "GPUs one vLLM model is split over (tensor_parallel_size; default 1).", "N"),
+    Option("cache", "--eval-cache", _choice("readwrite", "read", "off"), "readwrite",
+           "prediction cache: readwrite (default), read (never write) or off.", "MODE"),
+    Option("cache_db", "--eval-cache-db", _text, ".modeleval/cache.sqlite",
+           "SQLite prediction cache (default .modeleval/cache.sqlite under the rootdir).", "PATH", is_path=True),
+    Option("shard", "--eval-shard", _shard, None,
+           "K/N: evaluate only the K-th of N stable slices of every suite (for N CI machines).", "K/N"),
 )
 
 
@@ -89,6 +118,11 @@ class Settings:
     limit: int | None = None
     registry: Path | None = None
     batch_size: int = 16
+    engine: str = "auto"
+    tensor_parallel: int = 1
+    cache: str = "readwrite"
+    cache_db: Path = Path(".modeleval/cache.sqlite")
+    shard: tuple[int, int] | None = None
     model_base: Path = Path(".")  # where a relative model path is taken from
     sources: dict = dataclasses.field(default_factory=dict, compare=False)  # name -> "command line" | file
 

@@ -56,6 +56,11 @@ class EngineInfo:
     dtype: str = ""
     extra: dict = field(default_factory=dict, compare=False)
 
+    def fingerprint(self) -> dict:
+        """Everything about the engine that can change an output; part of every cache key."""
+        return {"kind": self.kind, "version": self.version, "model": self.model_hash, "dtype": self.dtype,
+                "chat_template": self.extra.get("chat_template_sha256")}
+
 
 class Engine(Protocol):
     info: EngineInfo
@@ -68,3 +73,9 @@ class Engine(Protocol):
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[Loglikelihood]:
         """Scores in request order; the engine batches internally."""
+
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
+        """Summed log-probability of each whole text (perplexity evals), in order."""
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in a text, for cost accounting (an estimate where the engine has no tokenizer)."""

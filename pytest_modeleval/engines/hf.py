@@ -152,6 +152,19 @@ class HFEngine:
                 results[i] = value
         return results  # type: ignore[return-value]
 
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
+        """lm-eval's rolling loglikelihood, for texts that fit the context window: every token
+        scored after the BOS (or EOS) token."""
+        for text in texts:
+            if self.count_tokens(text) >= self.max_length:
+                raise EngineError(f"loglikelihood_rolling: a text of {self.count_tokens(text)} tokens does not fit "
+                                  f"the context window of {self.max_length}; split it first")
+        scores = self.loglikelihood([LoglikelihoodRequest("", text) for text in texts])
+        return [score.logprob for score in scores]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._encode(text))
+
     def _encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """lm-evaluation-harness's split: trailing spaces of the context move to the continuation,
         and the continuation tokens are what the whole string adds after the context's tokens."""

@@ -1,0 +1,31 @@
+"""The `modeleval` command: tools around the pytest plugin (serve, cache, merge).
+
+Each subcommand lives in its own module exposing `add_parser(subparsers)`, which sets
+`run=<function(args) -> int>` as the parser default; modules keep heavy imports inside
+their run functions so `modeleval --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBCOMMANDS = ("serve",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modeleval", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"pytest_modeleval.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
