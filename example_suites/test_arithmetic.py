@@ -1,6 +1,7 @@
 """A GSM8K-shaped generation suite: a word problem in, exact match on the final number.
 
-Point `data=` at the real GSM8K test file (JSONL with `question` and `answer`, the answer
+The request is declared on the suite, so every item's prompt is generated in one batched
+run before the tests read their `completion`. Point `data=` at the real GSM8K test file (JSONL with `question` and `answer`, the answer
 ending in `#### N`) to run the benchmark itself; see docs/writing-suites.md.
 """
 
@@ -22,7 +23,7 @@ def final_number(text: str) -> str | None:
     return value[:-2] if value.endswith(".0") else value
 
 
-@modeleval.suite("arithmetic", data="data/arithmetic.jsonl", chat=True)
-def test_arithmetic(item, model):
-    answer = model.generate(PROMPT.format(question=item["question"]), max_tokens=48, stop="\n")
-    assert final_number(answer) == final_number(item["answer"])
+@modeleval.suite("arithmetic", data="data/arithmetic.jsonl", chat=True,
+                 request=modeleval.Generate(PROMPT, max_tokens=48, stop="\n"))
+def test_arithmetic(item, completion):
+    assert final_number(completion) == final_number(item["answer"])

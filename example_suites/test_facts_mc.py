@@ -8,8 +8,11 @@ log-probability of the choice text); the most likely choice is the model's answe
 import pytest_modeleval as modeleval
 
 
-@modeleval.suite("facts_mc", data="data/facts_mc.csv")
-def test_facts_mc(item, model):
-    choices = [" " + item[f"choice{i}"] for i in range(4)]
-    picked = model.choose(f"Question: {item['question']}\nAnswer:", choices)
-    assert picked == int(item["answer"])
+def choices(item):
+    return [" " + item[f"choice{i}"] for i in range(4)]
+
+
+@modeleval.suite("facts_mc", data="data/facts_mc.csv",
+                 request=modeleval.Choices("Question: {question}\nAnswer:", choices))
+def test_facts_mc(item, choice):
+    assert choice == int(item["answer"])

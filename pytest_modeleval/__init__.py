@@ -7,6 +7,7 @@
         assert final_number(model.generate(item["question"])) == final_number(item["answer"])
 """
 
+from .declare import Choices, Generate
 from .suite import suite
 
-__all__ = ["suite"]
+__all__ = ["Choices", "Generate", "suite"]

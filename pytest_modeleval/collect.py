@@ -7,10 +7,18 @@ no per-test hooks.
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from .config import Settings
 from .suite import MARK, SuiteSpec
+
+
+def in_shard(item, k: int, n: int) -> bool:
+    """Whether an item falls in slice K of N: a hash of suite and item id, so the same on every machine."""
+    digest = hashlib.sha256(f"{item.suite}/{item.id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % n == k - 1
 
 NO_MODEL_REASON = "modeleval: no model to evaluate; pass --model=REF (e.g. --model=embedded) or set model in [tool.modeleval]"
 
@@ -49,6 +57,8 @@ class SuiteCollector:
                                        id_field=spec.id_field)
         except DataError as exc:
             raise pytest.Collector.CollectError(f"suite '{spec.name}' ({nodeid}): {exc}") from None
+        if self.settings.shard:
+            items = [item for item in items if in_shard(item, *self.settings.shard)]
         self.suite_meta[spec.name] = {
             "suite": spec.name, "source": source.description, "data_sha256": source.sha256,
             "n_rows": source.n_rows, "sample": spec.sample, "sample_seed": seed, "chat": int(spec.chat),

@@ -9,39 +9,60 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from .engines.base import Engine, GenerateRequest, Loglikelihood, LoglikelihoodRequest
+from .predictor import Prediction, Predictor
+
+
+USAGE_FIELDS = ("requests", "cache_hits", "prompt_tokens", "completion_tokens",
+                "new_prompt_tokens", "new_completion_tokens")
 
 
 @dataclass
 class CallLog:
-    """The prompts and answers of one test, in call order."""
+    """The prompts and answers of one test, in call order, and what they cost."""
 
     prompts: list[str] = field(default_factory=list)
     answers: list[Any] = field(default_factory=list)
+    requests: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    new_prompt_tokens: int = 0  # computed in this run (not from the cache)
+    new_completion_tokens: int = 0
 
-    def add(self, prompt: str, answer: Any) -> None:
+    def add(self, prompt: str, prediction: Prediction) -> None:
+        value = prediction.value
         self.prompts.append(prompt)
-        self.answers.append(answer)
+        self.answers.append([round(value.logprob, 6), value.is_greedy] if isinstance(value, Loglikelihood) else value)
+        self.requests += 1
+        self.cache_hits += int(prediction.cached)
+        self.prompt_tokens += prediction.prompt_tokens
+        self.completion_tokens += prediction.completion_tokens
+        if not prediction.cached:
+            self.new_prompt_tokens += prediction.prompt_tokens
+            self.new_completion_tokens += prediction.completion_tokens
 
     def as_record(self) -> dict:
-        """prompt / response columns: the text of a single call, else a JSON list of every call."""
+        """The outcome row's prompt / response (the text of a single call, else a JSON list) and usage."""
+        usage = {name: getattr(self, name) for name in USAGE_FIELDS}
         if not self.prompts:
-            return {"prompt": None, "prompt_hash": None, "response": None}
+            return {"prompt": None, "prompt_hash": None, "response": None, **usage}
         prompt = self.prompts[0] if len(self.prompts) == 1 else json.dumps(self.prompts)
         if len(self.answers) == 1 and isinstance(self.answers[0], str):
             response = self.answers[0]
         else:
             response = json.dumps(self.answers if len(self.answers) > 1 else self.answers[0])
-        return {"prompt": prompt, "prompt_hash": hashlib.sha256(prompt.encode()).hexdigest(), "response": response}
+        return {"prompt": prompt, "prompt_hash": hashlib.sha256(prompt.encode()).hexdigest(),
+                "response": response, **usage}
 
 
 class Model:
-    """A model under evaluation, as a test sees it."""
+    """A model under evaluation, as a test sees it. Every call goes through the prediction cache."""
 
-    def __init__(self, engine: Callable[[], Engine], resolved, log: CallLog, *, chat: bool = False, seed: int = 0):
-        self._engine = engine  # loads on first call, so tests that never call the model pay nothing
+    def __init__(self, predictor: Predictor, resolved, log: CallLog, *, chat: bool = False, seed: int = 0):
+        self.predictor = predictor  # its engine loads on first need, so tests that never call the model pay nothing
         self.resolved = resolved
         self.log = log
         self.chat = chat
@@ -53,7 +74,7 @@ class Model:
 
     @property
     def engine(self) -> Engine:
-        return self._engine()
+        return self.predictor.engine
 
     def render(self, prompt, chat: bool | None = None) -> str:
         """The exact text the model will see for a prompt (str or chat messages)."""
@@ -73,10 +94,19 @@ class Model:
         rendered = [self.render(p, chat) for p in prompts]
         requests = [GenerateRequest(text, max_tokens=max_tokens, temperature=float(temperature), top_p=top_p,
                                     stop=stop, seed=self.seed if seed is None else seed) for text in rendered]
-        answers = self.engine.generate(requests)
-        for text, answer in zip(rendered, answers):
-            self.log.add(text, answer)
-        return answers
+        return self._logged(rendered, self.predictor.generate(requests))
+
+    def sample(self, prompt, n: int, *, temperature: float = 1.0, max_tokens: int = 256, top_p: float = 1.0,
+               stop: Sequence[str] | str = (), seed: int | None = None, chat: bool | None = None) -> list[str]:
+        """n sampled completions of one prompt; sample i uses seed + i and is cached per sample index."""
+        if temperature <= 0:
+            raise ValueError(f"sample needs temperature > 0, got {temperature}")
+        stop = (stop,) if isinstance(stop, str) else tuple(stop)
+        text = self.render(prompt, chat)
+        base = self.seed if seed is None else seed
+        requests = [GenerateRequest(text, max_tokens=max_tokens, temperature=float(temperature), top_p=top_p,
+                                    stop=stop, seed=base + i) for i in range(n)]
+        return self._logged([text] * n, self.predictor.generate(requests, list(range(n))))
 
     def loglikelihood(self, context: str, continuation: str) -> Loglikelihood:
         """log P(continuation | context) with lm-eval semantics, and whether it is the greedy continuation."""
@@ -84,12 +114,22 @@ class Model:
 
     def loglikelihood_batch(self, pairs: Sequence[tuple[str, str]]) -> list[Loglikelihood]:
         requests = [LoglikelihoodRequest(context, continuation) for context, continuation in pairs]
-        results = self.engine.loglikelihood(requests)
-        for request, result in zip(requests, results):
-            self.log.add(request.context + request.continuation, [round(result.logprob, 6), result.is_greedy])
-        return results
+        return self._logged([r.context + r.continuation for r in requests], self.predictor.loglikelihood(requests))
+
+    def loglikelihood_rolling(self, text: str) -> float:
+        """Summed log-probability of a whole text (perplexity-style evals)."""
+        return self._logged([text], self.predictor.loglikelihood_rolling([text]))[0]
 
     def choose(self, context: str, choices: Sequence[str]) -> int:
         """Index of the most likely choice (lm-eval's `acc`: summed log-probability, no length normalisation)."""
-        scores = self.loglikelihood_batch([(context, choice) for choice in choices])
-        return max(range(len(choices)), key=lambda i: scores[i].logprob)
+        return argmax(self.loglikelihood_batch([(context, choice) for choice in choices]))
+
+    def _logged(self, prompts: list[str], predictions: list[Prediction]) -> list:
+        for prompt, prediction in zip(prompts, predictions):
+            self.log.add(prompt, prediction)
+        return [p.value for p in predictions]
+
+
+def argmax(scores: Sequence[Loglikelihood]) -> int:
+    """The first index with the highest log-probability (ties go to the earlier choice, as in lm-eval)."""
+    return max(range(len(scores)), key=lambda i: (scores[i].logprob, -i))

@@ -65,17 +65,66 @@ def pytest_unconfigure(config):
 @pytest.fixture
 def model(request):
     """The model under evaluation (the --model reference), bound to the calling suite's settings."""
-    from .handle import CallLog, Model
-    from .session import LOG_KEY
+    from .handle import Model
 
     session = request.config.stash.get(SESSION_KEY, None)
     if session is None:
         pytest.skip(NO_MODEL_REASON)
     marker = request.node.get_closest_marker(MARK)
-    log = CallLog()
-    request.node.stash[LOG_KEY] = log
-    return Model(session.engine, session.resolved, log,
+    return Model(session.predictor, session.resolved, _call_log(request),
                  chat=bool(marker and marker.args[0].chat), seed=session.settings.seed)
+
+
+def _call_log(request):
+    """The per-test log of prompts, answers and usage that becomes the outcome row."""
+    from .handle import CallLog
+    from .session import LOG_KEY
+
+    log = request.node.stash.get(LOG_KEY, None)
+    if log is None:
+        log = request.node.stash[LOG_KEY] = CallLog()
+    return log
+
+
+def _planned(request, kind: str):
+    """This test's declared result, running the whole plan (every collected item) on first use."""
+    from .declare import Choices, Generate
+
+    session = request.config.stash.get(SESSION_KEY, None)
+    if session is None:
+        pytest.skip(NO_MODEL_REASON)
+    marker = request.node.get_closest_marker(MARK)
+    wanted = Generate if kind == "completion" else Choices
+    declared = marker.args[0].request if marker else None
+    if not isinstance(declared, wanted):
+        raise pytest.UsageError(f"{request.node.nodeid}: the `{kind}` fixture needs a suite declared with "
+                                f"request=modeleval.{wanted.__name__}(...)")
+    planned = session.planner.result(request.node, request.session.items)
+    value = planned.value  # raises the planning or engine error, which makes this test an error
+    log = _call_log(request)
+    for prompt, prediction in zip(planned.prompts, planned.predictions):
+        log.add(prompt, prediction)
+    return value
+
+
+@pytest.fixture
+def completion(request):
+    """The declared Generate request's completion for this item (a list when samples > 1)."""
+    return _planned(request, "completion")
+
+
+@pytest.fixture
+def loglikelihoods(request):
+    """The declared Choices request's loglikelihood per choice for this item."""
+    return _planned(request, "loglikelihoods")
+
+
+@pytest.fixture
+def choice(loglikelihoods):
+    """Index of the most likely declared choice (lm-eval's `acc`)."""
+    from .handle import argmax
+
+    return argmax(loglikelihoods)
 
 
 @pytest.fixture

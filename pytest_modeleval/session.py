@@ -42,6 +42,51 @@ class EvalSession:
         self._engine_lock = threading.Lock()
         self._recorded_suites: set[str] = set()
         self._engine_recorded = False
+        self._predictor = None
+        self._planner = None
+        self.price = _price(config, resolved)
+
+    # --- predictions -------------------------------------------------------------------------------
+    @property
+    def predictor(self):
+        """Cache + engine, shared by the planner and imperative calls; under xdist workers share the cache."""
+        if self._predictor is None:
+            from .cache import PredictionCache
+            from .predictor import Predictor
+
+            try:
+                cache = PredictionCache(self.settings.cache_db, self.settings.cache)
+            except Exception as exc:  # noqa: BLE001
+                raise pytest.UsageError(f"--eval-cache-db {self.settings.cache_db}: cannot open the "
+                                        f"prediction cache: {exc}") from None
+            self._predictor = Predictor(self.engine, cache, self.resolved.sha256, self.settings.batch_size,
+                                        shared=self.is_worker, progress=self._progress)
+        return self._predictor
+
+    @property
+    def planner(self):
+        if self._planner is None:
+            from .planner import Planner
+
+            self._planner = Planner(self.predictor, lambda prompt, chat: self.engine().render(prompt, chat),
+                                    self.settings.seed)
+        return self._planner
+
+    def _progress(self, kind: str, done: int, total: int, elapsed: float) -> None:
+        """One line per batch at most every 5 s (and at the end): requests/s and ETA."""
+        if done < total and elapsed - getattr(self, "_last_progress", -10.0) < 5.0:
+            return
+        self._last_progress = elapsed
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else 0.0
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None or capture is None or self.is_worker:
+            return
+        state = f"ETA {eta:.0f} s" if done < total else f"done in {elapsed:.1f} s"
+        with capture.global_and_fixture_disabled():  # the plan runs inside a test's setup
+            reporter.ensure_newline()
+            reporter.write_line(f"modeleval: {kind} {done}/{total} requests computed, {rate:.1f}/s, {state}")
 
     # --- engine --------------------------------------------------------------------------------
     def engine(self):
@@ -97,13 +142,18 @@ class EvalSession:
             "engine": "openai" if r.kind == "openai" else "hf",
             "engine_version": env["transformers"] if r.kind != "openai" else None,
             "seed": self.settings.seed, "eval_limit": self.settings.limit,
+            "shard": "{}/{}".format(*self.settings.shard) if self.settings.shard else None,
+            "cache_mode": self.settings.cache,
             "settings": {k: str(v) if isinstance(v, Path) else v
                          for k, v in vars(self.settings).items() if k != "sources"},
         })
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session, exitstatus):
+        if self._predictor is not None:
+            self._predictor.cache.close()
         if self.store is not None and self.run_id is not None:
+            self.store.update_run(self.run_id, self.usage_totals())
             self.store.finish_run(self.run_id, int(exitstatus))
             self.store.close()  # in-process sessions (pytester, notebooks) would otherwise leak it
 
@@ -157,7 +207,9 @@ class EvalSession:
         payload = _payload_of(report)
         if payload is None or self.is_worker:
             return
-        self.tallies.setdefault(payload["suite"], SuiteTally()).add(payload["outcome"], payload["score"])
+        tally = self.tallies.setdefault(payload["suite"], SuiteTally())
+        tally.add(payload["outcome"], payload["score"])
+        tally.add_usage(payload)
         if self.store is None:
             return
         meta = payload.get("suite_meta")
@@ -177,9 +229,23 @@ class EvalSession:
         tr.write_sep("=", "modeleval summary")
         where = f" -> run {self.run_id} in {_show(self.settings.db, self.config.rootpath)}" if self.run_id else ""
         tr.write_line(f"model {self.resolved.ref} sha256:{self.resolved.short}{where}")
-
         for line in format_table(self.tallies):
             tr.write_line(line)
+        totals = self.usage_totals()
+        hit_rate = totals["cache_hits"] / totals["requests"] if totals["requests"] else 0.0
+        cost = "" if totals["estimated_cost_usd"] is None else f"; estimated cost ${totals['estimated_cost_usd']:.4f}"
+        tr.write_line(f"{totals['requests']} requests, {100 * hit_rate:.1f}% from cache; tokens computed "
+                      f"{totals['new_prompt_tokens']} in / {totals['new_completion_tokens']} out{cost}")
+
+    def usage_totals(self) -> dict:
+        """Run totals for the summary and the runs table."""
+        from .cost import estimate
+        from .handle import USAGE_FIELDS
+
+        totals = {name: sum(t.usage[name] for t in self.tallies.values()) for name in USAGE_FIELDS}
+        totals["estimated_cost_usd"] = estimate(self.price, totals["new_prompt_tokens"],
+                                                totals["new_completion_tokens"])
+        return totals
 
 
 def _classify(report, call) -> str | None:
@@ -216,3 +282,14 @@ def _show(path: Path, root: Path) -> str:
         return str(Path(path).relative_to(root))
     except ValueError:
         return str(path)
+
+
+def _price(config, resolved) -> tuple[float, float] | None:
+    from .config import ConfigError, read_pyproject
+    from .cost import PriceError, price_for
+
+    try:
+        prices = read_pyproject(config.rootpath / "pyproject.toml").get("prices", {})
+        return price_for(prices, resolved.ref, resolved.sha256)
+    except (ConfigError, PriceError) as exc:
+        raise pytest.UsageError(str(exc)) from None

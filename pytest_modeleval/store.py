@@ -18,7 +18,9 @@ RUNS = {
     "engine": str, "engine_version": str, "engine_device": str, "engine_dtype": str,
     "chat_template_sha256": str, "harness_version": str, "git_commit": str, "git_dirty": int,
     "python": str, "pytest": str, "torch": str, "transformers": str,
-    "seed": int, "eval_limit": int, "command": str, "machine": str, "settings": str,
+    "seed": int, "eval_limit": int, "shard": str, "cache_mode": str, "command": str, "machine": str,
+    "settings": str, "requests": int, "cache_hits": int, "prompt_tokens": int, "completion_tokens": int,
+    "new_prompt_tokens": int, "new_completion_tokens": int, "estimated_cost_usd": float,
 }
 SUITES = {
     "run_id": int, "suite": str, "source": str, "data_sha256": str, "n_rows": int,
@@ -27,7 +29,8 @@ SUITES = {
 OUTCOMES = {
     "id": int, "run_id": int, "suite": str, "item_id": str, "variant": int, "test_id": str,
     "outcome": str, "score": float, "prompt_hash": str, "prompt": str, "response": str,
-    "message": str, "duration": float, "finished_at": str,
+    "message": str, "duration": float, "requests": int, "cache_hits": int, "prompt_tokens": int,
+    "completion_tokens": int, "new_prompt_tokens": int, "new_completion_tokens": int, "finished_at": str,
 }
 OUTCOME_VALUES = ("correct", "wrong", "error", "skipped")
 

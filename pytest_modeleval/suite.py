@@ -22,18 +22,26 @@ class SuiteSpec:
     seed: int | None = None  # sampling seed; None takes --eval-seed
     id_field: str | None = None
     chat: bool = False  # apply the model's chat template to string prompts
+    request: Any = None  # a declare.Generate or declare.Choices the planner runs for every item
 
 
 def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None = None,
-          id_field: str | None = None, chat: bool = False) -> Callable:
+          id_field: str | None = None, chat: bool = False, request: Any = None) -> Callable:
     """Declare a test function as an eval suite over `data`.
 
     The function must take an `item` argument; each selected row becomes one test
     with id `<name>-<row>-p<variant>`. `sample` draws a seeded, stable subset.
+    `request` (modeleval.Generate or modeleval.Choices) declares what to ask the model
+    for each item, so all items are batched before the tests read their results.
     """
+    from .declare import Choices, Generate
+
+    if request is not None and not isinstance(request, (Generate, Choices)):
+        raise TypeError(f"suite {name!r}: request must be modeleval.Generate(...) or modeleval.Choices(...), "
+                        f"got {type(request).__name__}")
     if not isinstance(name, str) or not name or not all(c.isalnum() or c in "_.-" for c in name):
         raise ValueError(f"suite name {name!r} must be non-empty and use only letters, digits, '_', '.', '-'")
     if sample is not None and (not isinstance(sample, int) or sample <= 0):
         raise ValueError(f"suite {name!r}: sample must be a positive integer, got {sample!r}")
-    spec = SuiteSpec(name, data, sample, seed, id_field, chat)
+    spec = SuiteSpec(name, data, sample, seed, id_field, chat, request)
     return getattr(pytest.mark, MARK)(spec)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from .handle import USAGE_FIELDS
 from .stats import wilson
 
 
@@ -16,6 +17,15 @@ class SuiteTally:
     skipped: int = 0
     score_sum: float = 0.0
     scored: int = 0
+    usage: dict = field(default_factory=lambda: dict.fromkeys(USAGE_FIELDS, 0))
+
+    def add_usage(self, row: dict) -> None:
+        for name in USAGE_FIELDS:
+            self.usage[name] += row.get(name) or 0
+
+    @property
+    def hit_rate(self) -> float:
+        return self.usage["cache_hits"] / self.usage["requests"] if self.usage["requests"] else math.nan
 
     def add(self, outcome: str, score: float | None) -> None:
         if outcome == "correct":
@@ -52,7 +62,9 @@ def tally(outcomes) -> dict[str, SuiteTally]:
     """Tallies keyed by suite from outcome dicts (with 'suite', 'outcome', 'score')."""
     tallies: dict[str, SuiteTally] = {}
     for row in outcomes:
-        tallies.setdefault(row["suite"], SuiteTally()).add(row["outcome"], row.get("score"))
+        tally = tallies.setdefault(row["suite"], SuiteTally())
+        tally.add(row["outcome"], row.get("score"))
+        tally.add_usage(row)
     return tallies
 
 
@@ -61,14 +73,17 @@ def _pct(value: float) -> str:
 
 
 def format_table(tallies: dict[str, SuiteTally]) -> list[str]:
-    header = ("suite", "n", "correct", "wrong", "errors", "accuracy", "95% CI (Wilson)", "mean score")
+    header = ("suite", "n", "correct", "wrong", "errors", "accuracy", "95% CI (Wilson)", "mean score",
+              "requests", "cached", "tokens in/out")
     rows = []
     for name in sorted(tallies):
         t = tallies[name]
         low, high = t.interval
         ci = "-" if math.isnan(low) else f"[{_pct(low)}, {_pct(high)}]"
         rows.append((name, str(t.answered), str(t.correct), str(t.wrong), str(t.errors),
-                     _pct(t.accuracy), ci, "-" if math.isnan(t.mean_score) else f"{t.mean_score:.3f}"))
+                     _pct(t.accuracy), ci, "-" if math.isnan(t.mean_score) else f"{t.mean_score:.3f}",
+                     str(t.usage["requests"]), _pct(t.hit_rate),
+                     f"{t.usage['prompt_tokens']}/{t.usage['completion_tokens']}"))
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     def line(cells):
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()

@@ -289,7 +289,8 @@ def test_summary_shows_accuracy_and_wilson_interval(pytester):
     low, high = wilson(3, 4)
     assert (f"{100 * low:.1f}", f"{100 * high:.1f}") == ("30.1", "95.4")
     result.stdout.fnmatch_lines(["*= modeleval summary =*", "suite * n * correct * wrong * errors * accuracy *"])
-    assert summary_row(result, "quarter") == ["quarter", "4", "3", "1", "0", "75.0%", "[30.1%,95.4%]", "0.750"]
+    assert summary_row(result, "quarter") == ["quarter", "4", "3", "1", "0", "75.0%", "[30.1%,95.4%]", "0.750",
+                                              "0", "-", "0/0"]  # no model calls: no requests, no tokens
 
 
 def test_header_prints_the_full_model_hash(pytester, embedded_hash):

@@ -1,0 +1,70 @@
+"""Declared requests: what a suite asks of the model for each item, known before any test runs.
+
+Declaring lets the planner gather every item's requests after collection and run them
+in large batches; the test then only reads its result. Templates are `str.format`
+strings over the item's fields, or callables taking the item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence, Union
+
+Template = Union[str, Callable[[Any], Any]]
+
+
+def fill(template: Template, item) -> Any:
+    """A template applied to an item: format-string over its fields, or a callable's result."""
+    if callable(template):
+        return template(item)
+    try:
+        return template.format_map(item.fields)
+    except KeyError as exc:
+        raise KeyError(f"template {template!r} names field {exc.args[0]!r}, which item {item.id} lacks; "
+                       f"available fields: {', '.join(item.fields)}") from None
+
+
+@dataclass(frozen=True)
+class Generate:
+    """Generate a completion per item (`samples` > 1 draws that many sampled completions).
+
+    The test receives `completion`: the text, or a list of texts when samples > 1.
+    """
+
+    prompt: Template
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: Sequence[str] | str = ()
+    samples: int = 1
+    seed: int | None = None  # None takes --eval-seed
+
+    def __post_init__(self):
+        if self.samples < 1:
+            raise ValueError(f"Generate: samples must be >= 1, got {self.samples}")
+        if self.samples > 1 and self.temperature == 0.0:
+            raise ValueError("Generate: samples > 1 needs temperature > 0 (greedy samples would be identical)")
+        if self.max_tokens < 1:
+            raise ValueError(f"Generate: max_tokens must be >= 1, got {self.max_tokens}")
+
+    @property
+    def stops(self) -> tuple[str, ...]:
+        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+
+
+@dataclass(frozen=True)
+class Choices:
+    """Score each choice as a continuation of the context (lm-eval's multiple-choice shape).
+
+    The test receives `loglikelihoods` (one per choice) and `choice` (the index of the most
+    likely one: lm-eval's `acc`).
+    """
+
+    context: Template
+    choices: Template | Sequence[Template]
+
+    def continuations(self, item) -> list[str]:
+        if callable(self.choices) or isinstance(self.choices, str):
+            values = fill(self.choices, item)
+            return [values] if isinstance(values, str) else list(values)
+        return [fill(choice, item) for choice in self.choices]

@@ -1,0 +1,170 @@
+"""Every prediction goes through here: cache lookup, batched engine calls for the misses, cache writes.
+
+Declared requests (the planner) and imperative calls (`model.generate` in a test body)
+share this path, so nothing is ever computed twice. Under pytest-xdist the workers share
+the cache file and claim batches before computing them, so each prediction is computed
+by exactly one worker; the others wait for it to appear.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from .cache import PredictionCache, request_key
+from .engines.base import EngineError, GenerateRequest, Loglikelihood, LoglikelihoodRequest
+
+
+@dataclass
+class Prediction:
+    """One answer and what it cost; `cached` says whether this run computed it."""
+
+    value: object
+    prompt_tokens: int
+    completion_tokens: int
+    cached: bool
+
+
+@dataclass
+class Usage:
+    """Totals for a process: requests, cache hits, engine calls, tokens computed."""
+
+    requests: int = 0
+    cache_hits: int = 0
+    engine_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def generate_payload(request: GenerateRequest) -> dict:
+    """The sampling parameters that can change a completion; greedy ignores seed and top_p."""
+    greedy = request.greedy
+    return {"prompt": request.prompt, "max_tokens": request.max_tokens, "temperature": float(request.temperature),
+            "top_p": 1.0 if greedy else float(request.top_p), "stop": list(request.stop),
+            "seed": None if greedy else request.seed}
+
+
+class Predictor:
+    def __init__(self, engine: Callable, cache: PredictionCache, model_hash: str, batch_size: int,
+                 shared: bool = False, progress: Callable[[str, int, int, float], None] | None = None,
+                 wait_timeout: float = 3600.0):
+        self._engine = engine  # a factory: the engine loads on first need
+        self.cache = cache
+        self.model_hash = model_hash
+        self.batch_size = batch_size
+        self.shared = shared  # several processes (xdist workers) use the same cache
+        self.progress = progress
+        self.wait_timeout = wait_timeout
+        self.usage = Usage()
+
+    @property
+    def engine(self):
+        return self._engine()
+
+    # --- the three request kinds ----------------------------------------------------------------
+    def generate(self, requests: Sequence[GenerateRequest], samples: Sequence[int] | None = None) -> list[Prediction]:
+        samples = samples or [0] * len(requests)
+        payloads = [generate_payload(r) for r in requests]
+
+        def compute(batch: list[GenerateRequest]) -> list[tuple[object, int, int]]:
+            texts = self.engine.generate(batch)
+            return [(text, self.engine.count_tokens(r.prompt), self.engine.count_tokens(text))
+                    for r, text in zip(batch, texts)]
+
+        return self._predict("generate", requests, payloads, samples, compute, size=lambda r: len(r.prompt))
+
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[Prediction]:
+        payloads = [{"context": r.context, "continuation": r.continuation} for r in requests]
+
+        def compute(batch):
+            scores = self.engine.loglikelihood(batch)
+            return [([s.logprob, s.is_greedy], self.engine.count_tokens(r.context + r.continuation), 0)
+                    for r, s in zip(batch, scores)]
+
+        predictions = self._predict("loglikelihood", requests, payloads, [0] * len(requests), compute,
+                                    size=lambda r: len(r.context) + len(r.continuation))
+        for p in predictions:
+            p.value = Loglikelihood(float(p.value[0]), bool(p.value[1]))
+        return predictions
+
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[Prediction]:
+        def compute(batch):
+            return [(v, self.engine.count_tokens(t), 0) for t, v in zip(batch, self.engine.loglikelihood_rolling(batch))]
+
+        return self._predict("loglikelihood_rolling", list(texts), [{"text": t} for t in texts],
+                             [0] * len(texts), compute, size=len)
+
+    # --- the shared path --------------------------------------------------------------------------
+    def _predict(self, kind, requests, payloads, samples, compute, size) -> list[Prediction]:
+        fingerprint = self.engine.info.fingerprint()
+        keys = [request_key(fingerprint, kind, payload, sample) for payload, sample in zip(payloads, samples)]
+        unique: dict[str, object] = {}
+        for key, request in zip(keys, requests):
+            unique.setdefault(key, request)
+        self.usage.requests += len(keys)
+        found = {key: Prediction(v["value"], v["prompt_tokens"], v["completion_tokens"], True)
+                 for key, v in self.cache.get_many(unique).items()}
+        self.usage.cache_hits += sum(1 for key in keys if key in found)
+        missing = sorted((k for k in unique if k not in found), key=lambda k: -size(unique[k]))
+        self._compute(kind, missing, unique, compute, found)
+        return [found[key] for key in keys]
+
+    def _compute(self, kind, missing: list[str], requests: dict, compute, found: dict) -> None:
+        """Largest first, one engine call per batch, each batch written before the next starts."""
+        start, done = time.perf_counter(), 0
+        waiting: list[str] = []
+        for offset in range(0, len(missing), self.batch_size):
+            chunk = missing[offset:offset + self.batch_size]
+            mine = self._claim(chunk, found) if self.shared else chunk
+            waiting += [key for key in chunk if key not in found and key not in set(mine)]
+            if not mine:
+                continue
+            try:
+                results = compute([requests[key] for key in mine])
+            except Exception:
+                if self.shared:
+                    self.cache.release(mine)
+                raise
+            self.usage.engine_calls += 1
+            rows = [(key, value, p, c) for key, (value, p, c) in zip(mine, results)]
+            self.cache.put_many(self.model_hash, kind, rows)
+            for key, value, p, c in rows:
+                found[key] = Prediction(value, p, c, False)
+                self.usage.prompt_tokens += p
+                self.usage.completion_tokens += c
+            done += len(mine)
+            if self.progress:
+                self.progress(kind, done, len(missing) - len(waiting), time.perf_counter() - start)
+        if waiting:
+            self._wait_for(kind, waiting, requests, compute, found)
+
+    def _claim(self, keys: list[str], found: dict, stale_after: float = 600.0) -> list[str]:
+        """Claim keys, then drop any another worker finished meanwhile (its claim is gone once written)."""
+        mine = self.cache.claim(keys, stale_after=stale_after)
+        done = self.cache.get_many(mine)
+        for key, v in done.items():
+            found[key] = Prediction(v["value"], v["prompt_tokens"], v["completion_tokens"], True)
+        if done:
+            self.cache.release(list(done))
+        return [key for key in mine if key not in done]
+
+    def _wait_for(self, kind, keys: list[str], requests: dict, compute, found: dict) -> None:
+        """Predictions another worker claimed: poll the cache; compute any whose claim was dropped."""
+        deadline = time.monotonic() + self.wait_timeout
+        pending = list(keys)
+        while pending:
+            for key, v in self.cache.get_many(pending).items():
+                found[key] = Prediction(v["value"], v["prompt_tokens"], v["completion_tokens"], True)
+            pending = [key for key in pending if key not in found]
+            if not pending:
+                return
+            orphaned = self._claim(pending, found, stale_after=self.wait_timeout)
+            if orphaned:  # the other worker failed or gave its claim back
+                self._compute(kind, orphaned, requests, compute, found)
+                pending = [key for key in pending if key not in found]
+                continue
+            if time.monotonic() > deadline:
+                raise EngineError(f"waited {self.wait_timeout:.0f} s for {len(pending)} {kind} predictions "
+                                  "that another worker claimed")
+            time.sleep(0.1)
