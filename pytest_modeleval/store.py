@@ -7,6 +7,7 @@ workers run), so an interrupted session keeps everything it had finished.
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -33,6 +34,9 @@ OUTCOMES = {
     "completion_tokens": int, "new_prompt_tokens": int, "new_completion_tokens": int, "finished_at": str,
 }
 OUTCOME_VALUES = ("correct", "wrong", "error", "skipped")
+_OUTCOME_COLUMNS = tuple(name for name in OUTCOMES if name != "id")
+FLUSH_ROWS = 200
+FLUSH_SECONDS = 1.0
 
 
 def now() -> str:
@@ -51,6 +55,8 @@ class Store:
         self.db.enable_wal()
         self.db.execute("PRAGMA busy_timeout = 30000")
         self._ensure_schema()
+        self._pending: list[tuple] = []
+        self._flushed_at = time.monotonic()
 
     def _ensure_schema(self) -> None:
         db = self.db
@@ -62,6 +68,11 @@ class Store:
             db["outcomes"].create(OUTCOMES, pk="id", foreign_keys=[("run_id", "runs", "id")])
             db["outcomes"].create_index(["run_id", "test_id"], unique=True)
             db["outcomes"].create_index(["run_id", "suite"])
+        for table, columns in (("runs", RUNS), ("suites", SUITES), ("outcomes", OUTCOMES)):
+            present = db[table].columns_dict  # a DB from an older version gains the new columns
+            for name, kind in columns.items():
+                if name not in present:
+                    db[table].add_column(name, kind)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def start_run(self, record: dict) -> int:
@@ -74,21 +85,42 @@ class Store:
         self.db["runs"].update(run_id, fields, alter=True)
 
     def finish_run(self, run_id: int, exit_status: int) -> None:
+        self.flush()
         self.update_run(run_id, {"ended_at": now(), "exit_status": exit_status})
 
     def close(self) -> None:
+        self.flush()
         self.db.close()
 
     def add_suite(self, run_id: int, suite: dict) -> None:
         self.db["suites"].upsert({**suite, "run_id": run_id}, pk=("run_id", "suite"))
 
     def add_outcome(self, run_id: int, outcome: dict) -> None:
-        """Insert or replace by (run, test id): a rerun of the same test keeps its last result."""
-        row = {key: outcome.get(key) for key in OUTCOMES if key not in ("id", "run_id", "finished_at")}
-        row.update(run_id=run_id, finished_at=now())
-        self.db["outcomes"].insert(row, replace=True)
+        """Queue an outcome; written every FLUSH_ROWS rows or FLUSH_SECONDS, and at the end.
+
+        Insert or replace by (run, test id): a rerun of the same test keeps its last result.
+        An outcome is cheap to redo from the prediction cache, so a crash losing the last
+        second of rows costs nothing computed, while one transaction per test would cost
+        more than the test itself on a warm cache.
+        """
+        values = {key: outcome.get(key) for key in _OUTCOME_COLUMNS}
+        values.update(run_id=run_id, finished_at=now())
+        self._pending.append(tuple(values[key] for key in _OUTCOME_COLUMNS))
+        if len(self._pending) >= FLUSH_ROWS or time.monotonic() - self._flushed_at > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            marks = ", ".join("?" * len(_OUTCOME_COLUMNS))
+            with self.db.conn:
+                self.db.conn.executemany(
+                    f"INSERT OR REPLACE INTO outcomes ({', '.join(_OUTCOME_COLUMNS)}) VALUES ({marks})",
+                    self._pending)
+            self._pending = []
+        self._flushed_at = time.monotonic()
 
     def outcomes(self, run_id: int) -> list[dict]:
+        self.flush()
         return list(self.db["outcomes"].rows_where("run_id = ?", [run_id], order_by="id"))
 
     def run(self, run_id: int) -> dict:

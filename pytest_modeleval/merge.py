@@ -1,0 +1,110 @@
+"""`modeleval merge`: combine the results DBs of N shard machines into one run.
+
+CI splits a checkpoint's evaluation with `--eval-shard K/N`; each machine writes its own
+DB. Merging takes the newest run of each input, checks they evaluated the same model
+and did not overlap, and writes one run whose outcomes are exactly the union, so every
+later step (summary, gates) sees it as if it had run in one place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+USAGE_COLUMNS = ("requests", "cache_hits", "prompt_tokens", "completion_tokens",
+                 "new_prompt_tokens", "new_completion_tokens", "estimated_cost_usd")
+
+
+class MergeError(ValueError):
+    """Inputs that cannot be one run; the message names the files."""
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("merge", help="merge shard results DBs into one run")
+    parser.add_argument("output", help="results DB to write the merged run into (created if missing)")
+    parser.add_argument("inputs", nargs="+", help="results DBs of the shards (the newest run of each)")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    try:
+        run_id, tallies = merge(Path(args.output), [Path(p) for p in args.inputs])
+    except MergeError as exc:
+        print(f"modeleval merge: {exc}")
+        return 2
+    from .summary import format_table
+
+    print(f"modeleval merge: run {run_id} in {args.output} from {len(args.inputs)} shard DBs")
+    for line in format_table(tallies):
+        print(line)
+    return 0
+
+
+def merge(output: Path, inputs: list[Path]) -> tuple[int, dict]:
+    from .store import Store
+    from .summary import tally
+
+    shards = [_newest_run(path) for path in inputs]
+    _check_same_model(shards)
+    outcomes = [row for _, _, _, rows in shards for row in rows]
+    _check_disjoint(shards)
+    first = shards[0][1]
+    record = {key: value for key, value in first.items() if key not in ("id", "started_at", "ended_at")}
+    record.update(
+        shard="merged " + " + ".join(str(run.get("shard") or "all") for _, run, _, _ in shards),
+        exit_status=max(run.get("exit_status") or 0 for _, run, _, _ in shards),
+        command="modeleval merge " + " ".join(str(p) for p in inputs),
+    )
+    for column in USAGE_COLUMNS:
+        values = [run.get(column) for _, run, _, _ in shards if run.get(column) is not None]
+        record[column] = sum(values) if values else None
+    store = Store(output)
+    try:
+        run_id = store.start_run(record)
+        store.update_run(run_id, {"started_at": min(run["started_at"] for _, run, _, _ in shards)})
+        for _, _, suites, _ in shards:
+            for suite in suites:
+                store.add_suite(run_id, {k: v for k, v in suite.items() if k != "run_id"})
+        for row in outcomes:
+            store.add_outcome(run_id, row)
+        store.finish_run(run_id, record["exit_status"])
+        store.update_run(run_id, {"ended_at": max(run.get("ended_at") or "" for _, run, _, _ in shards)})
+    finally:
+        store.close()
+    return run_id, tally(outcomes)
+
+
+def _newest_run(path: Path):
+    import sqlite_utils
+
+    if not path.exists():
+        raise MergeError(f"{path} does not exist")
+    db = sqlite_utils.Database(path)
+    try:
+        runs = list(db["runs"].rows_where(order_by="id desc", limit=1)) if "runs" in db.table_names() else []
+        if not runs:
+            raise MergeError(f"{path} holds no runs")
+        run = runs[0]
+        suites = list(db["suites"].rows_where("run_id = ?", [run["id"]]))
+        rows = list(db["outcomes"].rows_where("run_id = ?", [run["id"]], order_by="id"))
+    finally:
+        db.close()
+    return path, run, suites, rows
+
+
+def _check_same_model(shards) -> None:
+    path, run, _, _ = shards[0]
+    for other_path, other, _, _ in shards[1:]:
+        for field in ("model_hash", "seed"):
+            if other[field] != run[field]:
+                raise MergeError(f"{path} and {other_path} differ in {field} "
+                                 f"({run[field]!r} vs {other[field]!r}); shards must evaluate the same thing")
+
+
+def _check_disjoint(shards) -> None:
+    seen: dict[str, Path] = {}
+    for path, _, _, rows in shards:
+        for row in rows:
+            if row["test_id"] in seen:
+                raise MergeError(f"{row['test_id']} is in both {seen[row['test_id']]} and {path}; "
+                                 "were the shards run with different --eval-shard K/N?")
+            seen[row["test_id"]] = path
