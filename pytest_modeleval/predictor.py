@@ -48,7 +48,7 @@ def generate_payload(request: GenerateRequest) -> dict:
 class Predictor:
     def __init__(self, engine: Callable, cache: PredictionCache, model_hash: str, batch_size: int,
                  shared: bool = False, progress: Callable[[str, int, int, float], None] | None = None,
-                 wait_timeout: float = 3600.0):
+                 wait_timeout: float = 3600.0, run_started: float | None = None):
         self._engine = engine  # a factory: the engine loads on first need
         self.cache = cache
         self.model_hash = model_hash
@@ -57,6 +57,10 @@ class Predictor:
         self.progress = progress
         self.wait_timeout = wait_timeout
         self.usage = Usage()
+        # Under xdist a peer worker's predictions of this run (written after run_started) are this run's
+        # work, not cache hits; each counts as new once per process, where its test then runs.
+        self.run_started = run_started
+        self._counted: set[str] = set()
 
     @property
     def engine(self):
@@ -103,12 +107,23 @@ class Predictor:
         for key, request in zip(keys, requests):
             unique.setdefault(key, request)
         self.usage.requests += len(keys)
-        found = {key: Prediction(v["value"], v["prompt_tokens"], v["completion_tokens"], True)
-                 for key, v in self.cache.get_many(unique).items()}
+        found = {key: self._from_cache(key, v) for key, v in self.cache.get_many(unique).items()}
         self.usage.cache_hits += sum(1 for key in keys if key in found)
         missing = sorted((k for k in unique if k not in found), key=lambda k: -size(unique[k]))
         self._compute(kind, missing, unique, compute, found)
-        return [found[key] for key in keys]
+        predictions, seen = [], set()
+        for key in keys:  # a repeated request is computed once; its repeats are served, not paid for again
+            prediction = found[key]
+            if key in seen and not prediction.cached:
+                prediction = Prediction(prediction.value, prediction.prompt_tokens, prediction.completion_tokens, True)
+            seen.add(key)
+            predictions.append(prediction)
+        return predictions
+
+    def _from_cache(self, key: str, row: dict) -> Prediction:
+        fresh = self.run_started is not None and row["created_at"] >= self.run_started and key not in self._counted
+        self._counted.add(key)
+        return Prediction(row["value"], row["prompt_tokens"], row["completion_tokens"], cached=not fresh)
 
     def _compute(self, kind, missing: list[str], requests: dict, compute, found: dict) -> None:
         """Largest first, one engine call per batch, each batch written before the next starts."""
@@ -131,6 +146,7 @@ class Predictor:
             self.cache.put_many(self.model_hash, kind, rows)
             for key, value, p, c in rows:
                 found[key] = Prediction(value, p, c, False)
+                self._counted.add(key)
                 self.usage.prompt_tokens += p
                 self.usage.completion_tokens += c
             done += len(mine)
@@ -144,7 +160,7 @@ class Predictor:
         mine = self.cache.claim(keys, stale_after=stale_after)
         done = self.cache.get_many(mine)
         for key, v in done.items():
-            found[key] = Prediction(v["value"], v["prompt_tokens"], v["completion_tokens"], True)
+            found[key] = self._from_cache(key, v)
         if done:
             self.cache.release(list(done))
         return [key for key in mine if key not in done]
@@ -155,7 +171,7 @@ class Predictor:
         pending = list(keys)
         while pending:
             for key, v in self.cache.get_many(pending).items():
-                found[key] = Prediction(v["value"], v["prompt_tokens"], v["completion_tokens"], True)
+                found[key] = self._from_cache(key, v)
             pending = [key for key in pending if key not in found]
             if not pending:
                 return

@@ -9,6 +9,7 @@ the summary, from the outcome payload each report carries across.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,11 @@ class EvalSession:
         self._engine_recorded = False
         self._predictor = None
         self._planner = None
+        self._last_progress = -10.0
         self.price = _price(config, resolved)
+        # When the run started: xdist workers get the controller's (pytest_configure_node), so each counts
+        # what a peer computed in this run as computed, not as a cache hit.
+        self.started = getattr(config, "workerinput", {}).get("modeleval_started", time.time())
 
     # --- predictions -------------------------------------------------------------------------------
     @property
@@ -60,8 +65,14 @@ class EvalSession:
                 raise pytest.UsageError(f"--eval-cache-db {self.settings.cache_db}: cannot open the "
                                         f"prediction cache: {exc}") from None
             self._predictor = Predictor(self.engine, cache, self.resolved.sha256, self.settings.batch_size,
-                                        shared=self.is_worker, progress=self._progress)
+                                        shared=self.is_worker, progress=self._progress,
+                                        run_started=self.started if self.is_worker else None)
         return self._predictor
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node):
+        """pytest-xdist controller: pass the run's start time to each worker."""
+        node.workerinput["modeleval_started"] = self.started
 
     @property
     def planner(self):
@@ -74,9 +85,10 @@ class EvalSession:
 
     def _progress(self, kind: str, done: int, total: int, elapsed: float) -> None:
         """One line per batch at most every 5 s (and at the end): requests/s and ETA."""
-        if done < total and elapsed - getattr(self, "_last_progress", -10.0) < 5.0:
+        now = time.monotonic()
+        if done < total and now - self._last_progress < 5.0:
             return
-        self._last_progress = elapsed
+        self._last_progress = now
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = (total - done) / rate if rate > 0 else 0.0
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -109,9 +121,19 @@ class EvalSession:
     @pytest.hookimpl(trylast=True)
     def pytest_modeleval_make_engine(self, resolved, settings):
         if resolved.kind == "openai":
-            from .engines.base import EngineError
-            raise EngineError(f"model {resolved.ref!r}: the OpenAI-compatible engine is not available yet "
-                              "in this version; use a local checkpoint")
+            from .engines.openai_http import DEFAULT_CONCURRENCY, OpenAIEngine
+
+            # --eval-batch-size, when given, bounds the requests in flight; else the engine's default
+            explicit = "batch_size" in settings.sources
+            return OpenAIEngine(resolved, max_concurrency=settings.batch_size if explicit else DEFAULT_CONCURRENCY)
+        if resolved.kind == "lmeval":
+            from .engines import lmeval
+
+            return lmeval.load(resolved, settings)
+        if settings.engine == "vllm":
+            from .engines import vllm
+
+            return vllm.load(resolved, settings)
         from .engines import hf
 
         return hf.load(resolved, batch_size=settings.batch_size)
@@ -136,11 +158,12 @@ class EvalSession:
             raise pytest.UsageError(f"--eval-db {self.settings.db}: cannot open the results database: {exc}")
         env = runinfo.environment(self.config.rootpath, list(self.config.invocation_params.args))
         r = self.resolved
+        engine = _engine_name(r.kind, self.settings.engine)
         self.run_id = self.store.start_run({
             **env,
             "model_ref": r.ref, "model_hash": r.sha256, "model_kind": r.kind, "hash_basis": r.hash_basis,
-            "engine": "openai" if r.kind == "openai" else "hf",
-            "engine_version": env["transformers"] if r.kind != "openai" else None,
+            "engine": engine,
+            "engine_version": env["transformers"] if engine == "hf" else None,
             "seed": self.settings.seed, "eval_limit": self.settings.limit,
             "shard": "{}/{}".format(*self.settings.shard) if self.settings.shard else None,
             "cache_mode": self.settings.cache,
@@ -263,6 +286,13 @@ def _classify(report, call) -> str | None:
     if call.excinfo is not None and call.excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
         return "wrong"
     return "error"
+
+
+def _engine_name(kind: str, choice: str) -> str:
+    """The engine a run will use, recorded before it loads (and corrected from its info once it has)."""
+    if kind in ("openai", "lmeval"):
+        return kind
+    return "vllm" if choice == "vllm" else "hf"
 
 
 def _engine_fields(engine) -> dict | None:

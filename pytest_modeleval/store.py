@@ -1,7 +1,8 @@
 """The results database: one SQLite file, one row per run, per suite and per item outcome.
 
-Outcomes are written as each test finishes (in the pytest-xdist controller when
-workers run), so an interrupted session keeps everything it had finished.
+Outcomes are written in small batches as tests finish (in the pytest-xdist controller
+when workers run) and at the end; an interrupted session keeps all but the last
+second of outcomes, and those are cheap to redo from the prediction cache.
 """
 
 from __future__ import annotations

@@ -366,10 +366,32 @@ def test_openai_valid_reference():
     assert resolve("openai:https://api.example.com/v1#m").url == "https://api.example.com/v1"
 
 
+def test_openai_several_endpoints():
+    model = resolve("openai:http://127.0.0.1:8002/v1/, http://127.0.0.1:8001/v1#smol")
+    assert model.urls == ("http://127.0.0.1:8002/v1", "http://127.0.0.1:8001/v1")
+    assert model.url == model.urls[0]
+    assert model.served_name == "smol"
+    canonical = "openai:http://127.0.0.1:8001/v1,http://127.0.0.1:8002/v1#smol"
+    assert model.sha256 == hashlib.sha256(canonical.encode()).hexdigest()
+    swapped = resolve("openai:http://127.0.0.1:8001/v1,http://127.0.0.1:8002/v1#smol")
+    assert swapped.sha256 == model.sha256, "the order of the endpoints does not change the hash"
+    assert resolve("openai:http://127.0.0.1:8001/v1#smol").sha256 != model.sha256
+    assert "at http://127.0.0.1:8002/v1, http://127.0.0.1:8001/v1 (remote" in model.describe()
+
+
+def test_openai_single_endpoint_fills_urls():
+    assert resolve("openai:http://127.0.0.1:8000/v1#m").urls == ("http://127.0.0.1:8000/v1",)
+    by_hand = ResolvedModel(ref="r", kind="openai", sha256="f" * 64, path=None, url="http://h/v1")
+    assert by_hand.urls == ("http://h/v1",)
+
+
 @pytest.mark.parametrize(
     ("ref", "problem"),
     [
-        ("openai:http://127.0.0.1:8000/v1", "missing model name after '#'"),
+        ("openai:http://127.0.0.1:8000/v1,#m", "empty URL"),
+        ("openai:http://127.0.0.1:8000/v1,ftp://h/v1#m", "scheme must be http or https"),
+        ("openai:http://127.0.0.1:8000/v1,http://127.0.0.1:8000/v1/#m", "listed more than once"),
+        ("openai:http://127.0.0.1:8000/v1,http://u:p@h/v1#m", "credentials"),
         ("openai:http://127.0.0.1:8000/v1#", "missing model name after '#'"),
         ("openai:ftp://127.0.0.1/v1#m", "scheme must be http or https"),
         ("openai:127.0.0.1:8000/v1#m", "scheme must be http or https"),
@@ -394,7 +416,7 @@ def test_unrecognised_reference_lists_accepted_forms(ref, tmp_path):
         resolve(ref, base_dir=tmp_path)
     message = str(err.value)
     assert "Accepted forms" in message
-    for form in ("embedded", "sha256:", "hf:org/name", "openai:http://"):
+    for form in ("embedded", "sha256:", "hf:org/name", "openai:http://", "lmeval:NAME#"):
         assert form in message
 
 
@@ -409,3 +431,58 @@ def test_describe_for_local_and_remote_kinds(tmp_path):
     remote = ResolvedModel(ref="openai:http://h/v1#m", kind="openai", sha256="f" * 64, path=None,
                            url="http://h/v1", served_name="m", hash_basis="name")
     assert remote.describe() == "openai m at http://h/v1 (remote; hashed by name) sha256:ffffffffffff"
+
+
+# --- lmeval: an lm-evaluation-harness model ----------------------------------
+
+
+def test_lmeval_local_pretrained_is_hashed_by_content_and_made_absolute(tmp_path):
+    make_hf_dir(tmp_path / "ckpt")
+    model = resolve("lmeval:hf#pretrained=ckpt, dtype=float32", base_dir=tmp_path)
+    assert (model.kind, model.hash_basis, model.lm_name) == ("lmeval", "content", "hf")
+    assert model.sha256 == content_hash(tmp_path / "ckpt") == resolve(str(tmp_path / "ckpt")).sha256
+    assert model.path == tmp_path / "ckpt"
+    assert model.lm_args == f"pretrained={tmp_path / 'ckpt'},dtype=float32"
+    assert model.describe() == f"lmeval hf {tmp_path / 'ckpt'} sha256:{model.short}"
+
+
+def test_lmeval_hub_name_is_hashed_by_the_canonical_text(tmp_path):
+    model = resolve("lmeval:vllm#pretrained=org/name,tensor_parallel_size=2", base_dir=tmp_path)
+    canonical = "lmeval:vllm#pretrained=org/name,tensor_parallel_size=2"
+    assert (model.kind, model.hash_basis, model.path) == ("lmeval", "name", None)
+    assert model.sha256 == hashlib.sha256(canonical.encode()).hexdigest()
+    reordered = resolve("lmeval:vllm#tensor_parallel_size=2,pretrained=org/name", base_dir=tmp_path)
+    assert reordered.sha256 == model.sha256, "the order of the model arguments does not change the hash"
+    assert resolve("lmeval:hf#pretrained=org/name,tensor_parallel_size=2", base_dir=tmp_path).sha256 != model.sha256
+    assert "(hashed by name)" in model.describe()
+
+
+def test_lmeval_without_model_args():
+    model = resolve("lmeval:dummy")
+    assert (model.lm_name, model.lm_args, model.hash_basis) == ("dummy", "", "name")
+    assert model.sha256 == hashlib.sha256(b"lmeval:dummy#").hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("ref", "problem"),
+    [
+        ("lmeval:", "missing lm-eval model name"),
+        ("lmeval:#pretrained=x", "missing lm-eval model name"),
+        ("lmeval:h f#x=1", "invalid lm-eval model name 'h f'"),
+        ("lmeval:hf#pretrained", "model argument 'pretrained' is not key=value"),
+        ("lmeval:hf#=x", "model argument '=x' is not key=value"),
+        ("lmeval:hf#dtype=float32,dtype=bfloat16", "model argument 'dtype' is given twice"),
+        ("lmeval:hf#pretrained=./missing", "pretrained=./missing: .* does not exist"),
+        ("lmeval:hf#pretrained=model.gguf", "does not exist"),
+    ],
+)
+def test_lmeval_errors_name_the_problem(ref, problem, tmp_path):
+    with pytest.raises(ModelRefError, match=problem) as err:
+        resolve(ref, base_dir=tmp_path)
+    assert repr(ref) in str(err.value)
+
+
+def test_lmeval_pretrained_directory_without_model_files_is_an_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelRefError, match=r"pretrained=.*empty.*without model files"):
+        resolve("lmeval:hf#pretrained=empty", base_dir=tmp_path)

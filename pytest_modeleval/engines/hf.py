@@ -6,14 +6,13 @@ in-process pytest sessions (pytester, notebooks) load a checkpoint once.
 
 from __future__ import annotations
 
-import hashlib
 import threading
-import warnings
 from itertools import groupby
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from .base import EngineError, EngineInfo, GenerateRequest, Loglikelihood, LoglikelihoodRequest
+from .tokenized import TokenizerEngine, template_sha256
 
 _LOADED: dict[tuple[str, str], "HFEngine"] = {}
 _LOCK = threading.Lock()
@@ -28,12 +27,13 @@ def load(resolved, batch_size: int = 16, device: str | None = None) -> "HFEngine
     with _LOCK:
         engine = _LOADED.get(key)
         if engine is None:
-            engine = _LOADED[key] = HFEngine(_model_dir(resolved), resolved.sha256, device)
+            engine = _LOADED[key] = HFEngine(model_dir(resolved), resolved.sha256, device)
     engine.batch_size = batch_size
     return engine
 
 
-def _model_dir(resolved) -> Path:
+def model_dir(resolved) -> Path:
+    """The HF-format directory of a resolved local model; GGUF files are converted once first."""
     if resolved.path is None:
         raise EngineError(f"model {resolved.ref!r} has no local files; the transformers engine needs a path")
     if resolved.path.suffix == ".gguf":
@@ -43,7 +43,7 @@ def _model_dir(resolved) -> Path:
     return resolved.path
 
 
-class HFEngine:
+class HFEngine(TokenizerEngine):
     """One causal LM and its tokenizer."""
 
     def __init__(self, model_dir: Path, model_hash: str, device: str):
@@ -64,7 +64,6 @@ class HFEngine:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.device = device
         self.batch_size = 16
-        self._warned_no_template = False
         self.max_length = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
         template = self.tokenizer.chat_template
         self.info = EngineInfo(
@@ -75,26 +74,9 @@ class HFEngine:
             dtype=str(dtype).replace("torch.", ""),
             extra={
                 "torch": torch.__version__,
-                "chat_template_sha256": hashlib.sha256(template.encode()).hexdigest() if template else None,
+                "chat_template_sha256": template_sha256(template),
             },
         )
-
-    # --- prompts -------------------------------------------------------------------------------
-    def render(self, prompt, chat: bool) -> str:
-        """Apply the chat template when asked for and present; otherwise the text as given."""
-        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-        if chat and self.tokenizer.chat_template:
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        if chat and not self._warned_no_template:
-            self._warned_no_template = True
-            warnings.warn(f"model sha256:{self.info.model_hash[:12]} has no chat template; "
-                          "chat prompts are sent as plain text", stacklevel=2)
-        if isinstance(prompt, str):
-            return prompt
-        return "\n\n".join(str(message["content"]) for message in messages)
-
-    def _encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False).input_ids
 
     # --- generation ----------------------------------------------------------------------------
     def generate(self, requests: Sequence[GenerateRequest]) -> list[str]:
@@ -144,44 +126,71 @@ class HFEngine:
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[Loglikelihood]:
         """Summed log P(continuation | context) per request, longest inputs batched together."""
         pairs = [self._encode_pair(r.context, r.continuation) for r in requests]
-        order = sorted(range(len(pairs)), key=lambda i: -(len(pairs[i][0]) + len(pairs[i][1])))
-        results: list[Loglikelihood | None] = [None] * len(requests)
+        return self._score_pairs(pairs, _summed)
+
+    def token_logprobs(self, texts: Sequence[str]) -> list[list[TokenLogprob]]:
+        """Every token of each text with its log-probability given the tokens before it, and the most
+        likely token there: what an OpenAI server returns for `echo` + `logprobs`. The first token has
+        no context, so its logprob and top token are None. Offsets are character offsets into the text."""
+        encoded = [self._encode_with_offsets(text) for text in texts]
+        scorable = [i for i, (ids, _) in enumerate(encoded) if len(ids) > 1]
+        scored = self._score_pairs([(encoded[i][0][:1], encoded[i][0][1:]) for i in scorable], _per_token)
+        per_text: list[list[tuple]] = [[] for _ in texts]
+        for i, rows in zip(scorable, scored):
+            per_text[i] = rows
+        return [self._token_rows(text, ids, offsets, rows)
+                for text, (ids, offsets), rows in zip(texts, encoded, per_text)]
+
+    def _encode_with_offsets(self, text: str) -> tuple[list[int], list[int]]:
+        """Token ids and where each token starts in the text, made non-decreasing so that the slices
+        between consecutive starts concatenate to the text (byte-level tokens of one character share
+        a span; the character goes to the last of them)."""
+        try:
+            encoding = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        except NotImplementedError:  # a slow (Python) tokenizer: offsets from decoded prefixes
+            ids = self._encode(text)
+            return ids, [len(self.tokenizer.decode(ids[:i])) for i in range(len(ids))]
+        starts, previous = [], 0
+        for index, (start, _) in enumerate(encoding.offset_mapping):
+            previous = 0 if index == 0 else max(previous, start)
+            starts.append(previous)
+        return list(encoding.input_ids), starts
+
+    def _token_rows(self, text: str, ids: list[int], starts: list[int], scored: list[tuple]) -> list[TokenLogprob]:
+        ends = starts[1:] + [len(text)]
+        rows = []
+        for index, (token_id, start, end) in enumerate(zip(ids, starts, ends)):
+            token = text[start:end]
+            if index == 0:
+                rows.append(TokenLogprob(token, None, None, None, start))
+                continue
+            logprob, top_id, top_logprob = scored[index - 1]
+            top = token if top_id == token_id else self.tokenizer.decode([top_id])
+            rows.append(TokenLogprob(token, logprob, top, top_logprob, start))
+        return rows
+
+    def _score_pairs(self, pairs: list[tuple[list[int], list[int]]], summarise) -> list:
+        """summarise(rows, target) for every (context, continuation) pair, in order; longest batched first.
+        Pairs that feed the model the same tokens (the choices of a multiple-choice item with one-token
+        answers) share one forward row, as lm-eval does: its logits serve each pair's last positions."""
+        inputs = [tuple((context + continuation)[-(self.max_length + 1):][:-1]) for context, continuation in pairs]
+        widest: dict[tuple, int] = {}  # input -> the pair sharing it with the longest continuation
+        for i, key in enumerate(inputs):
+            if key not in widest or len(pairs[i][1]) > len(pairs[widest[key]][1]):
+                widest[key] = i
+        order = sorted(widest.values(), key=lambda i: -len(inputs[i]))
+        rows_of: dict[tuple, object] = {}
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
-            for i, value in zip(batch, self._score_batch([pairs[i] for i in batch])):
-                results[i] = value
-        return results  # type: ignore[return-value]
+            for i, (rows, _) in zip(batch, self._score_batch([pairs[i] for i in batch])):
+                rows_of[inputs[i]] = rows
+        return [summarise(rows_of[key][len(rows_of[key]) - len(continuation):],
+                          self.torch.tensor(continuation, device=self.device))
+                for key, (_, continuation) in zip(inputs, pairs)]
 
-    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
-        """lm-eval's rolling loglikelihood, for texts that fit the context window: every token
-        scored after the BOS (or EOS) token."""
-        for text in texts:
-            if self.count_tokens(text) >= self.max_length:
-                raise EngineError(f"loglikelihood_rolling: a text of {self.count_tokens(text)} tokens does not fit "
-                                  f"the context window of {self.max_length}; split it first")
-        scores = self.loglikelihood([LoglikelihoodRequest("", text) for text in texts])
-        return [score.logprob for score in scores]
-
-    def count_tokens(self, text: str) -> int:
-        return len(self._encode(text))
-
-    def _encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
-        """lm-evaluation-harness's split: trailing spaces of the context move to the continuation,
-        and the continuation tokens are what the whole string adds after the context's tokens."""
-        if context == "":
-            prefix = self.tokenizer.bos_token_id
-            prefix = self.tokenizer.eos_token_id if prefix is None else prefix
-            return [prefix], self._encode(continuation)
-        spaces = len(context) - len(context.rstrip())
-        if spaces:
-            continuation = context[-spaces:] + continuation
-            context = context[:-spaces]
-        whole = self._encode(context + continuation)
-        context_tokens = self._encode(context)
-        return context_tokens, whole[len(context_tokens):]
-
-    def _score_batch(self, pairs: list[tuple[list[int], list[int]]]) -> list[Loglikelihood]:
-        """Left-padded so every continuation ends at the last position: only those logits are computed."""
+    def _score_batch(self, pairs: list[tuple[list[int], list[int]]]) -> list[tuple]:
+        """Per pair, the log-softmax rows that predict its continuation tokens, and those tokens.
+        Left-padded so every continuation ends at the last position: only those logits are computed."""
         torch = self.torch
         inputs = [(context + continuation)[-(self.max_length + 1):][:-1] for context, continuation in pairs]
         width = max(len(tokens) for tokens in inputs)
@@ -197,14 +206,30 @@ class HFEngine:
         except Exception as exc:  # noqa: BLE001
             raise EngineError(f"loglikelihood failed: {exc}") from exc
         logprobs = torch.log_softmax(logits.float(), dim=-1)
-        results = []
-        for row, (_, continuation) in enumerate(pairs):
-            n = len(continuation)
-            rows = logprobs[row, keep - n:]
-            target = torch.tensor(continuation, device=self.device)
-            total = rows.gather(-1, target.unsqueeze(-1)).sum().item()
-            results.append(Loglikelihood(float(total), bool((rows.argmax(-1) == target).all().item())))
-        return results
+        return [(logprobs[row, keep - len(continuation):], torch.tensor(continuation, device=self.device))
+                for row, (_, continuation) in enumerate(pairs)]
+
+
+class TokenLogprob(NamedTuple):
+    """One token of a scored text (see HFEngine.token_logprobs)."""
+
+    token: str
+    logprob: float | None
+    top_token: str | None
+    top_logprob: float | None
+    offset: int
+
+
+def _summed(rows, target) -> Loglikelihood:
+    total = rows.gather(-1, target.unsqueeze(-1)).sum().item()
+    return Loglikelihood(float(total), bool((rows.argmax(-1) == target).all().item()))
+
+
+def _per_token(rows, target) -> list[tuple[float, int, float]]:
+    """(logprob of the token, most likely token id, its logprob) per position."""
+    chosen = rows.gather(-1, target.unsqueeze(-1)).squeeze(-1).tolist()
+    top_logprobs, top_ids = rows.max(-1)
+    return list(zip(chosen, top_ids.tolist(), top_logprobs.tolist()))
 
 
 def _settings(request: GenerateRequest) -> tuple:

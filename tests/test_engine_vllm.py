@@ -1,0 +1,262 @@
+"""The vLLM engine against a fake `vllm` module (vLLM itself needs CUDA): the LLM it builds, the
+sampling parameters and prompts of its one generate call per batch, and prompt-logprob scoring.
+
+The fake's outputs have the shape of vLLM's RequestOutput / CompletionOutput / Logprob; the
+tokenizer is the embedded model's real one, so the token split is the transformers engine's.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import pytest
+
+from pytest_modeleval.config import Settings
+from pytest_modeleval.engines import vllm as vllm_engine
+from pytest_modeleval.engines.base import EngineError, GenerateRequest, LoglikelihoodRequest
+from pytest_modeleval.engines.gguf import ensure_converted
+from pytest_modeleval.engines.tokenized import split_pair
+from pytest_modeleval.modelref import resolve
+from pytest_modeleval.session import EvalSession
+
+
+@dataclass
+class Logprob:
+    logprob: float
+    rank: int | None = None
+    decoded_token: str | None = None
+
+
+@dataclass
+class CompletionOutput:
+    index: int
+    text: str
+    token_ids: list[int]
+    cumulative_logprob: float | None = None
+    logprobs: list | None = None
+    finish_reason: str | None = "stop"
+
+
+@dataclass
+class RequestOutput:
+    request_id: str
+    prompt: str | None
+    prompt_token_ids: list[int]
+    prompt_logprobs: list | None
+    outputs: list[CompletionOutput]
+    finished: bool = True
+
+
+@dataclass
+class SamplingParams:
+    max_tokens: int | None = 16
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: list[str] | None = None
+    prompt_logprobs: int | None = None
+    detokenize: bool = True
+
+
+def fake_logprob(position: int, token: int) -> float:
+    return -((token % 7) + 1) / 10 - position / 1000
+
+
+def is_top(token: int) -> bool:
+    """In the fake, even tokens are the most likely at their position; odd ones lose to token + 1."""
+    return token % 2 == 0
+
+
+def prompt_logprobs(ids: list[int]) -> list:
+    """vLLM's shape: None for the first token, then {token: Logprob} with the token and the top-1."""
+    rows: list = [None]
+    for position, token in enumerate(ids[1:], start=1):
+        row = {token: Logprob(fake_logprob(position, token), rank=1 if is_top(token) else 2)}
+        if not is_top(token):
+            row[token + 1] = Logprob(-0.001, rank=1)
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class FakeLLM:
+    """Records its constructor arguments and every generate call."""
+
+    tokenizer: object
+    max_model_len: int
+    kwargs: dict = field(default_factory=dict)
+    calls: list = field(default_factory=list)
+    fail: bool = False
+
+    def get_tokenizer(self):
+        return self.tokenizer
+
+    @property
+    def llm_engine(self):
+        return SimpleNamespace(model_config=SimpleNamespace(max_model_len=self.max_model_len))
+
+    def generate(self, prompts, sampling_params=None, *, use_tqdm=True):
+        self.calls.append((prompts, sampling_params))
+        if self.fail:
+            raise RuntimeError("CUDA out of memory")
+        params = sampling_params if isinstance(sampling_params, list) else [sampling_params] * len(prompts)
+        return [RequestOutput(str(i), None, p["prompt_token_ids"],
+                              prompt_logprobs(p["prompt_token_ids"]) if sp.prompt_logprobs else None,
+                              [CompletionOutput(0, f"answer {i}", [1])])
+                for i, (p, sp) in enumerate(zip(prompts, params))]
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    resolved = resolve("embedded")
+    return resolved, ensure_converted(resolved.path, resolved.sha256)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(embedded):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(embedded[1]))
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch, tokenizer):
+    """A `vllm` module in sys.modules whose LLM is a FakeLLM; its LLMs are listed in `.built`."""
+    module = types.ModuleType("vllm")
+    module.__version__ = "0.0.fake"
+    module.SamplingParams = SamplingParams
+    module.built = []
+    module.max_model_len = 2048
+
+    def build(model, **kwargs):
+        llm = FakeLLM(tokenizer, module.max_model_len, {"model": model, **kwargs})
+        module.built.append(llm)
+        return llm
+
+    module.LLM = build
+    monkeypatch.setitem(sys.modules, "vllm", module)
+    monkeypatch.setattr(vllm_engine, "_LOADED", {})
+    return module
+
+
+def load(embedded, **settings):
+    return vllm_engine.load(embedded[0], Settings(engine="vllm", **settings))
+
+
+def encode(tokenizer, text):
+    return tokenizer(text, add_special_tokens=False).input_ids
+
+
+def test_the_llm_is_built_from_the_converted_checkpoint_with_the_settings(fake_vllm, embedded):
+    engine = load(embedded, tensor_parallel=2, seed=7)
+    [llm] = fake_vllm.built
+    assert llm.kwargs == {"model": str(embedded[1]), "tensor_parallel_size": 2, "seed": 7, "dtype": "bfloat16"}
+    assert engine.info.kind == "vllm" and engine.info.version == "0.0.fake"
+    assert engine.info.model_hash == embedded[0].sha256 and engine.info.dtype == "bfloat16"
+    assert engine.info.extra["tensor_parallel"] == 2 and len(engine.info.extra["chat_template_sha256"]) == 64
+    assert load(embedded, tensor_parallel=2, seed=7) is engine and len(fake_vllm.built) == 1, "built once"
+
+
+def test_generate_is_one_call_with_sampling_params_per_request(fake_vllm, embedded, tokenizer):
+    engine = load(embedded)
+    requests = [GenerateRequest("Count: 1, 2,", max_tokens=5, stop=(",", "")),
+                GenerateRequest("Say hi.", max_tokens=9, temperature=0.7, top_p=0.9, seed=3),
+                GenerateRequest("Say bye.", max_tokens=9, temperature=0.7, seed=4)]
+    assert engine.generate(requests) == ["answer 0", "answer 1", "answer 2"]
+    [(prompts, params)] = fake_vllm.built[0].calls
+    assert prompts == [{"prompt_token_ids": encode(tokenizer, r.prompt)} for r in requests]
+    greedy, sampled, other = params
+    assert (greedy.max_tokens, greedy.temperature, greedy.seed, greedy.stop) == (5, 0.0, None, [","])
+    assert (sampled.max_tokens, sampled.temperature, sampled.top_p, sampled.seed, sampled.stop) == (9, 0.7, 0.9, 3, None)
+    assert other.seed == 4
+
+
+def test_long_prompts_are_cut_from_the_left_to_leave_room_for_the_answer(fake_vllm, embedded, tokenizer):
+    fake_vllm.max_model_len = 16
+    engine = load(embedded)
+    text = " ".join(str(n) for n in range(40))
+    engine.generate([GenerateRequest(text, max_tokens=6)])
+    [([prompt], _)] = fake_vllm.built[0].calls
+    assert prompt["prompt_token_ids"] == encode(tokenizer, text)[-10:]
+
+
+def test_loglikelihood_sums_prompt_logprobs_of_the_continuation(fake_vllm, embedded, tokenizer):
+    engine = load(embedded)
+    pairs = [("The capital of France is", " Paris"), ("1, 2, 3, 4,", " 5 6 7"), ("Monday,", " Tuesday")]
+    scores = engine.loglikelihood([LoglikelihoodRequest(c, t) for c, t in pairs])
+    [(prompts, params)] = fake_vllm.built[0].calls
+    assert (params.max_tokens, params.prompt_logprobs, params.temperature) == (1, 1, 0.0)
+    bos = tokenizer.bos_token_id
+    for (context, continuation), prompt, score in zip(pairs, prompts, scores):
+        context_ids, continuation_ids = split_pair(context, continuation, lambda t: encode(tokenizer, t), bos)
+        assert prompt == {"prompt_token_ids": context_ids + continuation_ids}
+        start = len(context_ids)
+        expected = sum(fake_logprob(start + i, token) for i, token in enumerate(continuation_ids))
+        assert score.logprob == pytest.approx(expected, abs=1e-9)
+        assert score.is_greedy == all(is_top(token) for token in continuation_ids)
+    assert {score.is_greedy for score in scores} == {True, False}, "the pairs exercise both flags"
+
+
+def test_trailing_context_space_moves_to_the_continuation(fake_vllm, embedded):
+    engine = load(embedded)
+    a, b = engine.loglikelihood([LoglikelihoodRequest("The capital of France is ", "Paris"),
+                                 LoglikelihoodRequest("The capital of France is", " Paris")])
+    assert a == b
+    [(first, second), _] = fake_vllm.built[0].calls[0]
+    assert first == second
+
+
+def test_empty_context_is_scored_after_the_bos_token(fake_vllm, embedded, tokenizer):
+    engine = load(embedded)
+    [rolling] = engine.loglikelihood_rolling(["Hello world"])
+    [([prompt], _)] = fake_vllm.built[0].calls
+    assert prompt["prompt_token_ids"] == [tokenizer.bos_token_id] + encode(tokenizer, "Hello world")
+    assert rolling < 0
+
+
+def test_a_text_that_does_not_fit_the_window_is_an_error(fake_vllm, embedded):
+    fake_vllm.max_model_len = 8
+    engine = load(embedded)
+    with pytest.raises(EngineError, match="does not fit the context window of 8"):
+        engine.loglikelihood_rolling(["one two three four five six seven eight"])
+
+
+def test_prompts_are_rendered_and_counted_with_the_tokenizer(fake_vllm, embedded, tokenizer):
+    engine = load(embedded)
+    rendered = engine.render("What is 2+3?", chat=True)
+    assert rendered == tokenizer.apply_chat_template([{"role": "user", "content": "What is 2+3?"}],
+                                                     tokenize=False, add_generation_prompt=True)
+    assert engine.render("plain", chat=False) == "plain"
+    assert engine.count_tokens("Hello world") == len(encode(tokenizer, "Hello world"))
+
+
+def test_a_vllm_failure_is_an_engine_error(fake_vllm, embedded):
+    engine = load(embedded)
+    fake_vllm.built[0].fail = True
+    with pytest.raises(EngineError, match="vLLM generation failed: CUDA out of memory"):
+        engine.generate([GenerateRequest("Hi")])
+    with pytest.raises(EngineError, match="vLLM loglikelihood failed"):
+        engine.loglikelihood([LoglikelihoodRequest("Hi", " there")])
+
+
+def test_missing_vllm_says_how_to_install_it(monkeypatch, embedded):
+    monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` fail
+    with pytest.raises(EngineError, match=r"vLLM is not installed: pip install 'pytest-modeleval\[vllm\]'"):
+        load(embedded)
+
+
+def test_the_session_picks_vllm_only_when_asked(fake_vllm, embedded):
+    make = EvalSession.pytest_modeleval_make_engine
+    assert make(None, embedded[0], Settings(engine="vllm")).info.kind == "vllm"
+    assert make(None, embedded[0], Settings(engine="hf")).info.kind == "hf"
+    assert make(None, embedded[0], Settings(engine="auto")).info.kind == "hf"
+
+
+def test_the_run_record_names_the_chosen_engine_before_it_loads():
+    from pytest_modeleval.session import _engine_name
+
+    assert [_engine_name("embedded", choice) for choice in ("auto", "hf", "vllm")] == ["hf", "hf", "vllm"]
+    assert _engine_name("lmeval", "vllm") == "lmeval" and _engine_name("openai", "auto") == "openai"
