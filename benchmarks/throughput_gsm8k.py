@@ -46,8 +46,8 @@ def suite_source(items: int, max_tokens: int, declared: bool) -> str:
     return "import pytest_modeleval as modeleval\nPROMPT = " + repr(PROMPT) + "\n" + textwrap.dedent(body)
 
 
-def run_pytest(directory: Path, source: str, batch_size: int) -> float:
-    test_file = directory / "test_bench.py"
+def run_pytest(directory: Path, source: str, batch_size: int, name: str) -> float:
+    test_file = directory / f"test_{name}.py"  # a new module name each run: pytest.main reuses imported modules
     test_file.write_text(source)
     args = [str(test_file), "--model=embedded", "--eval-cache=off", f"--eval-batch-size={batch_size}",
             f"--eval-db={directory / 'results.sqlite'}", "-q", "-p", "no:cacheprovider", "--rootdir", str(directory)]
@@ -94,8 +94,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         raw = run_raw(engine, prompts, args.batch_size, args.max_tokens)
-        planned = run_pytest(tmp, suite_source(args.items, args.max_tokens, declared=True), args.batch_size)
-        per_test = run_pytest(tmp, suite_source(args.items, args.max_tokens, declared=False), args.batch_size)
+        planned = run_pytest(tmp, suite_source(args.items, args.max_tokens, declared=True), args.batch_size, "planned")
+        per_test = run_pytest(tmp, suite_source(args.items, args.max_tokens, declared=False), args.batch_size, "per_test")
     print(json.dumps({"items": args.items, "max_tokens": args.max_tokens, "batch_size": args.batch_size}))
     print(f"raw batched generate : {raw:7.2f} s")
     print(f"pytest, planned      : {planned:7.2f} s")

@@ -85,6 +85,8 @@ class EvalSession:
 
     def _progress(self, kind: str, done: int, total: int, elapsed: float) -> None:
         """One line per batch at most every 5 s (and at the end): requests/s and ETA."""
+        if total <= self.settings.batch_size:  # one batch: nothing to wait for, nothing to report
+            return
         now = time.monotonic()
         if done < total and now - self._last_progress < 5.0:
             return
