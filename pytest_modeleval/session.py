@@ -149,7 +149,10 @@ class EvalSession:
                 f"modeleval: db {_show(s.db, config.rootpath)}, seed {s.seed}{limit}"]
 
     def pytest_sessionstart(self, session):
-        if self.is_worker or self.config.option.collectonly:
+        if self.config.option.collectonly:
+            return
+        self.predictor  # opens the prediction cache now: a bad --eval-cache-db is a usage error, not N test errors
+        if self.is_worker:
             return
         from . import runinfo
         from .store import Store

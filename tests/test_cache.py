@@ -454,3 +454,15 @@ def test_cache_cli_on_a_missing_file(tmp_path, capsys):
     assert cli.main(["cache", "stats", "--db", str(tmp_path / "none.sqlite")]) == 1
     assert "does not exist" in capsys.readouterr().out
     assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_claims_of_a_killed_process_are_taken_over_at_once(tmp_path):
+    """A run killed mid-plan leaves claims behind; the next run must not wait for them to go stale."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    cache = PredictionCache(tmp_path / "cache.sqlite")
+    with cache._transaction() as db:
+        db.execute("INSERT INTO claims VALUES (?, ?, ?)", ("k1", f"{os.uname().nodename}:{dead}", 1e12))
+        db.execute("INSERT INTO claims VALUES (?, ?, ?)", ("k2", f"{os.uname().nodename}:1", 1e12))
+    assert cache.claim(["k1", "k2"]) == ["k1"]  # pid 1 is alive: its claim stands
+    cache.close()

@@ -467,3 +467,12 @@ def test_end_to_end_with_the_embedded_model(pytester, embedded_hash):
         prompts, scores = json.loads(row["prompt"]), json.loads(row["response"])
         assert [p.rsplit("A:", 1)[1] for p in prompts] == [" blue", " green"]
         assert len(scores) == 2 and all(isinstance(logprob, float) and logprob < 0 for logprob, _ in scores)
+
+
+def test_an_unusable_prediction_cache_is_a_usage_error(pytester):
+    """A cache path that cannot be opened stops the run before any test, naming the option."""
+    write_suite(pytester, answer_suite(), answers(42))
+    pytester.mkdir("not-a-file.sqlite")
+    result = run(pytester, "--model=embedded", "--eval-cache-db=not-a-file.sqlite")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--eval-cache-db" in result.stderr.str() + result.stdout.str()
