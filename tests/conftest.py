@@ -6,7 +6,20 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from pytest_modeleval import paths
+
 pytest_plugins = ["pytester"]
+
+# pytester points HOME at a temporary directory, which would move the plugin's cache (hash cache,
+# converted weights) there and convert the embedded model again; every test keeps the user's cache.
+USER_CACHE = paths.cache_dir()
+
+
+@pytest.fixture(autouse=True)
+def user_cache(monkeypatch):
+    """Pin the plugin's cache to the user's, and clear the fault-injection switch of tests/evalkit.py."""
+    monkeypatch.setenv("MODELEVAL_CACHE_DIR", str(USER_CACHE))
+    monkeypatch.delenv("MODELEVAL_TEST_FAIL_AT", raising=False)
 
 
 @pytest.fixture

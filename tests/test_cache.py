@@ -19,7 +19,7 @@ from dataclasses import replace
 
 import pytest
 
-from evalkit import (CACHE_DB, FAIL_AT_ENV, MC_ROWS, MC_SUITE, RESULTS_DB, USER_CACHE, FakeEngine, answers,
+from evalkit import (CACHE_DB, FAIL_AT_ENV, MC_ROWS, MC_SUITE, RESULTS_DB, FakeEngine, answers,
                      cached_rows, computed_prompts, engine_calls, gen_suite, one_thread_engine,
                      outcomes, query, run, setup_suite, sums)
 from pytest_modeleval import cli
@@ -32,12 +32,6 @@ from pytest_modeleval.predictor import Predictor, generate_payload
 HASH_A = "a" * 64
 HASH_B = "b" * 64
 
-
-@pytest.fixture(autouse=True)
-def user_cache(monkeypatch):
-    """Pin the plugin's cache to the user's, so pytester's HOME does not hide it."""
-    monkeypatch.setenv("MODELEVAL_CACHE_DIR", str(USER_CACHE))
-    monkeypatch.delenv(FAIL_AT_ENV, raising=False)
 
 
 @pytest.fixture(scope="module")

@@ -52,11 +52,6 @@ PAIRS = [  # (context, continuation): true and corrupted continuations, one with
 PROMPTS = ["The capital of France is", "1, 2, 3, 4,", "Once upon a time", "def add(a, b):"]
 
 
-@pytest.fixture(autouse=True)
-def user_cache(monkeypatch):
-    """Pin the plugin's cache to the user's, so pytester's HOME does not hide it."""
-    monkeypatch.setenv("MODELEVAL_CACHE_DIR", str(USER_CACHE))
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

@@ -15,19 +15,13 @@ from collections import Counter
 
 import pytest
 
-from evalkit import (FAIL_AT_ENV, MC_ROWS, MC_SUITE, RESULTS_DB, USER_CACHE, answers, computed_prompts,
+from evalkit import (MC_ROWS, MC_SUITE, RESULTS_DB, answers, computed_prompts,
                      engine_calls, gen_suite, one_thread_engine, outcomes, query, run, setup_suite, sums,
                      write_jsonl)
 from pytest_modeleval import cli
 from pytest_modeleval.collect import in_shard
 from pytest_modeleval.items import Item
 
-
-@pytest.fixture(autouse=True)
-def user_cache(monkeypatch):
-    """Pin the plugin's cache to the user's, so pytester's HOME does not hide it."""
-    monkeypatch.setenv("MODELEVAL_CACHE_DIR", str(USER_CACHE))
-    monkeypatch.delenv(FAIL_AT_ENV, raising=False)
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import sqlite3
 import subprocess
 import sys
 import textwrap
 import xml.etree.ElementTree as ET
 from importlib import metadata
-from pathlib import Path
 
 import pytest
 
@@ -24,14 +22,11 @@ import pytest
 # be imported twice in one process: sqlite_utils (the plugin's store) brings numpy, so import it now.
 import sqlite_utils  # noqa: F401
 
-from pytest_modeleval import paths
+from evalkit import query
 from pytest_modeleval.items import sample_indices
 from pytest_modeleval.modelref import embedded_gguf_path
 from pytest_modeleval.stats import wilson
 
-# pytester points HOME at its temporary directory, which would move the plugin's cache (hash
-# cache, converted weights) there and re-convert the model; keep the cache the user already has.
-USER_CACHE = paths.cache_dir()
 IMPORTS = "import pytest\nimport pytest_modeleval as modeleval\n"
 DEFAULT_DB = ".modeleval/results.sqlite"
 MIXED = """
@@ -65,11 +60,6 @@ MIXED_EXPECTED = {
     "badscore": ("error", None, "got 2"),
 }
 
-
-@pytest.fixture(autouse=True)
-def user_cache(monkeypatch):
-    """Pin the plugin's cache to the user's, so pytester's HOME does not hide it."""
-    monkeypatch.setenv("MODELEVAL_CACHE_DIR", str(USER_CACHE))
 
 
 @pytest.fixture(scope="module")
@@ -113,14 +103,6 @@ def collected_ids(pytester, *args) -> list[str]:
     return [line.split("::", 1)[1] for line in result.outlines if "::" in line]
 
 
-def query(db: Path, sql: str, *params) -> list[dict]:
-    """Rows as dicts, through a fresh sqlite3 connection (not the plugin's own code)."""
-    con = sqlite3.connect(db)
-    con.row_factory = sqlite3.Row
-    try:
-        return [dict(row) for row in con.execute(sql, params)]
-    finally:
-        con.close()
 
 
 def ids(suite: str, indices) -> list[str]:
