@@ -22,7 +22,7 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
+from common import timed_pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 GSM8K = ROOT.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
@@ -47,16 +47,9 @@ def suite_source(items: int, max_tokens: int, declared: bool) -> str:
 
 
 def run_pytest(directory: Path, source: str, batch_size: int, name: str) -> float:
-    test_file = directory / f"test_{name}.py"  # a new module name each run: pytest.main reuses imported modules
+    test_file = directory / f"test_{name}.py"
     test_file.write_text(source)
-    args = [str(test_file), "--model=embedded", "--eval-cache=off", f"--eval-batch-size={batch_size}",
-            f"--eval-db={directory / 'results.sqlite'}", "-q", "-p", "no:cacheprovider", "--rootdir", str(directory)]
-    start = time.perf_counter()
-    code = pytest.main(args)
-    elapsed = time.perf_counter() - start
-    if code != 0:
-        sys.exit(f"pytest exited {code}")
-    return elapsed
+    return timed_pytest(test_file, "--model=embedded", f"--eval-batch-size={batch_size}")
 
 
 def run_raw(engine, prompts: list[str], batch_size: int, max_tokens: int) -> float:

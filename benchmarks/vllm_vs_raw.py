@@ -24,7 +24,7 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
+from common import timed_pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 GSM8K = ROOT.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
@@ -57,15 +57,8 @@ def suite_source(items: int, max_tokens: int) -> str:
 def run_plugin(directory: Path, model: str, items: int, max_tokens: int, batch_size: int, tp: int) -> float:
     test_file = directory / "test_bench.py"
     test_file.write_text(suite_source(items, max_tokens))
-    args = [str(test_file), f"--model={model}", "--eval-engine=vllm", f"--eval-tensor-parallel={tp}",
-            "--eval-cache=off", f"--eval-batch-size={batch_size}", f"--eval-db={directory / 'results.sqlite'}",
-            "-q", "-p", "no:cacheprovider", "--rootdir", str(directory)]
-    start = time.perf_counter()
-    code = pytest.main(args)
-    elapsed = time.perf_counter() - start
-    if code != 0:
-        sys.exit(f"pytest exited {code}")
-    return elapsed
+    return timed_pytest(test_file, f"--model={model}", "--eval-engine=vllm", f"--eval-tensor-parallel={tp}",
+                        f"--eval-batch-size={batch_size}")
 
 
 def run_raw(engine, prompts: list[str], max_tokens: int) -> float:
