@@ -14,7 +14,7 @@ def test_example_suites_run_end_to_end_and_record_every_item(tmp_path):
     db = tmp_path / "results.sqlite"
     done = subprocess.run(
         [sys.executable, "-m", "pytest", str(ROOT / "example_suites"), "--model=embedded", "--eval-limit=3",
-         f"--eval-db={db}", "-p", "no:cacheprovider"],
+         f"--eval-db={db}", f"--eval-cache-db={tmp_path / 'cache.sqlite'}", "-p", "no:cacheprovider"],
         capture_output=True, text=True, cwd=ROOT, timeout=600,
     )
     assert done.returncode == 0, done.stdout + done.stderr
