@@ -3,14 +3,29 @@
 Declaring lets the planner gather every item's requests after collection and run them
 in large batches; the test then only reads its result. Templates are `str.format`
 strings over the item's fields, or callables taking the item.
+
+A declaration has two methods the planner calls: `plan(item, render, seed)` lists the
+engine requests for one item as `Ask`s, and `value(predictions)` turns their answers
+(in the same order) into what the test receives.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence, Union
+from typing import Any, Callable, NamedTuple, Sequence, Union
+
+from .engines.base import GenerateRequest, LoglikelihoodRequest
 
 Template = Union[str, Callable[[Any], Any]]
+Render = Callable[[Any], str]  # a prompt (text or messages) -> the exact text the model sees
+
+
+class Ask(NamedTuple):
+    """One engine request of one item; `sample` tells repeated draws of the same prompt apart."""
+
+    prompt: str  # as logged in the outcome row
+    request: object  # GenerateRequest, LoglikelihoodRequest or RollingRequest
+    sample: int = 0
 
 
 def fill(template: Template, item) -> Any:
@@ -51,6 +66,16 @@ class Generate:
     def stops(self) -> tuple[str, ...]:
         return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
 
+    def plan(self, item, render: Render, seed: int) -> list[Ask]:
+        prompt = render(fill(self.prompt, item))
+        seed = seed if self.seed is None else self.seed
+        return [Ask(prompt, GenerateRequest(prompt, max_tokens=self.max_tokens, temperature=float(self.temperature),
+                                            top_p=self.top_p, stop=self.stops, seed=seed + i), i)
+                for i in range(self.samples)]
+
+    def value(self, values: list) -> Any:
+        return values[0] if self.samples == 1 else values
+
 
 @dataclass(frozen=True)
 class Choices:
@@ -68,3 +93,10 @@ class Choices:
             values = fill(self.choices, item)
             return [values] if isinstance(values, str) else list(values)
         return [fill(choice, item) for choice in self.choices]
+
+    def plan(self, item, render: Render, seed: int) -> list[Ask]:
+        context = fill(self.context, item)
+        return [Ask(context + c, LoglikelihoodRequest(context, c)) for c in self.continuations(item)]
+
+    def value(self, values: list) -> Any:
+        return values

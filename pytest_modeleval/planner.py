@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .declare import Choices, Generate, fill
-from .engines.base import GenerateRequest, LoglikelihoodRequest
+from .declare import Ask
+from .engines.base import GenerateRequest, LoglikelihoodRequest, RollingRequest
 from .predictor import Prediction, Predictor
 from .suite import MARK
 
@@ -23,20 +23,19 @@ class Planned:
     """What one test asked for, filled in by the run."""
 
     declaration: object
-    prompts: list[str]
-    requests: list = field(default_factory=list)
-    samples: list[int] = field(default_factory=list)
+    asks: list[Ask] = field(default_factory=list)
     predictions: list[Prediction] = field(default_factory=list)
     error: BaseException | None = None
+
+    @property
+    def prompts(self) -> list[str]:
+        return [ask.prompt for ask in self.asks]
 
     @property
     def value(self):
         if self.error is not None:
             raise self.error
-        values = [p.value for p in self.predictions]
-        if isinstance(self.declaration, Generate):
-            return values[0] if self.declaration.samples == 1 else values
-        return values
+        return self.declaration.value([p.value for p in self.predictions])
 
 
 class Planner:
@@ -69,46 +68,38 @@ class Planner:
         if marker is None or marker.args[0].request is None or "item" not in params:
             return None
         spec, item = marker.args[0], params["item"]
-        declaration = spec.request
-        planned = Planned(declaration, prompts=[])
+        planned = Planned(spec.request)
         try:
-            if isinstance(declaration, Generate):
-                prompt = self.render(fill(declaration.prompt, item), spec.chat)
-                seed = self.seed if declaration.seed is None else declaration.seed
-                planned.prompts = [prompt] * declaration.samples
-                planned.requests = [GenerateRequest(prompt, max_tokens=declaration.max_tokens,
-                                                    temperature=float(declaration.temperature),
-                                                    top_p=declaration.top_p, stop=declaration.stops,
-                                                    seed=seed + i) for i in range(declaration.samples)]
-                planned.samples = list(range(declaration.samples))
-            elif isinstance(declaration, Choices):
-                context = fill(declaration.context, item)
-                continuations = declaration.continuations(item)
-                planned.prompts = [context + c for c in continuations]
-                planned.requests = [LoglikelihoodRequest(context, c) for c in continuations]
-                planned.samples = [0] * len(continuations)
+            planned.asks = list(spec.request.plan(item, lambda prompt: self.render(prompt, spec.chat), self.seed))
         except Exception as exc:  # noqa: BLE001 - a bad template is this test's error, not the run's
             planned.error = exc
         self.planned[node.nodeid] = planned
         return planned
 
     def _execute(self, plans: list[Planned]) -> None:
-        for kind in (Generate, Choices):
-            group = [p for p in plans if isinstance(p.declaration, kind) and p.error is None]
-            if not group:
+        """One predictor call per request kind over every plan; answers go back in order."""
+        plans = [p for p in plans if p.error is None]
+        for p in plans:
+            p.predictions = [None] * len(p.asks)
+        for kind, run in ((GenerateRequest, self._generate), (LoglikelihoodRequest, self._loglikelihood),
+                          (RollingRequest, self._rolling)):
+            slots = [(p, i) for p in plans for i, ask in enumerate(p.asks) if isinstance(ask.request, kind)]
+            if not slots:
                 continue
-            requests = [r for p in group for r in p.requests]
-            samples = [s for p in group for s in p.samples]
             try:
-                if kind is Generate:
-                    predictions = self.predictor.generate(requests, samples)
-                else:
-                    predictions = self.predictor.loglikelihood(requests)
-            except Exception as exc:  # noqa: BLE001 - every test of this kind reports the engine failure
-                for p in group:
+                predictions = run([p.asks[i] for p, i in slots])
+            except Exception as exc:  # noqa: BLE001 - every test that asked this kind reports the engine failure
+                for p, _ in slots:
                     p.error = exc
                 continue
-            offset = 0
-            for p in group:
-                p.predictions = predictions[offset:offset + len(p.requests)]
-                offset += len(p.requests)
+            for (p, i), prediction in zip(slots, predictions):
+                p.predictions[i] = prediction
+
+    def _generate(self, asks: list[Ask]) -> list[Prediction]:
+        return self.predictor.generate([a.request for a in asks], [a.sample for a in asks])
+
+    def _loglikelihood(self, asks: list[Ask]) -> list[Prediction]:
+        return self.predictor.loglikelihood([a.request for a in asks])
+
+    def _rolling(self, asks: list[Ask]) -> list[Prediction]:
+        return self.predictor.loglikelihood_rolling([a.request.text for a in asks])

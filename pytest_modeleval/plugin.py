@@ -86,18 +86,15 @@ def _call_log(request):
     return log
 
 
-def _planned(request, kind: str):
+def planned_value(request, wanted: type, fixture: str):
     """This test's declared result, running the whole plan (every collected item) on first use."""
-    from .declare import Choices, Generate
-
     session = request.config.stash.get(SESSION_KEY, None)
     if session is None:
         pytest.skip(NO_MODEL_REASON)
     marker = request.node.get_closest_marker(MARK)
-    wanted = Generate if kind == "completion" else Choices
     declared = marker.args[0].request if marker else None
     if not isinstance(declared, wanted):
-        raise pytest.UsageError(f"{request.node.nodeid}: the `{kind}` fixture needs a suite declared with "
+        raise pytest.UsageError(f"{request.node.nodeid}: the `{fixture}` fixture needs a suite declared with "
                                 f"request=modeleval.{wanted.__name__}(...)")
     planned = session.planner.result(request.node, request.session.items)
     value = planned.value  # raises the planning or engine error, which makes this test an error
@@ -110,13 +107,17 @@ def _planned(request, kind: str):
 @pytest.fixture
 def completion(request):
     """The declared Generate request's completion for this item (a list when samples > 1)."""
-    return _planned(request, "completion")
+    from .declare import Generate
+
+    return planned_value(request, Generate, "completion")
 
 
 @pytest.fixture
 def loglikelihoods(request):
     """The declared Choices request's loglikelihood per choice for this item."""
-    return _planned(request, "loglikelihoods")
+    from .declare import Choices
+
+    return planned_value(request, Choices, "loglikelihoods")
 
 
 @pytest.fixture

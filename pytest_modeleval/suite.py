@@ -22,7 +22,7 @@ class SuiteSpec:
     seed: int | None = None  # sampling seed; None takes --eval-seed
     id_field: str | None = None
     chat: bool = False  # apply the model's chat template to string prompts
-    request: Any = None  # a declare.Generate or declare.Choices the planner runs for every item
+    request: Any = None  # a declaration (modeleval.Generate, modeleval.Choices, ...) the planner runs per item
 
 
 def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None = None,
@@ -34,9 +34,7 @@ def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None =
     `request` (modeleval.Generate or modeleval.Choices) declares what to ask the model
     for each item, so all items are batched before the tests read their results.
     """
-    from .declare import Choices, Generate
-
-    if request is not None and not isinstance(request, (Generate, Choices)):
+    if request is not None and not (callable(getattr(request, "plan", None)) and callable(getattr(request, "value", None))):
         raise TypeError(f"suite {name!r}: request must be modeleval.Generate(...) or modeleval.Choices(...), "
                         f"got {type(request).__name__}")
     if not isinstance(name, str) or not name or not all(c.isalnum() or c in "_.-" for c in name):

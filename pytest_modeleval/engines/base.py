@@ -38,6 +38,13 @@ class LoglikelihoodRequest:
     continuation: str
 
 
+@dataclass(frozen=True)
+class RollingRequest:
+    """log P(text) over the whole text, in windows as lm-eval's loglikelihood_rolling (perplexity)."""
+
+    text: str
+
+
 class Loglikelihood(NamedTuple):
     """Summed log-probability of the continuation tokens, and whether greedy decoding produces them."""
 
