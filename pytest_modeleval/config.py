@@ -105,6 +105,13 @@ OPTIONS: tuple[Option, ...] = (
            "SQLite prediction cache (default .modeleval/cache.sqlite under the rootdir).", "PATH", is_path=True),
     Option("shard", "--eval-shard", _shard, None,
            "K/N: evaluate only the K-th of N stable slices of every suite (for N CI machines).", "K/N"),
+    Option("sandbox", "--eval-sandbox", _choice("auto", "bwrap", "docker", "UNSAFE-no-isolation"), "auto",
+           "where the `sandbox` fixture runs model code: auto (bubblewrap, else Docker), bwrap, docker, or "
+           "UNSAFE-no-isolation (no isolation at all; warned about and recorded).", "BACKEND"),
+    Option("docker_image", "--eval-docker-image", _text, "python:3.11-slim",
+           "image for the Docker sandbox backend (must be present; nothing is pulled).", "IMAGE"),
+    Option("docker_runtime", "--eval-docker-runtime", _text, None,
+           "OCI runtime for the Docker sandbox backend, e.g. runsc for gVisor (default: Docker's).", "NAME"),
 )
 
 
@@ -123,6 +130,9 @@ class Settings:
     cache: str = "readwrite"
     cache_db: Path = Path(".modeleval/cache.sqlite")
     shard: tuple[int, int] | None = None
+    sandbox: str = "auto"
+    docker_image: str = "python:3.11-slim"
+    docker_runtime: str | None = None
     model_base: Path = Path(".")  # where a relative model path is taken from
     sources: dict = dataclasses.field(default_factory=dict, compare=False)  # name -> "command line" | file
 

@@ -140,3 +140,11 @@ def record_score(request):
         request.node.stash[SCORE_KEY] = value
 
     return record
+
+
+@pytest.fixture
+def sandbox(request):
+    """Runs model-generated code isolated and under limits: sandbox.run(program, tests) -> SandboxResult."""
+    from .sandbox.fixture import sandbox_for
+
+    return sandbox_for(request)

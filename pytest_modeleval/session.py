@@ -22,6 +22,7 @@ from .summary import SuiteTally, format_table
 
 LOG_KEY = pytest.StashKey[CallLog]()
 SCORE_KEY = pytest.StashKey[float]()
+SANDBOX_KEY = pytest.StashKey[str]()  # what ran the test's model code (the `sandbox` fixture), for the run record
 
 
 def _payload_of(report) -> dict | None:
@@ -43,6 +44,7 @@ class EvalSession:
         self._engine_lock = threading.Lock()
         self._recorded_suites: set[str] = set()
         self._engine_recorded = False
+        self._sandbox_recorded = False
         self._predictor = None
         self._planner = None
         self._last_progress = -10.0
@@ -146,7 +148,7 @@ class EvalSession:
         limit = f", limit {s.limit}" if s.limit else ""
         return [f"modeleval: model {self.resolved.describe()}",
                 f"modeleval: sha256:{self.resolved.sha256}",
-                f"modeleval: db {_show(s.db, config.rootpath)}, seed {s.seed}{limit}"]
+                f"modeleval: db {_show(s.db, config.rootpath)}, seed {s.seed}{limit}"] + _sandbox_header(s)
 
     def pytest_sessionstart(self, session):
         if self.config.option.collectonly:
@@ -212,7 +214,7 @@ class EvalSession:
             "test_id": report.nodeid, "outcome": outcome, "score": score, "message": message,
             "duration": report.duration, **(log.as_record() if log else CallLog().as_record()),
             "suite_meta": self.suite_meta.get(marker.args[0].name),
-            "engine": _engine_fields(self._engine),
+            "engine": _engine_fields(self._engine), "sandbox": item.stash.get(SANDBOX_KEY, None),
         }
         # On the item too: reports copy the item's list, and junitxml reads the teardown report's.
         properties = [("modeleval_outcome", outcome)] + ([("modeleval_score", score)] if score is not None else [])
@@ -247,6 +249,9 @@ class EvalSession:
         if payload.get("engine") and not self._engine_recorded:
             self.store.update_run(self.run_id, payload["engine"])
             self._engine_recorded = True
+        if payload.get("sandbox") and not self._sandbox_recorded:
+            self.store.update_run(self.run_id, {"sandbox": payload["sandbox"]})
+            self._sandbox_recorded = True
         self.store.add_outcome(self.run_id, payload)
 
     # --- summary -------------------------------------------------------------------------------
@@ -291,6 +296,14 @@ def _classify(report, call) -> str | None:
     if call.excinfo is not None and call.excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
         return "wrong"
     return "error"
+
+
+def _sandbox_header(settings: Settings) -> list[str]:
+    if settings.sandbox != "UNSAFE-no-isolation":
+        return []
+    from .sandbox.fixture import UNSAFE_WARNING
+
+    return [UNSAFE_WARNING]
 
 
 def _engine_name(kind: str, choice: str) -> str:

@@ -23,6 +23,7 @@ RUNS = {
     "seed": int, "eval_limit": int, "shard": str, "cache_mode": str, "command": str, "machine": str,
     "settings": str, "requests": int, "cache_hits": int, "prompt_tokens": int, "completion_tokens": int,
     "new_prompt_tokens": int, "new_completion_tokens": int, "estimated_cost_usd": float,
+    "sandbox": str,
 }
 SUITES = {
     "run_id": int, "suite": str, "source": str, "data_sha256": str, "n_rows": int,

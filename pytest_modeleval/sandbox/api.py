@@ -1,0 +1,82 @@
+"""The public entry: Sandbox(...).run(program, tests) -> SandboxResult, the same on every backend."""
+
+from __future__ import annotations
+
+import dataclasses
+import marshal
+import secrets
+import time
+from functools import lru_cache
+from pathlib import Path
+
+from .limits import Limits
+from .outcome import SandboxResult, classify
+
+DEFAULT_DOCKER_IMAGE = "python:3.11-slim"
+PROTOCOL = 1  # runner.py's PROTOCOL
+
+
+@lru_cache(maxsize=1)
+def runner_source() -> str:
+    return (Path(__file__).parent / "runner.py").read_text(encoding="utf-8")
+
+
+class Sandbox:
+    """Runs untrusted programs with their tests under limits, on the backend chosen once per process.
+
+    backend: "auto" (bubblewrap, else Docker), "bwrap", "docker", or "UNSAFE-no-isolation".
+    python: the interpreter inside (default: the system's python3; never the project's venv).
+    """
+
+    def __init__(self, backend: str = "auto", *, python: str | None = None,
+                 docker_image: str = DEFAULT_DOCKER_IMAGE, docker_runtime: str | None = None,
+                 limits: Limits | None = None):
+        self.choice = backend
+        self.python = python
+        self.docker_image = docker_image
+        self.docker_runtime = docker_runtime
+        self.limits = limits or Limits()
+
+    @property
+    def backend(self):
+        """The backend object; the first use probes it (SandboxUnavailable when none works)."""
+        from .probe import select
+
+        return select(self.choice, self.python, self.docker_image, self.docker_runtime)
+
+    @property
+    def unsafe(self) -> bool:
+        return self.backend.name == "none"
+
+    def describe(self) -> str:
+        """What runs model code, for the run record: 'bwrap 0.8.0', 'docker python:3.11-slim runtime=runsc', ..."""
+        return self.backend.describe()
+
+    def run(self, program: str, tests: str = "", **limits) -> SandboxResult:
+        """Run `program`, then `tests` in the same namespace; limits override this sandbox's (see Limits).
+
+        Tests that do not compile are the caller's bug, not the program's: ValueError.
+        """
+        if not isinstance(program, str) or not isinstance(tests, str):
+            raise TypeError("sandbox: program and tests must be str")
+        try:
+            compile(tests, "tests.py", "exec")
+        except (SyntaxError, ValueError) as exc:
+            raise ValueError(f"sandbox: the tests do not compile: {exc}") from None
+        return execute(self.backend, program, tests, dataclasses.replace(self.limits, **limits))
+
+
+def execute(backend, program: str, tests: str, limits: Limits) -> SandboxResult:
+    nonce = secrets.token_hex(8)
+    payload = marshal.dumps((PROTOCOL, nonce, limits.rlimits(nproc=backend.rlimit_nproc), program, tests), 4)
+    start = time.perf_counter()
+    end = backend.run(payload, nonce, limits, runner_source())
+    duration = time.perf_counter() - start
+    outcome, message = classify(end, limits.timeout)
+    return SandboxResult(outcome=outcome, message=message, stdout=end.stdout, stderr=end.stderr,
+                         returncode=end.returncode, signal=end.signal, duration_s=duration, backend=backend.name)
+
+
+def run_code(program: str, tests: str = "", *, backend: str = "auto", **limits) -> SandboxResult:
+    """One run on a default Sandbox: `run_code(solution, tests, timeout=5)`."""
+    return Sandbox(backend).run(program, tests, **limits)
