@@ -8,6 +8,7 @@
 """
 
 from .declare import Choices, Generate
+from .lmeval_tasks import lm_eval_suite
 from .suite import suite
 
-__all__ = ["Choices", "Generate", "suite"]
+__all__ = ["Choices", "Generate", "lm_eval_suite", "suite"]

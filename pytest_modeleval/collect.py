@@ -57,6 +57,9 @@ class SuiteCollector:
                                        id_field=spec.id_field)
         except DataError as exc:
             raise pytest.Collector.CollectError(f"suite '{spec.name}' ({nodeid}): {exc}") from None
+        prepare = getattr(spec.request, "prepare", None)
+        if prepare is not None:  # a declaration that plans over the whole selection (lm-eval few-shot draws)
+            prepare(items)
         if self.settings.shard:
             items = [item for item in items if in_shard(item, *self.settings.shard)]
         self.suite_meta[spec.name] = {

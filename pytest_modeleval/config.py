@@ -105,6 +105,10 @@ OPTIONS: tuple[Option, ...] = (
            "SQLite prediction cache (default .modeleval/cache.sqlite under the rootdir).", "PATH", is_path=True),
     Option("shard", "--eval-shard", _shard, None,
            "K/N: evaluate only the K-th of N stable slices of every suite (for N CI machines).", "K/N"),
+    Option("data_dir", "--eval-data-dir", _text, None,
+           "where the ready benchmark suites (pytest_modeleval.suites) read local files: DIR/mmlu/{dev,test}/, "
+           "DIR/gsm8k/test.jsonl, DIR/humaneval/HumanEval.jsonl.gz. Without it they read the HF datasets "
+           "from the local cache.", "DIR", is_path=True),
     Option("sandbox", "--eval-sandbox", _choice("auto", "bwrap", "docker", "UNSAFE-no-isolation"), "auto",
            "where the `sandbox` fixture runs model code: auto (bubblewrap, else Docker), bwrap, docker, or "
            "UNSAFE-no-isolation (no isolation at all; warned about and recorded).", "BACKEND"),
@@ -130,6 +134,7 @@ class Settings:
     cache: str = "readwrite"
     cache_db: Path = Path(".modeleval/cache.sqlite")
     shard: tuple[int, int] | None = None
+    data_dir: Path | None = None
     sandbox: str = "auto"
     docker_image: str = "python:3.11-slim"
     docker_runtime: str | None = None

@@ -43,6 +43,9 @@ def pytest_configure(config):
         except ModelRefError as exc:
             where = settings.sources.get("model", "--model")
             raise pytest.UsageError(f"{where}: {exc}") from None
+    from .suites import sources
+
+    sources.set_data_dir(settings.data_dir)
     collector = SuiteCollector(settings, has_model=resolved is not None)
     config.stash[COLLECTOR_KEY] = collector
     config.pluginmanager.register(collector, "modeleval-collector")
@@ -138,6 +141,20 @@ def record_score(request):
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"record_score: a score must lie in [0, 1], got {value}")
         request.node.stash[SCORE_KEY] = value
+
+    return record
+
+
+@pytest.fixture
+def record_metric(request):
+    """Record a named per-item metric (a number); the summary shows its mean per suite, the DB keeps each."""
+    from .session import METRICS_KEY
+
+    def record(name: str, value: float) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"record_metric: a metric needs a non-empty name, got {name!r}")
+        metrics = request.node.stash.setdefault(METRICS_KEY, {})
+        metrics[name] = float(value)
 
     return record
 

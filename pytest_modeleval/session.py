@@ -18,11 +18,15 @@ from .config import Settings
 from .handle import CallLog
 from .items import Item
 from .suite import MARK
-from .summary import SuiteTally, format_table
+from .summary import SuiteTally, format_metrics, format_table
 
 LOG_KEY = pytest.StashKey[CallLog]()
 SCORE_KEY = pytest.StashKey[float]()
 SANDBOX_KEY = pytest.StashKey[str]()  # what ran the test's model code (the `sandbox` fixture), for the run record
+# Named per-item metrics (record_metric, lm-eval task metrics), and for a metric whose suite-level value is
+# not the mean of its items, the "module:function" that aggregates them (lm-eval's corpus-level metrics).
+METRICS_KEY = pytest.StashKey[dict]()
+AGGREGATIONS_KEY = pytest.StashKey[dict]()
 
 
 def _payload_of(report) -> dict | None:
@@ -205,13 +209,15 @@ class EvalSession:
             report.longrepr = None
         elif outcome == "error" and call.excinfo is not None:
             message = _short(call.excinfo.exconly())
-        score = None  # errors and skips carry no score, even if the test recorded one first
+        score, metrics = None, None  # errors and skips carry no score, even if the test recorded one first
         if outcome in ("correct", "wrong"):
             score = item.stash.get(SCORE_KEY, 1.0 if outcome == "correct" else 0.0)
+            metrics = item.stash.get(METRICS_KEY, None)
         log = item.stash.get(LOG_KEY, None)
         report.modeleval = {
             "suite": marker.args[0].name, "item_id": suite_item.id, "variant": suite_item.variant,
             "test_id": report.nodeid, "outcome": outcome, "score": score, "message": message,
+            "metrics": metrics, "metric_aggregations": item.stash.get(AGGREGATIONS_KEY, None),
             "duration": report.duration, **(log.as_record() if log else CallLog().as_record()),
             "suite_meta": self.suite_meta.get(marker.args[0].name),
             "engine": _engine_fields(self._engine), "sandbox": item.stash.get(SANDBOX_KEY, None),
@@ -239,6 +245,7 @@ class EvalSession:
             return
         tally = self.tallies.setdefault(payload["suite"], SuiteTally())
         tally.add(payload["outcome"], payload["score"])
+        tally.add_metrics(payload.get("metrics"), payload.get("metric_aggregations"))
         tally.add_usage(payload)
         if self.store is None:
             return
@@ -263,6 +270,8 @@ class EvalSession:
         where = f" -> run {self.run_id} in {_show(self.settings.db, self.config.rootpath)}" if self.run_id else ""
         tr.write_line(f"model {self.resolved.ref} sha256:{self.resolved.short}{where}")
         for line in format_table(self.tallies):
+            tr.write_line(line)
+        for line in format_metrics(self.tallies):
             tr.write_line(line)
         totals = self.usage_totals()
         hit_rate = totals["cache_hits"] / totals["requests"] if totals["requests"] else 0.0

@@ -32,7 +32,7 @@ SUITES = {
 OUTCOMES = {
     "id": int, "run_id": int, "suite": str, "item_id": str, "variant": int, "test_id": str,
     "outcome": str, "score": float, "prompt_hash": str, "prompt": str, "response": str,
-    "message": str, "duration": float, "requests": int, "cache_hits": int, "prompt_tokens": int,
+    "message": str, "metrics": str, "duration": float, "requests": int, "cache_hits": int, "prompt_tokens": int,
     "completion_tokens": int, "new_prompt_tokens": int, "new_completion_tokens": int, "finished_at": str,
 }
 OUTCOME_VALUES = ("correct", "wrong", "error", "skipped")
@@ -106,6 +106,8 @@ class Store:
         more than the test itself on a warm cache.
         """
         values = {key: outcome.get(key) for key in _OUTCOME_COLUMNS}
+        if values["metrics"] is not None:
+            values["metrics"] = json.dumps(values["metrics"], sort_keys=True, default=str)
         values.update(run_id=run_id, finished_at=now())
         self._pending.append(tuple(values[key] for key in _OUTCOME_COLUMNS))
         if len(self._pending) >= FLUSH_ROWS or time.monotonic() - self._flushed_at > FLUSH_SECONDS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass, field
 
@@ -18,6 +19,22 @@ class SuiteTally:
     score_sum: float = 0.0
     scored: int = 0
     usage: dict = field(default_factory=lambda: dict.fromkeys(USAGE_FIELDS, 0))
+    metrics: dict = field(default_factory=dict)  # name -> per-item values
+    aggregations: dict = field(default_factory=dict)  # name -> "module:function" when not the mean
+
+    def add_metrics(self, metrics: dict | None, aggregations: dict | None = None) -> None:
+        for name, value in (metrics or {}).items():
+            self.metrics.setdefault(name, []).append(value)
+        self.aggregations.update(aggregations or {})
+
+    def metric_value(self, name: str):
+        """The suite-level value of a metric: the mean of its items, or its own aggregation function."""
+        values = self.metrics[name]
+        where = self.aggregations.get(name)
+        if where is None:
+            return sum(float(v) for v in values) / len(values)
+        module, _, function = where.partition(":")
+        return getattr(importlib.import_module(module), function)(values)
 
     def add_usage(self, row: dict) -> None:
         for name in USAGE_FIELDS:
@@ -84,7 +101,25 @@ def format_table(tallies: dict[str, SuiteTally]) -> list[str]:
                      _pct(t.accuracy), ci, "-" if math.isnan(t.mean_score) else f"{t.mean_score:.3f}",
                      str(t.usage["requests"]), _pct(t.hit_rate),
                      f"{t.usage['prompt_tokens']}/{t.usage['completion_tokens']}"))
+    return aligned(header, rows, left=1)
+
+
+def format_metrics(tallies: dict[str, SuiteTally]) -> list[str]:
+    """Named metrics per suite (lm-eval's metric,filter names for task suites); empty when none."""
+    rows = []
+    for name in sorted(tallies):
+        t = tallies[name]
+        for metric in t.metrics:
+            value = t.metric_value(metric)
+            shown = f"{value:.4f}" if isinstance(value, (int, float)) else str(value)
+            rows.append((name, metric, str(len(t.metrics[metric])), shown))
+    if not rows:
+        return []
+    return ["", *aligned(("suite", "metric", "n", "value"), rows, left=2)]
+
+
+def aligned(header: tuple, rows: list[tuple], left: int) -> list[str]:
+    """A plain-text table: the first `left` columns left-aligned (names), the rest right-aligned."""
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    def line(cells):
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    return [line(header), *(line(r) for r in rows)]
+    return ["  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+            for r in (header, *rows)]
