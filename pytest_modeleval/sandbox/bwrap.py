@@ -11,8 +11,10 @@ go unchecked.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import select
 import shutil
 import subprocess
 from functools import lru_cache
@@ -106,12 +108,49 @@ class BwrapBackend:
         return args
 
     def run(self, payload: bytes, nonce: str, limits: Limits, runner: str) -> Ending:
-        fd = os.memfd_create("modeleval-seccomp", os.MFD_CLOEXEC)
+        seccomp_fd = os.memfd_create("modeleval-seccomp", os.MFD_CLOEXEC)
+        info_read, info_write = os.pipe()
+        open_fds = {seccomp_fd, info_read, info_write}
+
+        def close(fd: int) -> None:
+            if fd in open_fds:
+                open_fds.discard(fd)
+                os.close(fd)
+
+        watch = InitWatch()
         try:
-            os.write(fd, self.filter)
-            os.lseek(fd, 0, os.SEEK_SET)
-            return run_process(self.argv(limits, fd, runner), payload, nonce, limits.timeout,
-                               Capture(limits.output_bytes, limits.max_output_bytes), env={}, pass_fds=(fd,),
-                               user=UNPRIVILEGED if os.geteuid() == 0 else None)
+            os.write(seccomp_fd, self.filter)
+            os.lseek(seccomp_fd, 0, os.SEEK_SET)
+            argv = self.argv(limits, seccomp_fd, runner)
+            argv[1:1] = ["--info-fd", str(info_write)]
+            return run_process(argv, payload, nonce, limits.timeout,
+                               Capture(limits.output_bytes, limits.max_output_bytes), env={},
+                               pass_fds=(seccomp_fd, info_write), user=UNPRIVILEGED if os.geteuid() == 0 else None,
+                               side=(info_read, watch.started), after_spawn=lambda: close(info_write),
+                               settle=watch.wait)
         finally:
-            os.close(fd)
+            for fd in list(open_fds):
+                close(fd)
+
+
+class InitWatch:
+    """Waits for the sandbox's init to be gone, which the kernel allows only once every process in its pid
+    namespace has been killed and reaped. bwrap itself exits as soon as the program does, a moment before."""
+
+    def __init__(self):
+        self.pidfd: int | None = None
+
+    def started(self, info: bytes) -> None:
+        """bwrap's --info-fd report, read while init is alive: hold on to init with a pidfd."""
+        try:
+            self.pidfd = os.pidfd_open(json.loads(info)["child-pid"])
+        except (ValueError, KeyError, TypeError, OSError):  # no report (bwrap failed first) or init already gone
+            self.pidfd = None
+
+    def wait(self, limit: float = 10.0) -> None:
+        if self.pidfd is not None:
+            try:
+                select.select([self.pidfd], [], [], limit)
+            finally:
+                os.close(self.pidfd)
+                self.pidfd = None
