@@ -8,7 +8,12 @@ import ctypes
 import ctypes.util
 import json
 import signal
+import socket
+import struct
+import subprocess
 import textwrap
+import threading
+import types
 
 import pytest
 
@@ -19,7 +24,8 @@ import sqlite_utils  # noqa: F401
 from evalkit import query
 from pytest_modeleval.sandbox import OUTCOMES, Limits, Sandbox, SandboxUnavailable, run_code, seccomp
 from pytest_modeleval.sandbox.capture import Capture
-from pytest_modeleval.sandbox.docker import container_options, seccomp_profile
+from pytest_modeleval.sandbox.api import execute
+from pytest_modeleval.sandbox.docker import DockerBackend, container_options, seccomp_profile
 from pytest_modeleval.sandbox.outcome import Ending, classify, split_status
 from pytest_modeleval.sandbox.probe import _probe, select
 
@@ -227,6 +233,81 @@ def test_docker_container_is_locked_down():
     denied = {name for rule in profile["syscalls"] for name in rule["names"]}
     assert set(seccomp.DENIED) | {"socket", "socketpair", "clone", "clone3"} <= denied
     assert json.loads(seccomp_profile()) == profile
+
+
+class FakeContainer:
+    """A stand-in for a Docker container: runs the command as a local process (trusted programs only) and
+    speaks Docker's attach protocol (stdin in, multiplexed stdout / stderr frames out) over a socket pair."""
+
+    def __init__(self, options):
+        self.options, self.attrs = options, {"State": {"OOMKilled": False}}
+        self.ours, self.theirs = socket.socketpair()
+        self.proc = None
+
+    def attach_socket(self, params):
+        assert params == {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+        return self.ours
+
+    def start(self):
+        command = ["/usr/bin/python3", *self.options["command"][1:]]
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=self.options["environment"])
+        threading.Thread(target=self._stdin, daemon=True).start()
+        lock = threading.Lock()
+        for number, stream in ((1, self.proc.stdout), (2, self.proc.stderr)):
+            threading.Thread(target=self._frames, args=(number, stream, lock), daemon=True).start()
+
+    def _stdin(self):
+        with self.theirs.makefile("rb") as data:
+            self.proc.stdin.write(data.read())
+        self.proc.stdin.close()
+
+    def _frames(self, number, stream, lock):
+        for chunk in iter(lambda: stream.read1(65536), b""):
+            with lock:
+                self.theirs.sendall(struct.pack(">BxxxL", number, len(chunk)) + chunk)
+
+    def wait(self, timeout):
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise OSError("read timed out") from None
+        self.theirs.close()
+        return {"StatusCode": code if code >= 0 else 128 - code}
+
+    def kill(self):
+        self.proc.kill()
+
+    def reload(self):
+        pass
+
+    def remove(self, force):
+        self.theirs.close()
+
+
+def test_docker_backend_path_with_a_fake_engine():
+    """The Docker backend's own code (payload in, frames out, status, wall clock) against a stand-in engine."""
+    containers = []
+
+    class Containers:
+        def create(self, **options):
+            containers.append(FakeContainer(options))
+            return containers[-1]
+
+    backend = object.__new__(DockerBackend)
+    backend.client, backend.image, backend.runtime, backend.name = types.SimpleNamespace(containers=Containers()), \
+        "python:3.11-slim", None, "docker"
+    limits = Limits(timeout=5)
+    cases = [("def f():\n    return 1\n", "print('hi')\nassert f() == 1\n", "passed"),
+             ("def f():\n    return 2\n", "assert f() == 1\n", "failed"),
+             ("import nope\n", "", "error"),
+             ("import ctypes\nctypes.string_at(0)\n", "", "crashed")]
+    for program, tests, outcome in cases:
+        result = execute(backend, program, tests, limits)
+        assert (result.outcome, result.backend) == (outcome, "docker"), (result.message, result.stderr)
+    assert execute(backend, "print('hi')\n", "", limits).stdout == "hi\n"
+    slow = execute(backend, "import time\ntime.sleep(30)\n", "", Limits(timeout=0.5))
+    assert slow.outcome == "timeout" and slow.duration_s < 5
 
 
 def test_docker_backend_runs_like_bwrap():
