@@ -69,6 +69,22 @@ def test_output_is_captured_capped_and_free_of_the_runners_lines(box):
     assert big.outcome == "passed" and big.stdout == "x" * 1000
 
 
+def test_ordinary_programs_work_inside(box):
+    """multiprocessing (AF_UNIX, /dev/shm, pickling the program's own functions), files in /tmp, threads."""
+    program = "import multiprocessing, threading\ndef square(x):\n    return x * x\n"
+    tests = textwrap.dedent("""
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            assert pool.map(square, range(5)) == [0, 1, 4, 9, 16]
+        with open("notes.txt", "w") as f:
+            f.write("ok")
+        thread = threading.Thread(target=square, args=(2,))
+        thread.start()
+        thread.join()
+    """)
+    result = box.run(program, tests)
+    assert result.outcome == "passed", result.stderr
+
+
 def test_a_traceback_shows_the_program_not_the_runner(box):
     result = box.run("def f():\n    return 1 / 0\n", "f()\n")
     assert 'File "program.py", line 2, in f' in result.stderr and "return 1 / 0" in result.stderr

@@ -86,8 +86,8 @@ class BwrapBackend:
     def describe(self) -> str:
         return f"bwrap {'.'.join(map(str, self.version)) or '(unknown version)'}"
 
-    def argv(self, limits: Limits, seccomp_fd: int, runner: str) -> list[str]:
-        args = [self.bwrap, "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+    def argv(self, limits: Limits, seccomp_fd: int, info_fd: int, runner: str) -> list[str]:
+        args = [self.bwrap, "--info-fd", str(info_fd), "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
                 "--unshare-uts", "--unshare-cgroup-try", "--uid", str(UNPRIVILEGED), "--gid", str(UNPRIVILEGED),
                 "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
         if self.version >= (0, 8):
@@ -121,8 +121,7 @@ class BwrapBackend:
         try:
             os.write(seccomp_fd, self.filter)
             os.lseek(seccomp_fd, 0, os.SEEK_SET)
-            argv = self.argv(limits, seccomp_fd, runner)
-            argv[1:1] = ["--info-fd", str(info_write)]
+            argv = self.argv(limits, seccomp_fd, info_write, runner)
             return run_process(argv, payload, nonce, limits.timeout,
                                Capture(limits.output_bytes, limits.max_output_bytes), env={},
                                pass_fds=(seccomp_fd, info_write), user=UNPRIVILEGED if os.geteuid() == 0 else None,

@@ -96,7 +96,10 @@ def main():
         os._exit(EXIT[outcome])  # no atexit handlers of the program after the verdict
 
     sys.argv = [PROGRAM]
-    namespace = {"__name__": "__main__", "__file__": PROGRAM, "__builtins__": __builtins__}
+    main_module = type(sys)("__main__")  # a real __main__, so pickle (multiprocessing) finds the program's names
+    main_module.__file__ = PROGRAM
+    sys.modules["__main__"] = main_module
+    namespace = main_module.__dict__
     sources = {PROGRAM: program, TESTS: tests}
     phase = "error"
     try:
