@@ -89,6 +89,22 @@ def test_sampling_is_reproducible_per_seed(engine):
     assert a != c
 
 
+def test_sampled_answers_do_not_depend_on_their_batch(engine):
+    """Sampled requests are batched, each drawing from its own seeded generator: alone or among
+    others, the same seed gives the same text; nucleus sampling (top_p) too."""
+    prompt = engine.render("Name a fruit.", chat=True)
+    other = engine.render("Count to three.", chat=True)
+    requests = [GenerateRequest(prompt, max_tokens=10, temperature=0.9, top_p=p, seed=s)
+                for p in (1.0, 0.8) for s in (3, 4)]
+    neighbours = [GenerateRequest(other, max_tokens=10, temperature=0.9, top_p=p, seed=9) for p in (1.0, 0.8)]
+    engine.batch_size = 1
+    alone = engine.generate(requests)
+    engine.batch_size = 16
+    together = engine.generate(neighbours + requests)[len(neighbours):]
+    assert alone == together
+    assert len(set(alone)) > 1
+
+
 def test_embedded_weights_are_converted_once(engine, monkeypatch):
     resolved = resolve("embedded")
     assert (converted_dir(resolved.sha256) / ".complete").exists()

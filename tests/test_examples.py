@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -19,8 +20,10 @@ def test_example_suites_run_end_to_end_and_record_every_item(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "modeleval summary" in done.stdout
-    rows = sqlite3.connect(db).execute("select suite, outcome, response from outcomes").fetchall()
-    assert sorted({suite for suite, _, _ in rows}) == ["arithmetic", "facts_mc"]
-    assert len(rows) == 6
-    assert all(outcome in ("correct", "wrong") for _, outcome, _ in rows)
-    assert all(response for _, _, response in rows)
+    rows = sqlite3.connect(db).execute("select suite, outcome, response, metrics from outcomes").fetchall()
+    assert sorted({row[0] for row in rows}) == ["arithmetic", "code", "facts_mc"]
+    assert len(rows) == 9
+    assert all(outcome in ("correct", "wrong") for _, outcome, _, _ in rows)
+    assert all(response for _, _, response, _ in rows)
+    code = [json.loads(metrics) for suite, _, _, metrics in rows if suite == "code"]
+    assert all(set(m) == {"pass@1", "pass@10"} and 0 <= m["pass@1"] <= m["pass@10"] <= 1 for m in code)

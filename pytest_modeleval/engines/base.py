@@ -65,8 +65,11 @@ class EngineInfo:
 
     def fingerprint(self) -> dict:
         """Everything about the engine that can change an output; part of every cache key."""
-        return {"kind": self.kind, "version": self.version, "model": self.model_hash, "dtype": self.dtype,
-                "chat_template": self.extra.get("chat_template_sha256")}
+        fingerprint = {"kind": self.kind, "version": self.version, "model": self.model_hash, "dtype": self.dtype,
+                       "chat_template": self.extra.get("chat_template_sha256")}
+        if self.extra.get("sampler"):  # engines that say how they sample: a new sampler is a new cache key
+            fingerprint["sampler"] = self.extra["sampler"]
+        return fingerprint
 
 
 class Engine(Protocol):

@@ -15,6 +15,7 @@ from .base import EngineError, EngineInfo, GenerateRequest, Loglikelihood, Logli
 from .tokenized import TokenizerEngine, template_sha256
 
 _LOADED: dict[tuple[str, str], "HFEngine"] = {}
+SAMPLER = "row-generators-1"  # how sampled tokens are drawn; part of cache keys, so a change never serves old samples
 _LOCK = threading.Lock()
 
 
@@ -75,30 +76,28 @@ class HFEngine(TokenizerEngine):
             extra={
                 "torch": torch.__version__,
                 "chat_template_sha256": template_sha256(template),
+                "sampler": SAMPLER,
             },
         )
 
     # --- generation ----------------------------------------------------------------------------
     def generate(self, requests: Sequence[GenerateRequest]) -> list[str]:
-        """Greedy requests batched (same settings together, longest first); sampled ones one by one,
-        each under its own seed, so a sampled answer does not depend on its batch neighbours."""
+        """Batched by settings, longest first. A sampled request draws from a generator seeded with its own
+        seed (RowSampler), so its answer depends on its seed, not on its batch neighbours."""
         results: list[str | None] = [None] * len(requests)
         encoded = [self._encode(r.prompt) for r in requests]
-        greedy = sorted((i for i, r in enumerate(requests) if r.greedy),
-                        key=lambda i: (_settings(requests[i]), -len(encoded[i])))
-        for _, group in groupby(greedy, key=lambda i: _settings(requests[i])):
+        order = sorted(range(len(requests)), key=lambda i: (_settings(requests[i]), -len(encoded[i])))
+        for _, group in groupby(order, key=lambda i: _settings(requests[i])):
             group = list(group)
             for start in range(0, len(group), self.batch_size):
                 batch = group[start:start + self.batch_size]
-                for i, text in zip(batch, self._generate_batch([encoded[i] for i in batch], requests[batch[0]])):
+                texts = self._generate_batch([encoded[i] for i in batch], requests[batch[0]],
+                                             [requests[i].seed for i in batch])
+                for i, text in zip(batch, texts):
                     results[i] = text
-        for i, request in enumerate(requests):
-            if not request.greedy:
-                self.torch.manual_seed(request.seed)
-                results[i] = self._generate_batch([encoded[i]], request)[0]
         return results  # type: ignore[return-value]
 
-    def _generate_batch(self, token_lists: list[list[int]], request: GenerateRequest) -> list[str]:
+    def _generate_batch(self, token_lists: list[list[int]], request: GenerateRequest, seeds: list[int]) -> list[str]:
         torch = self.torch
         keep = max(1, self.max_length - request.max_tokens)
         token_lists = [tokens[-keep:] for tokens in token_lists]
@@ -108,10 +107,12 @@ class HFEngine(TokenizerEngine):
         mask = torch.tensor([[0] * (width - len(t)) + [1] * len(t) for t in token_lists], device=self.device)
         options = dict(max_new_tokens=request.max_tokens, pad_token_id=pad,
                        eos_token_id=self.tokenizer.eos_token_id)
-        if request.greedy:
-            options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            options.update(do_sample=True, temperature=request.temperature, top_p=request.top_p, top_k=None)
+        options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if not request.greedy:
+            from transformers import LogitsProcessorList
+
+            sampler = RowSampler(torch, seeds, request.temperature, request.top_p, self.device)
+            options.update(logits_processor=LogitsProcessorList([sampler]))
         if request.stop:
             options.update(stop_strings=list(request.stop), tokenizer=self.tokenizer)
         try:
@@ -232,8 +233,33 @@ def _per_token(rows, target) -> list[tuple[float, int, float]]:
     return list(zip(chosen, top_ids.tolist(), top_logprobs.tolist()))
 
 
+class RowSampler:
+    """Sampling as a logits processor: each row draws its next token (temperature, then nucleus top_p)
+    from its own generator and the processor leaves only that token, which greedy decoding then takes.
+    Why: transformers' own sampling draws a whole batch from one global generator, so a sampled answer
+    would depend on its batch neighbours; this batches sampled requests and keeps each reproducible."""
+
+    def __init__(self, torch, seeds: list[int], temperature: float, top_p: float, device: str):
+        self.torch = torch
+        self.temperature = float(temperature)
+        self.top_p = float(top_p)
+        self.generators = [torch.Generator(device=device).manual_seed(int(seed)) for seed in seeds]
+
+    def __call__(self, input_ids, scores):
+        torch = self.torch
+        probs = torch.softmax(scores.float() / self.temperature, dim=-1)
+        if self.top_p < 1.0:
+            ranked, order = probs.sort(dim=-1, descending=True)
+            ranked[(ranked.cumsum(-1) - ranked) > self.top_p] = 0.0  # keep the smallest prefix reaching top_p
+            probs = torch.zeros_like(probs).scatter(-1, order, ranked)
+        chosen = torch.stack([torch.multinomial(probs[row], 1, generator=generator)
+                              for row, generator in enumerate(self.generators)])
+        return torch.full_like(scores, float("-inf")).scatter(-1, chosen, 0.0)
+
+
 def _settings(request: GenerateRequest) -> tuple:
-    return (request.max_tokens, request.stop)
+    """Requests generated in one batch share these; greedy and sampled never mix."""
+    return (request.max_tokens, request.stop, request.temperature, request.top_p)
 
 
 def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:

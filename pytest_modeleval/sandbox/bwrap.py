@@ -18,7 +18,6 @@ import select
 import shutil
 import subprocess
 from functools import lru_cache
-from pathlib import Path
 
 from . import seccomp
 from .capture import Capture
