@@ -16,5 +16,5 @@ SAMPLES = 10
                  request=modeleval.Generate("{prompt}", max_tokens=64, stop=STOP, temperature=0.8, samples=SAMPLES))
 def test_code(item, completion, sandbox, record_metric, record_score):
     results = check_samples(sandbox, item, completion, record_metric, record_score)
-    assert any(result.passed for result in results), \
-        "no sample passed: " + ", ".join(sorted({result.outcome for result in results}))
+    passed = any(result.passed for result in results)
+    assert passed, "no sample passed: " + ", ".join(sorted({result.outcome for result in results}))

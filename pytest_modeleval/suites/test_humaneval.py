@@ -19,7 +19,8 @@ SAMPLES = 10
                  request=modeleval.Generate("{prompt}", max_tokens=1024, stop=STOP))
 def test_humaneval(item, completion, sandbox):
     result = check(sandbox, item, completion)
-    assert result.passed, f"{result.outcome}: {result.message}"
+    passed, why = result.passed, f"{result.outcome}: {result.message}"
+    assert passed, why
 
 
 @modeleval.suite("humaneval_sampled", data=sources.humaneval_test, id_field="task_id",
@@ -27,5 +28,5 @@ def test_humaneval(item, completion, sandbox):
                                             samples=SAMPLES))
 def test_humaneval_sampled(item, completion, sandbox, record_metric, record_score):
     results = check_samples(sandbox, item, completion, record_metric, record_score)
-    assert any(result.passed for result in results), \
-        f"no sample of {SAMPLES} passed: " + ", ".join(sorted({result.outcome for result in results}))
+    passed = any(result.passed for result in results)
+    assert passed, f"no sample of {SAMPLES} passed: " + ", ".join(sorted({result.outcome for result in results}))
