@@ -105,21 +105,9 @@ class TaskRequests:
 
     def _load(self) -> dict[str, Any]:
         manager = task_manager(self.include_path, self.include_defaults)
-        spec: Any = self.task
-        if Path(self.base_dir / self.task).suffix in (".yaml", ".yml"):
-            spec = str(self.base_dir / self.task)
-        elif self.overrides:
-            entry = manager._index.get(self.task)
-            if entry is None:
-                raise TaskError(f"lm-eval task {self.task!r} is not a registered task, group or tag")
         try:
-            with local_data(self.data):
-                if self.overrides:  # lm-eval merges overrides into a registered task's config this way
-                    built = manager._factory.build(manager._index[self.task], overrides=self.overrides,
-                                                   registry=manager._index)
-                    loaded = manager.load([built] if not isinstance(built, list) else built)
-                else:
-                    loaded = manager.load([spec])
+            with local_data(self.data):  # lm-eval reads the datasets while it builds the tasks
+                loaded = manager.load(self._specs(manager))
         except TaskError:
             raise
         except KeyError as exc:
@@ -132,6 +120,22 @@ class TaskRequests:
         for name, task in tasks.items():
             self._configure(name, task)
         return tasks
+
+    def _specs(self, manager) -> list:
+        """What TaskManager.load takes: a YAML path, a name, or, with overrides, the tasks built with them
+        (lm-eval merges overrides into a registered config only through its factory)."""
+        if self.task.endswith((".yaml", ".yml")):
+            if self.overrides:
+                raise TaskError(f"lm-eval task {self.task!r}: overrides= applies to registered tasks; "
+                                "edit the YAML file instead")
+            return [str(self.base_dir / self.task)]
+        if not self.overrides:
+            return [self.task]
+        entry = manager._index.get(self.task)
+        if entry is None:
+            raise TaskError(f"lm-eval task {self.task!r} is not a registered task, group or tag")
+        built = manager._factory.build(entry, overrides=self.overrides, registry=manager._index)
+        return built if isinstance(built, list) else [built]
 
     def _configure(self, name: str, task) -> None:
         """What simple_evaluate does to each task: num_fewshot, generation kwargs, few-shot seed."""
@@ -213,7 +217,7 @@ class TaskRequests:
             instance.resps = [_response(instance, v) for v in values[position:position + repeats]]
             instance.filtered_resps = {}
             position += repeats
-        for ensemble in task._filters:
+        for ensemble in task._filters:  # task.apply_filters() would filter every doc's instances at once
             ensemble.apply(instances)
         metrics = {}
         for key in instances[0].filtered_resps:

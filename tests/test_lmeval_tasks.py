@@ -62,6 +62,7 @@ test_colours = modeleval.lm_eval_suite("colours", include_path="tasks", include_
                                        overrides={"dataset_kwargs": {"data_files": {"test": "COLOURS"}}})
 test_loose = modeleval.lm_eval_suite("capitals", include_path="tasks", data={"test": "capitals.jsonl"},
                                      name="capitals_any", metric="exact_match,first-words")
+test_file = modeleval.lm_eval_suite("tasks/capitals.yaml", data={"test": "capitals.jsonl"}, name="capitals_file")
 test_bad = modeleval.lm_eval_suite("capitals", include_path="tasks", data={"test": "capitals.jsonl"},
                                    name="capitals_top_k", gen_kwargs={"top_k": 5})
 """
@@ -87,13 +88,15 @@ def test_user_tasks_run_as_suites_with_their_own_metrics(tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr  # the top_k suite's items are errors
     rows = {row["item_id"]: row for row in query(tmp_path / ".modeleval/results.sqlite", "SELECT * FROM outcomes")}
     assert sorted(rows) == [*(f"capitals-{i:04d}-p0" for i in range(3)), *(f"capitals_any-{i:04d}-p0" for i in range(3)),
+                            *(f"capitals_file-{i:04d}-p0" for i in range(3)),
                             *(f"capitals_top_k-{i:04d}-p0" for i in range(3)), "colours-0000-p0", "colours-0001-p0"]
     for i in range(3):  # the task's filter and exact_match, named as lm-eval names them
         row = rows[f"capitals-{i:04d}-p0"]
         assert row["outcome"] in ("correct", "wrong")
         assert set(json.loads(row["metrics"])) == {"exact_match,first-words"}
         assert row["prompt"] == f"Q: What is the capital of {CAPITALS[i]['country']}?\nA:"
-        assert rows[f"capitals_any-{i:04d}-p0"]["outcome"] == row["outcome"]  # same requests, same verdict
+        for twin in ("capitals_any", "capitals_file"):  # the same task and requests: the same verdict
+            assert rows[f"{twin}-{i:04d}-p0"]["outcome"] == row["outcome"]
         bad = rows[f"capitals_top_k-{i:04d}-p0"]
         assert bad["outcome"] == "error" and "top_k" in bad["message"]
     for i, row in enumerate(COLOURS):  # multiple choice: both metrics; acc decides
