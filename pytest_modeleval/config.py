@@ -53,6 +53,17 @@ def _shard(text: str) -> tuple[int, int]:
     return (k, n)
 
 
+def _baseline(text: str) -> str:
+    """sha256:<8-64 hex>, run:N or channel:NAME: what the gates compare a run against."""
+    kind, sep, value = str(text).partition(":")
+    ok = {"sha256": lambda v: 8 <= len(v) <= 64 and all(c in "0123456789abcdef" for c in v.lower()),
+          "run": lambda v: v.isdigit() and int(v) > 0,
+          "channel": lambda v: bool(v.strip())}
+    if not sep or kind not in ok or not ok[kind](value):
+        raise ValueError("must be sha256:<8 to 64 hex characters>, run:N or channel:NAME")
+    return str(text)
+
+
 def _text(text: str) -> str:
     if not str(text).strip():
         raise ValueError("must not be empty")
@@ -116,6 +127,16 @@ OPTIONS: tuple[Option, ...] = (
            "image for the Docker sandbox backend (must be present; nothing is pulled).", "IMAGE"),
     Option("docker_runtime", "--eval-docker-runtime", _text, None,
            "OCI runtime for the Docker sandbox backend, e.g. runsc for gVisor (default: Docker's).", "NAME"),
+    Option("baseline", "--baseline", _baseline, None,
+           "what the promotion gates compare this run against: sha256:<hash or prefix> (that checkpoint's newest "
+           "finished run), run:N, or channel:NAME (the run promoted to that channel; default channel:production).",
+           "REF"),
+    Option("gate_mode", "--eval-gate-mode", _choice("enforce", "report", "off"), "enforce",
+           "promotion gates: enforce (a failed gate sets exit status 10; default), report (verdicts shown, "
+           "recorded and in JUnit XML, exit status untouched) or off.", "MODE"),
+    Option("overrides", "--eval-overrides", _text, "modeleval-overrides.toml",
+           "gate overrides file (default modeleval-overrides.toml under the rootdir); honoured only when "
+           "committed to git and unmodified.", "PATH", is_path=True),
 )
 
 
@@ -138,6 +159,9 @@ class Settings:
     sandbox: str = "auto"
     docker_image: str = "python:3.11-slim"
     docker_runtime: str | None = None
+    baseline: str | None = None
+    gate_mode: str = "enforce"
+    overrides: Path = Path("modeleval-overrides.toml")
     model_base: Path = Path(".")  # where a relative model path is taken from
     sources: dict = dataclasses.field(default_factory=dict, compare=False)  # name -> "command line" | file
 

@@ -14,6 +14,7 @@ from .suite import MARK
 
 SESSION_KEY = pytest.StashKey["EvalSession"]()
 COLLECTOR_KEY = pytest.StashKey[SuiteCollector]()
+GATES_KEY = pytest.StashKey["GateKeeper"]()
 
 
 def pytest_addhooks(pluginmanager):
@@ -55,10 +56,26 @@ def pytest_configure(config):
         session = EvalSession(config, settings, resolved, collector.suite_meta)
         config.stash[SESSION_KEY] = session
         config.pluginmanager.register(session, "modeleval-session")
+        if settings.gate_mode != "off":
+            _register_gates(config, settings, session)
+
+
+def _register_gates(config, settings, session) -> None:
+    """The promotion gates (pytest_modeleval.gates), configured from [tool.modeleval.gates]."""
+    from .gates import rules
+    from .gates.plugin import GateKeeper
+
+    try:
+        gate_rules = rules.load(config.rootpath / "pyproject.toml")
+    except cfg.ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    keeper = GateKeeper(config, settings, session, gate_rules)
+    config.stash[GATES_KEY] = keeper
+    config.pluginmanager.register(keeper, "modeleval-gates")
 
 
 def pytest_unconfigure(config):
-    for key in (SESSION_KEY, COLLECTOR_KEY):
+    for key in (GATES_KEY, SESSION_KEY, COLLECTOR_KEY):
         plugin = config.stash.get(key, None)
         if plugin is not None:
             del config.stash[key]

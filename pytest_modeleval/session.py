@@ -188,7 +188,8 @@ class EvalSession:
             self._predictor.cache.close()
         if self.store is not None and self.run_id is not None:
             self.store.update_run(self.run_id, self.usage_totals())
-            self.store.finish_run(self.run_id, int(exitstatus))
+            # session.exitstatus, not the hook argument: the gates (tryfirst) may have set it to 10
+            self.store.finish_run(self.run_id, int(session.exitstatus))
             self.store.close()  # in-process sessions (pytester, notebooks) would otherwise leak it
 
     # --- outcomes ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 RUNS = {
     "id": int, "started_at": str, "ended_at": str, "exit_status": int,
@@ -24,6 +24,7 @@ RUNS = {
     "settings": str, "requests": int, "cache_hits": int, "prompt_tokens": int, "completion_tokens": int,
     "new_prompt_tokens": int, "new_completion_tokens": int, "estimated_cost_usd": float,
     "sandbox": str,
+    "baseline_run_id": int, "gate_status": str, "gates_failed": int, "overrides": str,
 }
 SUITES = {
     "run_id": int, "suite": str, "source": str, "data_sha256": str, "n_rows": int,
@@ -34,6 +35,21 @@ OUTCOMES = {
     "outcome": str, "score": float, "prompt_hash": str, "prompt": str, "response": str,
     "message": str, "metrics": str, "duration": float, "requests": int, "cache_hits": int, "prompt_tokens": int,
     "completion_tokens": int, "new_prompt_tokens": int, "new_completion_tokens": int, "finished_at": str,
+}
+# One row per gate per suite per run (see pytest_modeleval.gates).
+GATES = {
+    "run_id": int, "suite": str, "gate": str, "metric": str, "kind": str, "verdict": str, "n": int,
+    "value": float, "ci_lo": float, "ci_hi": float, "baseline_run_id": int, "baseline_value": float,
+    "delta": float, "p_value": float, "test": str, "message": str, "missing": str, "override": str,
+}
+# Which checkpoint each channel points at, newest last; the newest `production` row is the gates' baseline.
+PROMOTIONS = {
+    "id": int, "model_hash": str, "channel": str, "run_id": int, "promoted_at": str, "by": str, "note": str,
+}
+# `modeleval watch`: one row per checkpoint (by content hash) seen in a watched directory.
+WATCH_QUEUE = {
+    "id": int, "model_hash": str, "path": str, "status": str, "queued_at": str, "started_at": str,
+    "finished_at": str, "attempts": int, "pid": int, "run_id": int, "exit_status": int, "message": str,
 }
 OUTCOME_VALUES = ("correct", "wrong", "error", "skipped")
 _OUTCOME_COLUMNS = tuple(name for name in OUTCOMES if name != "id")
@@ -70,7 +86,16 @@ class Store:
             db["outcomes"].create(OUTCOMES, pk="id", foreign_keys=[("run_id", "runs", "id")])
             db["outcomes"].create_index(["run_id", "test_id"], unique=True)
             db["outcomes"].create_index(["run_id", "suite"])
-        for table, columns in (("runs", RUNS), ("suites", SUITES), ("outcomes", OUTCOMES)):
+        if "gates" not in db.table_names():
+            db["gates"].create(GATES, pk=("run_id", "suite", "gate"), foreign_keys=[("run_id", "runs", "id")])
+        if "promotions" not in db.table_names():
+            db["promotions"].create(PROMOTIONS, pk="id")
+            db["promotions"].create_index(["channel", "id"])
+        if "watch_queue" not in db.table_names():
+            db["watch_queue"].create(WATCH_QUEUE, pk="id")
+            db["watch_queue"].create_index(["model_hash"], unique=True)
+        for table, columns in (("runs", RUNS), ("suites", SUITES), ("outcomes", OUTCOMES), ("gates", GATES),
+                               ("promotions", PROMOTIONS), ("watch_queue", WATCH_QUEUE)):
             present = db[table].columns_dict  # a DB from an older version gains the new columns
             for name, kind in columns.items():
                 if name not in present:

@@ -1,0 +1,13 @@
+"""Promotion gates: per-suite verdicts on a run, against fixed thresholds and a paired baseline.
+
+At the end of a session the controller turns the recorded outcomes into one verdict per gate
+and suite (`evaluate`), shows them in the terminal, the results DB and the JUnit XML, and sets
+the exit status to GATES_FAILED when one fails. Modules: `rules` (what a gate is, the defaults,
+`[tool.modeleval.gates]`), `evaluate` (the statistics and the noise rule), `baseline` (which run
+to compare against), `overrides` (the committed overrides file), `junit`, `report`, `plugin`.
+
+Nothing here is imported when pytest loads the plugin; numpy only when a session ends with outcomes.
+"""
+
+GATES_FAILED = 10
+"""The exit status of a run whose gates failed (pytest itself uses 0 to 5)."""

@@ -1,0 +1,290 @@
+"""Verdicts: apply each suite's rules to a run's outcomes (and the baseline run's), with the noise rule.
+
+The noise rule for a regression rule, exactly: let d be the paired difference of the metric's
+mean (this run minus the baseline, on the items both runs answered), oriented so that a fall is
+positive. The gate FAILS when
+
+    fall > margin   AND   p < alpha
+
+where p is the two-sided p-value of the paired test of "no difference": McNemar's exact test when
+every value is 0 or 1 and every item is its own source item, otherwise the paired bootstrap
+(10,000 resamples, seed 0) resampling whole source items (the variants `-p0`, `-p1` of one row
+together). Both conditions, because each alone is wrong: a large fall on a handful of items is
+mostly luck (the test is not significant), and on 10,000 items a 0.3-point fall is significant
+but within what the margin allows. Under "no difference" the gate fails with probability at most
+alpha / 2 (the two-sided test, one direction blocks).
+
+Threshold rules compare the point estimate with `min` / `max` and, where given, the bounds of a
+95% interval with `ci-min` / `ci-max`: Wilson for per-item values in [0, 1] without variants (a
+tie counted 0.5 is fine), the cluster bootstrap otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from .rules import BUILTIN_METRICS, GateConfig, Rule
+
+ANSWERED = ("correct", "wrong")
+SHOWN_MISSING = 5  # item ids listed per side when runs do not cover the same items
+_EPS = 1e-12  # a fall of exactly the margin is within it, whatever the float rounding
+
+
+@dataclass
+class Paired:
+    """A paired comparison of one metric between two runs on the items both have."""
+
+    n: int
+    n_clusters: int
+    mean: float  # this run
+    baseline_mean: float
+    delta: float  # mean - baseline_mean
+    ci: tuple[float, float] | None  # of delta
+    p_value: float
+    test: str
+    proportion: bool
+
+
+@dataclass
+class GateResult:
+    suite: str
+    rule: Rule
+    verdict: str  # "pass" | "fail" | "n/a" | "overridden"
+    message: str
+    n: int = 0
+    value: float | None = None
+    ci: tuple[float, float] | None = None
+    ci_method: str | None = None
+    baseline_run_id: int | None = None
+    baseline_value: float | None = None
+    delta: float | None = None
+    p_value: float | None = None
+    test: str | None = None
+    proportion: bool = True
+    missing: dict | None = None  # {"not_in_run": n, "not_in_run_first": [...], "not_in_baseline": ..., ...}
+    override: dict | None = None
+
+    @property
+    def name(self) -> str:
+        """How the gate is named in the summary and JUnit: `no-regression[mmlu]`."""
+        return f"{self.rule.name}[{self.suite}]"
+
+
+@dataclass
+class GateReport:
+    results: list[GateResult]
+    not_recorded: dict[str, list[str]] = field(default_factory=dict)  # rule name -> suites without its metric
+    baseline: object = None  # baseline.Baseline or None
+    baseline_note: str = ""  # why there is no baseline
+    suites_not_run: list[str] = field(default_factory=list)  # suites of the baseline that this run lacks
+
+    @property
+    def failed(self) -> list[GateResult]:
+        return [r for r in self.results if r.verdict == "fail"]
+
+    @property
+    def status(self) -> str:
+        """`failed`, `overridden` (failures all covered by overrides) or `passed`."""
+        if self.failed:
+            return "failed"
+        return "overridden" if any(r.verdict == "overridden" for r in self.results) else "passed"
+
+
+def item_values(rows) -> tuple[dict, set]:
+    """suite -> metric -> item_id -> value over answered items, and the suites that have any row.
+
+    `score` and `accuracy` come from the outcome itself; every other metric from the item's
+    `metrics` (a dict, or its JSON text as stored). Errors and skips carry no values.
+    """
+    values: dict = defaultdict(lambda: defaultdict(dict))
+    suites = set()
+    for row in rows:
+        suite = row["suite"]
+        suites.add(suite)
+        if row["outcome"] not in ANSWERED:
+            continue
+        item = row["item_id"]
+        per_suite = values[suite]
+        if row.get("score") is not None:
+            per_suite["score"][item] = float(row["score"])
+        per_suite["accuracy"][item] = 1.0 if row["outcome"] == "correct" else 0.0
+        metrics = row.get("metrics")
+        if isinstance(metrics, str):
+            metrics = json.loads(metrics)
+        for name, value in (metrics or {}).items():
+            if isinstance(value, bool) or isinstance(value, (int, float)):
+                if math.isfinite(float(value)):
+                    per_suite[name][item] = float(value)
+    return values, suites
+
+
+def evaluate(config: GateConfig, rows, baseline=None, baseline_note: str = "") -> GateReport:
+    """Every rule of every suite in `rows`; a rule whose metric a suite does not record is listed, not run."""
+    current, suites = item_values(rows)
+    before = item_values(baseline.rows)[0] if baseline is not None else {}
+    report = GateReport([], baseline=baseline, baseline_note=baseline_note)
+    for suite in sorted(suites):
+        for rule in config.rules_for(suite):
+            values = current.get(suite, {}).get(rule.metric)
+            if not values:
+                if rule.metric in BUILTIN_METRICS:
+                    report.results.append(GateResult(suite, rule, "n/a", f"suite {suite} has no answered items "
+                                                     "(every item was an error or skipped)"))
+                else:
+                    report.not_recorded.setdefault(rule.name, []).append(suite)
+                continue
+            if rule.kind == "regression":
+                result = _regression(suite, rule, values, before, baseline, baseline_note)
+            else:
+                result = _threshold(suite, rule, values)
+            report.results.append(result)
+    if baseline is not None:
+        report.suites_not_run = sorted(set(before) - suites)
+    return report
+
+
+def paired(a: list[float], b: list[float], item_ids: list[str], *, confidence: float = 0.95) -> Paired:
+    """mean(a) - mean(b) over paired items, its bootstrap interval, and the paired test's p-value.
+
+    McNemar's exact test for 0/1 values on independent items; otherwise the p-value of the paired
+    bootstrap, resampling source items (variants of one row together) when there are variants.
+    """
+    from ..stats import mcnemar_exact, paired_bootstrap_diff, source_items
+
+    n = len(a)
+    clusters = source_items(item_ids)
+    n_clusters = len(set(clusters))
+    proportion = all(0.0 <= v <= 1.0 for v in a + b)
+    binary = all(v in (0.0, 1.0) for v in a + b)
+    mean, baseline_mean = sum(a) / n, sum(b) / n
+    ci, p_value, test = None, 1.0, "none (one item)"
+    if n_clusters >= 2:
+        clustered = n_clusters < n
+        diff = paired_bootstrap_diff(a, b, clusters=clusters if clustered else None, confidence=confidence, seed=0)
+        ci, p_value = (diff.diff.lo, diff.diff.hi), diff.p_value
+        test = "paired cluster bootstrap" if clustered else "paired bootstrap"
+    if binary and n_clusters == n:
+        p_value, test = mcnemar_exact(a, b).p_value, "McNemar exact"
+    return Paired(n, n_clusters, mean, baseline_mean, mean - baseline_mean, ci, p_value, test, proportion)
+
+
+def _regression(suite: str, rule: Rule, values: dict, before: dict, baseline, note: str) -> GateResult:
+    if baseline is None:
+        return GateResult(suite, rule, "n/a", f"no baseline: {note}")
+    old = before.get(suite, {}).get(rule.metric)
+    if not old:
+        return GateResult(suite, rule, "n/a", f"baseline run {baseline.run_id} has no {rule.metric} for suite "
+                                               f"{suite}", baseline_run_id=baseline.run_id)
+    shared = sorted(values.keys() & old.keys())
+    missing = _missing(values, old)
+    if not shared:
+        return GateResult(suite, rule, "n/a", f"no items in common with baseline run {baseline.run_id}",
+                          baseline_run_id=baseline.run_id, missing=missing)
+    cmp = paired([values[i] for i in shared], [old[i] for i in shared], shared, confidence=rule.confidence)
+    fall = -cmp.delta if rule.better == "higher" else cmp.delta
+    beyond = fall > rule.margin + _EPS
+    significant = cmp.p_value < rule.alpha
+    change = (f"{fmt(cmp.baseline_mean, cmp.proportion)} -> {fmt(cmp.mean, cmp.proportion)} "
+              f"on {cmp.n} paired items")
+    test = f"{cmp.test} p={fmt_p(cmp.p_value)}"
+    margin = f"{100 * rule.margin:g}-point" if cmp.proportion else f"{rule.margin:g}"
+    if beyond and significant:
+        verdict = "fail"
+        message = (f"{rule.metric} fell {fmt_delta(fall, cmp.proportion, signed=False)} against baseline run "
+                   f"{baseline.run_id} ({change}): more than the {margin} margin, and significant "
+                   f"({test} < {rule.alpha:g})")
+    elif beyond:
+        verdict = "pass"
+        message = (f"{rule.metric} fell {fmt_delta(fall, cmp.proportion, signed=False)} ({change}), more than "
+                   f"the {margin} margin but not significant ({test} >= {rule.alpha:g}): within noise")
+    else:
+        verdict = "pass"
+        message = (f"{rule.metric} changed {fmt_delta(cmp.delta, cmp.proportion)} against baseline run "
+                   f"{baseline.run_id} ({change}; {test}); the margin is {margin}")
+    return GateResult(suite, rule, verdict, message, n=cmp.n, value=cmp.mean, ci=cmp.ci,
+                      ci_method="paired bootstrap" if cmp.ci else None, baseline_run_id=baseline.run_id,
+                      baseline_value=cmp.baseline_mean, delta=cmp.delta, p_value=cmp.p_value, test=cmp.test,
+                      proportion=cmp.proportion, missing=missing)
+
+
+def _threshold(suite: str, rule: Rule, values: dict) -> GateResult:
+    ids = list(values)
+    x = [values[i] for i in ids]
+    n = len(x)
+    mean = sum(x) / n
+    proportion = all(0.0 <= v <= 1.0 for v in x)
+    ci, method = _interval(x, ids, proportion, rule.confidence)
+    level = f"{100 * rule.confidence:g}%"
+    problems = []
+    if rule.min is not None and mean < rule.min:
+        problems.append(f"{rule.metric} {fmt(mean, proportion)} is below the minimum {fmt(rule.min, proportion)}")
+    if rule.max is not None and mean > rule.max:
+        problems.append(f"{rule.metric} {fmt(mean, proportion)} is above the maximum {fmt(rule.max, proportion)}")
+    for bound, limit, side in ((0, rule.ci_min, "lower"), (1, rule.ci_max, "upper")):
+        if limit is None:
+            continue
+        if ci is None:
+            problems.append(f"the {side} bound of a {level} interval cannot be computed from {n} item")
+            continue
+        if (ci[bound] < limit) if side == "lower" else (ci[bound] > limit):
+            relation = "below" if side == "lower" else "above"
+            problems.append(f"the {side} bound of its {level} {method} interval, {fmt(ci[bound], proportion)}, "
+                            f"is {relation} {fmt(limit, proportion)}")
+    shown = f"{rule.metric} {fmt(mean, proportion)} on {n} items"
+    if ci is not None:
+        shown += f", {level} {method} interval [{fmt(ci[0], proportion)}, {fmt(ci[1], proportion)}]"
+    if problems:
+        message = "; ".join(problems) + f" ({shown})"
+    else:
+        message = f"{shown}: within {rule.describe().split(': ', 1)[1]}"
+    return GateResult(suite, rule, "fail" if problems else "pass", message, n=n, value=mean, ci=ci,
+                      ci_method=method, proportion=proportion)
+
+
+def _interval(x: list[float], ids: list[str], proportion: bool, confidence: float):
+    from ..stats import source_items
+
+    clusters = source_items(ids)
+    independent = len(set(clusters)) == len(x)
+    if proportion and independent:
+        from ..stats import wilson, z_for_confidence
+
+        return wilson(sum(x), len(x), z_for_confidence(confidence)), "Wilson"
+    if len(set(clusters)) < 2:
+        return None, None
+    from ..stats import bootstrap_ci
+
+    est = bootstrap_ci(x, clusters=None if independent else clusters, confidence=confidence, seed=0)
+    return (est.lo, est.hi), "bootstrap" if independent else "cluster bootstrap"
+
+
+def _missing(current: dict, old: dict) -> dict | None:
+    not_in_run = sorted(old.keys() - current.keys())
+    not_in_baseline = sorted(current.keys() - old.keys())
+    if not not_in_run and not not_in_baseline:
+        return None
+    return {"not_in_run": len(not_in_run), "not_in_run_first": not_in_run[:SHOWN_MISSING],
+            "not_in_baseline": len(not_in_baseline), "not_in_baseline_first": not_in_baseline[:SHOWN_MISSING]}
+
+
+def fmt(value: float | None, proportion: bool) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{100 * value:.1f}%" if proportion else f"{value:.4g}"
+
+
+def fmt_delta(value: float, proportion: bool, signed: bool = True) -> str:
+    """A difference in points for proportions (`-31.2 pts`), else in the metric's units."""
+    sign = "+" if signed else ""
+    if proportion:
+        return f"{100 * value:{sign}.1f} pts"
+    return f"{value:{sign}.4g}"
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None:
+        return "-"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"

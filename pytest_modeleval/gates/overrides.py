@@ -1,0 +1,164 @@
+"""Gate overrides: a file committed in the suite repository, so that every override went through review.
+
+The spec: "a manual override requires a PR with a justification". The file lists, per override,
+the model hash, the gate, the reason, the approver and an expiry date. It is honoured only when
+git tracks it and it has no uncommitted changes (in HEAD, and `git diff HEAD` is empty), so an
+override cannot be typed into a CI machine's checkout; otherwise it is read (and checked) but
+ignored, and the summary says so. Applied overrides are recorded with the run and printed.
+
+    [[override]]
+    model = "sha256:1f3a9c0e"          # the checkpoint, 8 to 64 hex characters
+    gate = "no-regression"             # a rule name
+    suite = "mmlu"                     # optional: every suite when absent
+    reason = "MMLU drop is the tokenizer fix; accepted in PR #412"
+    approver = "jane.doe"
+    expires = 2026-07-01               # a TOML date; the override stops applying after that day
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..config import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_HEX = re.compile(r"^[0-9a-f]{8,64}$")
+_REQUIRED = ("model", "gate", "reason", "approver", "expires")
+_KEYS = set(_REQUIRED) | {"suite"}
+
+
+@dataclass(frozen=True)
+class Override:
+    model: str  # hex prefix, lowercase, without "sha256:"
+    gate: str
+    suite: str | None
+    reason: str
+    approver: str
+    expires: datetime.date
+    entry: int  # 1-based position in the file, for messages
+
+    def expired(self, today: datetime.date) -> bool:
+        return today > self.expires
+
+    def covers(self, model_hash: str, gate: str, suite: str, today: datetime.date) -> bool:
+        return (model_hash.startswith(self.model) and gate == self.gate and self.suite in (None, suite)
+                and not self.expired(today))
+
+    def record(self) -> dict:
+        data = asdict(self)
+        data["model"] = f"sha256:{self.model}"
+        data["expires"] = self.expires.isoformat()
+        return data
+
+    def describe(self) -> str:
+        where = f"[{self.suite}]" if self.suite else " (all suites)"
+        return (f"{self.gate}{where} for sha256:{self.model[:12]}, approved by {self.approver} until "
+                f"{self.expires.isoformat()}: {self.reason}")
+
+
+@dataclass
+class OverridesFile:
+    path: Path
+    status: str  # "absent" | "honoured" | "untracked" | "modified" | "no git"
+    entries: list[Override] = field(default_factory=list)
+
+    @property
+    def honoured(self) -> bool:
+        return self.status == "honoured"
+
+    def find(self, model_hash: str, gate: str, suite: str, today: datetime.date | None = None) -> Override | None:
+        """The honoured, unexpired override that covers this gate, if any."""
+        if not self.honoured:
+            return None
+        today = today or datetime.date.today()
+        return next((o for o in self.entries if o.covers(model_hash, gate, suite, today)), None)
+
+    def for_model(self, model_hash: str) -> list[Override]:
+        return [o for o in self.entries if model_hash.startswith(o.model)]
+
+    def why_ignored(self) -> str:
+        return {"untracked": "it is not committed to git (not in HEAD)",
+                "modified": "it has uncommitted changes",
+                "no git": "it is not in a git repository (or git is not installed)"}.get(self.status, "")
+
+    def record(self, applied: list[Override]) -> dict:
+        return {"file": self.path.name, "status": self.status, "entries": len(self.entries),
+                "applied": [o.record() for o in applied]}
+
+
+def load(path: Path, gate_names: set[str] | None = None) -> OverridesFile:
+    """Read and check the overrides file; ConfigError names the file, the entry and the key."""
+    path = Path(path)
+    if not path.is_file():
+        return OverridesFile(path, "absent")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    unknown = sorted(set(data) - {"override"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level key {unknown[0]!r}; write each override as an "
+                          "[[override]] table")
+    entries = data.get("override", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{path}: 'override' must be an array of tables ([[override]])")
+    overrides = [_entry(path, i, entry, gate_names) for i, entry in enumerate(entries, start=1)]
+    return OverridesFile(path, git_status(path), overrides)
+
+
+def _entry(path: Path, number: int, entry, gate_names: set[str] | None) -> Override:
+    where = f"{path}: [[override]] #{number}"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: expected a table")
+    unknown = sorted(set(entry) - _KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (keys: {', '.join(sorted(_KEYS))})")
+    missing = [key for key in _REQUIRED if key not in entry]
+    if missing:
+        raise ConfigError(f"{where}: missing {', '.join(missing)} (every override needs "
+                          f"{', '.join(_REQUIRED)})")
+    for key in ("model", "gate", "reason", "approver", "suite"):
+        if key in entry and (not isinstance(entry[key], str) or not entry[key].strip()):
+            raise ConfigError(f"{where} {key}: expected non-empty text, got {entry[key]!r}")
+    model = entry["model"].strip().lower().removeprefix("sha256:")
+    if not _HEX.match(model):
+        raise ConfigError(f"{where} model: expected sha256:<8 to 64 hex characters>, got {entry['model']!r}")
+    if gate_names is not None and entry["gate"] not in gate_names:
+        raise ConfigError(f"{where} gate: no gate named {entry['gate']!r} (gates: {', '.join(sorted(gate_names))})")
+    expires = entry["expires"]
+    if isinstance(expires, str):
+        try:
+            expires = datetime.date.fromisoformat(expires)
+        except ValueError:
+            raise ConfigError(f"{where} expires: expected a date (2026-07-01), got {entry['expires']!r}") from None
+    if isinstance(expires, datetime.datetime):
+        expires = expires.date()
+    if not isinstance(expires, datetime.date):
+        raise ConfigError(f"{where} expires: expected a date (2026-07-01), got {entry['expires']!r}")
+    return Override(model, entry["gate"], entry.get("suite"), entry["reason"].strip(), entry["approver"].strip(),
+                    expires, number)
+
+
+def git_status(path: Path) -> str:
+    """`honoured` when the file is in the HEAD commit and neither the index nor the work tree changes it."""
+    def git(*args: str) -> int | None:
+        try:
+            return subprocess.run(["git", "-C", str(path.parent), *args], capture_output=True,
+                                  timeout=30).returncode
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+
+    if git("rev-parse", "--is-inside-work-tree") != 0:
+        return "no git"
+    if git("cat-file", "-e", f"HEAD:./{path.name}") != 0:
+        return "untracked"
+    return "honoured" if git("diff", "--quiet", "HEAD", "--", path.name) == 0 else "modified"

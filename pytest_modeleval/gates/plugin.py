@@ -1,0 +1,126 @@
+"""The gates in a pytest session: baseline and overrides at the start, verdicts once at the end.
+
+Registered next to the EvalSession when a model is named and gates are not off. Under
+pytest-xdist only the controller does anything: it sees every outcome in the reports the
+workers send, so the verdicts are the same with `-n` as without.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from ..config import ConfigError
+from . import GATES_FAILED
+
+
+class GateKeeper:
+    def __init__(self, config: pytest.Config, settings, eval_session, rules):
+        self.config = config
+        self.settings = settings
+        self.eval_session = eval_session
+        self.rules = rules
+        self.is_worker = hasattr(config, "workerinput")
+        self.rows: dict[str, dict] = {}  # test id -> the slim outcome the gates read
+        self.baseline = None
+        self.baseline_note = ""
+        self.overrides = None
+        self.report = None
+        self.exit_status: int | None = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session):
+        """Read the overrides file and find the baseline before the run is recorded or any model runs:
+        a bad file or a --baseline naming nothing is a usage error, and leaves no half-recorded run."""
+        if self.config.option.collectonly or self.is_worker:
+            return
+        from . import overrides
+        from .baseline import BaselineError, find
+
+        try:
+            self.overrides = overrides.load(self.settings.overrides, self.rules.names)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if not self.settings.db.exists():
+            if self.settings.baseline:
+                raise pytest.UsageError(f"--baseline {self.settings.baseline}: the results database "
+                                        f"{self.settings.db} does not exist yet")
+            self.baseline_note = "the results database is new"
+            return
+        import sqlite_utils
+
+        db = sqlite_utils.Database(self.settings.db)
+        try:
+            if "runs" not in db.table_names():
+                self.baseline_note = "the results database holds no runs yet"
+                if self.settings.baseline:
+                    raise pytest.UsageError(f"--baseline {self.settings.baseline}: {self.baseline_note}")
+                return
+            self.baseline, self.baseline_note = find(db, self.settings.baseline, None)
+        except BaselineError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        finally:
+            db.close()
+
+    def pytest_runtest_logreport(self, report):
+        payload = getattr(report, "modeleval", None)
+        if payload is None or self.is_worker:
+            return
+        self.rows[payload["test_id"]] = {key: payload.get(key) for key in
+                                         ("suite", "item_id", "outcome", "score", "metrics")}
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        """Before pytest's JUnit plugin writes its file (and before the run is closed in the DB)."""
+        if self.is_worker or not self.rows or self.config.option.collectonly:
+            return
+        if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            return  # interrupted or a usage error: partial results decide nothing
+        from . import junit
+        from .evaluate import evaluate
+
+        report = evaluate(self.rules, self.rows.values(), self.baseline, self.baseline_note)
+        applied = self._apply_overrides(report)
+        self.report = report
+        store, run_id = self.eval_session.store, self.eval_session.run_id
+        if store is not None and run_id is not None:
+            from .record import record
+
+            record(store, run_id, report, self.overrides.record(applied) if self.overrides else None)
+        junit.add_testcases(self.config, report.results)
+        if report.failed and self.settings.gate_mode == "enforce" and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = GATES_FAILED
+        self.exit_status = int(session.exitstatus)
+
+    def _apply_overrides(self, report) -> list:
+        if self.overrides is None:
+            return []
+        applied = []
+        today = datetime.date.today()
+        model_hash = self.eval_session.resolved.sha256
+        for result in report.results:
+            if result.verdict != "fail":
+                continue
+            override = self.overrides.find(model_hash, result.rule.name, result.suite, today)
+            if override is not None:
+                result.verdict = "overridden"
+                result.override = override.record()
+                if override not in applied:
+                    applied.append(override)
+        return applied
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter):
+        if self.report is None:
+            return
+        from .report import lines
+
+        tr = terminalreporter
+        tr.write_sep("=", "modeleval gates")
+        out = lines(self.report, mode=self.settings.gate_mode, overrides=self.overrides,
+                    model_hash=self.eval_session.resolved.sha256, exit_status=self.exit_status)
+        for line in out[:-1]:
+            tr.write_line(line)
+        failed = bool(self.report.failed)
+        tr.write_line(out[-1], red=failed, green=not failed, bold=True)

@@ -1,0 +1,81 @@
+"""The gates section of the terminal summary: one row per gate, then what a row cannot say."""
+
+from __future__ import annotations
+
+import datetime
+
+from ..summary import aligned
+from .evaluate import GateReport, fmt, fmt_delta, fmt_p
+
+VERDICTS = {"pass": "pass", "fail": "FAIL", "n/a": "n/a", "overridden": "overridden"}
+
+
+def lines(report: GateReport, *, mode: str = "enforce", overrides=None, model_hash: str = "",
+          exit_status: int | None = None) -> list[str]:
+    out = [f"baseline: {report.baseline.label}" if report.baseline is not None
+           else f"baseline: none ({report.baseline_note})"]
+    if report.results:
+        header = ("suite", "gate", "metric", "n", "value", "95% CI", "baseline", "delta", "p", "verdict")
+        rows = []
+        for r in report.results:
+            ci = "-" if r.ci is None else f"[{_ci(r.ci[0], r)}, {_ci(r.ci[1], r)}]"
+            delta = "-" if r.delta is None else fmt_delta(r.delta, r.proportion)
+            rows.append((r.suite, r.rule.name, r.rule.metric, str(r.n) if r.n else "-",
+                         fmt(r.value, r.proportion), ci, fmt(r.baseline_value, r.proportion), delta,
+                         fmt_p(r.p_value), VERDICTS[r.verdict]))
+        out += aligned(header, rows, left=3)
+        out.append("(CI: of the value for thresholds, of the delta against the baseline for regressions)")
+    for r in report.results:
+        if r.verdict in ("fail", "overridden") or r.verdict == "n/a" or "within noise" in r.message:
+            out.append(f"{VERDICTS[r.verdict]} {r.name}: {r.message}")
+        if r.override:
+            o = r.override
+            out.append(f"  overridden by {o['approver']} until {o['expires']}: {o['reason']}")
+    for r in report.results:
+        if r.missing and r.rule.kind == "regression":
+            m = r.missing
+            parts = []
+            if m["not_in_run"]:
+                parts.append(f"{m['not_in_run']} baseline items have no value in this run "
+                             f"({_first(m['not_in_run_first'], m['not_in_run'])})")
+            if m["not_in_baseline"]:
+                parts.append(f"{m['not_in_baseline']} items are new since the baseline "
+                             f"({_first(m['not_in_baseline_first'], m['not_in_baseline'])})")
+            out.append(f"unpaired {r.name}: " + "; ".join(parts))
+    if report.suites_not_run:
+        out.append(f"suites of the baseline not in this run: {', '.join(report.suites_not_run)}")
+    if report.not_recorded:
+        every = {r.suite for r in report.results}.union(*report.not_recorded.values())
+        named = [rule if set(suites) == every else f"{rule} [{', '.join(suites)}]"
+                 for rule, suites in sorted(report.not_recorded.items())]
+        out.append(f"not applicable (no item records the rule's metric): {', '.join(named)}")
+    if overrides is not None and overrides.status not in ("absent", "honoured") and overrides.entries:
+        out.append(f"overrides IGNORED: {overrides.path.name} has {len(overrides.entries)} override(s) but "
+                   f"{overrides.why_ignored()}; commit it to apply them")
+    if overrides is not None and overrides.honoured and model_hash:
+        today = datetime.date.today()
+        for o in overrides.for_model(model_hash):
+            if o.expired(today):
+                out.append(f"override #{o.entry} EXPIRED on {o.expires.isoformat()}: {o.describe()}")
+    failed = len(report.failed)
+    total = sum(r.verdict != "n/a" for r in report.results)
+    if failed:
+        consequence = {"enforce": f"exit status {exit_status}" if exit_status is not None else "blocked",
+                       "report": "report mode: exit status unchanged"}.get(mode, "")
+        out.append(f"GATES FAILED: {failed} of {total} ({consequence})")
+    else:
+        overridden = sum(r.verdict == "overridden" for r in report.results)
+        extra = f", {overridden} by override" if overridden else ""
+        out.append(f"gates passed: {total} of {total}{extra}")
+    return out
+
+
+def _ci(value: float, r) -> str:
+    if r.rule.kind == "regression":
+        return fmt_delta(value, r.proportion).replace(" pts", "")
+    return fmt(value, r.proportion)
+
+
+def _first(ids: list[str], count: int) -> str:
+    more = ", ..." if count > len(ids) else ""
+    return ", ".join(ids) + more
