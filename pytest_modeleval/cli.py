@@ -1,4 +1,4 @@
-"""The `modeleval` command: tools around the pytest plugin (serve, cache, merge).
+"""The `modeleval` command: tools around the pytest plugin (serve, cache, merge, runs, promote, watch, ...).
 
 Each subcommand lives in its own module exposing `add_parser(subparsers)`, which sets
 `run=<function(args) -> int>` as the parser default; modules keep heavy imports inside
@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ("serve", "cache_cli", "merge")
+SUBCOMMANDS = ("serve", "cache_cli", "merge", "cli_runs", "cli_export", "cli_promote", "cli_prune", "watch")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,104 @@
+"""What the results-DB subcommands share: finding the DB, naming a run, reporting a bad argument."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+DEFAULT_DB = ".modeleval/results.sqlite"
+
+
+class CLIError(Exception):
+    """A bad argument or a refusal; printed as one line, exit status 2 (1 for a refusal)."""
+
+    def __init__(self, message: str, status: int = 2):
+        super().__init__(message)
+        self.status = status
+
+
+def add_db_argument(parser) -> None:
+    parser.add_argument("--db", help="results database (default: `db` in [tool.modeleval] of ./pyproject.toml, "
+                                     f"else {DEFAULT_DB})")
+
+
+def command(name: str):
+    """Wrap a subcommand's run function: expected errors become one line on stderr and an exit status."""
+    def wrap(func):
+        @functools.wraps(func)
+        def run(args) -> int:
+            from .config import ConfigError
+            from .gates.baseline import BaselineError
+
+            try:
+                return func(args) or 0
+            except CLIError as exc:
+                print(f"modeleval {name}: {exc}", file=sys.stderr)
+                return exc.status
+            except (ConfigError, BaselineError) as exc:
+                print(f"modeleval {name}: {exc}", file=sys.stderr)
+                return 2
+        return run
+    return wrap
+
+
+def settings():
+    """The project's settings as pytest would see them from this directory (pyproject.toml here)."""
+    from .config import build_settings
+
+    cwd = Path.cwd()
+    return build_settings({}, cwd / "pyproject.toml", cwd, cwd)
+
+
+def db_path(args) -> Path:
+    return Path(args.db) if getattr(args, "db", None) else settings().db
+
+
+def open_store(args):
+    """The results DB; an error when it does not exist (reading commands never create one)."""
+    from .store import Store
+
+    path = db_path(args)
+    if not path.is_file():
+        raise CLIError(f"results database {path} does not exist (a pytest run with --model creates it)")
+    return Store(path)
+
+
+def run_id(db, text: str) -> int:
+    """A run named as N, run:N, `latest`, or sha256:<prefix> (that model's newest run)."""
+    from .gates.baseline import model_hash_for
+
+    text = str(text).strip()
+    if text == "latest":
+        row = next(db.query("SELECT MAX(id) AS id FROM runs"))
+        if row["id"] is None:
+            raise CLIError("the results database holds no runs")
+        return row["id"]
+    if text.startswith("sha256:"):
+        model_hash = model_hash_for(db, text, f"run {text}")
+        return next(db.query("SELECT MAX(id) AS id FROM runs WHERE model_hash = ?", [model_hash]))["id"]
+    number = text.removeprefix("run:")
+    if not number.isdigit():
+        raise CLIError(f"{text!r} is not a run (expected N, run:N, latest or sha256:<prefix>)")
+    if not list(db.query("SELECT id FROM runs WHERE id = ?", [int(number)])):
+        newest = next(db.query("SELECT MAX(id) AS id FROM runs"))["id"]
+        raise CLIError(f"there is no run {number} (runs go up to {newest})")
+    return int(number)
+
+
+def run_row(db, rid: int) -> dict:
+    return next(db.query("SELECT * FROM runs WHERE id = ?", [rid]))
+
+
+def channels_by_run(db) -> dict[int, list[str]]:
+    """run id -> the channels whose current (newest) promotion is that run."""
+    rows = db.query("SELECT p.channel, p.run_id FROM promotions AS p WHERE p.id = "
+                    "(SELECT MAX(id) FROM promotions AS q WHERE q.channel = p.channel)")
+    marks: dict[int, list[str]] = {}
+    for row in rows:
+        marks.setdefault(row["run_id"], []).append(row["channel"])
+    return marks
+
+
+def pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
