@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 from ..summary import aligned
+from . import GATES_FAILED
 from .evaluate import GateReport, fmt, fmt_delta, fmt_p
 
 VERDICTS = {"pass": "pass", "fail": "FAIL", "n/a": "n/a", "overridden": "overridden"}
@@ -60,8 +61,12 @@ def lines(report: GateReport, *, mode: str = "enforce", overrides=None, model_ha
     failed = len(report.failed)
     total = sum(r.verdict != "n/a" for r in report.results)
     if failed:
-        consequence = {"enforce": f"exit status {exit_status}" if exit_status is not None else "blocked",
-                       "report": "report mode: exit status unchanged"}.get(mode, "")
+        if mode == "report":
+            consequence = "report mode: exit status unchanged"
+        elif exit_status not in (None, GATES_FAILED):
+            consequence = f"exit status {exit_status}: failed tests or errors come first"
+        else:
+            consequence = f"exit status {GATES_FAILED}"
         out.append(f"GATES FAILED: {failed} of {total} ({consequence})")
     else:
         overridden = sum(r.verdict == "overridden" for r in report.results)
