@@ -76,7 +76,7 @@ class Predictor:
             return [(text, self.engine.count_tokens(r.prompt), self.engine.count_tokens(text))
                     for r, text in zip(batch, texts)]
 
-        return self._predict("generate", requests, payloads, samples, compute, size=lambda r: len(r.prompt))
+        return self._predict("generate", requests, payloads, samples, compute, order=lambda r: -len(r.prompt))
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[Prediction]:
         payloads = [{"context": r.context, "continuation": r.continuation} for r in requests]
@@ -87,7 +87,7 @@ class Predictor:
                     for r, s in zip(batch, scores)]
 
         predictions = self._predict("loglikelihood", requests, payloads, [0] * len(requests), compute,
-                                    size=lambda r: len(r.context) + len(r.continuation))
+                                    order=lambda r: (-len(r.context), r.context, -len(r.continuation)))
         for p in predictions:
             p.value = Loglikelihood(float(p.value[0]), bool(p.value[1]))
         return predictions
@@ -97,10 +97,12 @@ class Predictor:
             return [(v, self.engine.count_tokens(t), 0) for t, v in zip(batch, self.engine.loglikelihood_rolling(batch))]
 
         return self._predict("loglikelihood_rolling", list(texts), [{"text": t} for t in texts],
-                             [0] * len(texts), compute, size=len)
+                             [0] * len(texts), compute, order=lambda text: -len(text))
 
     # --- the shared path --------------------------------------------------------------------------
-    def _predict(self, kind, requests, payloads, samples, compute, size) -> list[Prediction]:
+    def _predict(self, kind, requests, payloads, samples, compute, order) -> list[Prediction]:
+        """`order` sorts what is missing: longest first (batches of similar length pad least), and for
+        loglikelihood the choices of one context together, so that they share a call and a forward row."""
         fingerprint = self.engine.info.fingerprint()
         keys = [request_key(fingerprint, kind, payload, sample) for payload, sample in zip(payloads, samples)]
         unique: dict[str, object] = {}
@@ -109,7 +111,7 @@ class Predictor:
         self.usage.requests += len(keys)
         found = {key: self._from_cache(key, v) for key, v in self.cache.get_many(unique).items()}
         self.usage.cache_hits += sum(1 for key in keys if key in found)
-        missing = sorted((k for k in unique if k not in found), key=lambda k: -size(unique[k]))
+        missing = sorted((k for k in unique if k not in found), key=lambda k: order(unique[k]))
         self._compute(kind, missing, unique, compute, found)
         predictions, seen = [], set()
         for key in keys:  # a repeated request is computed once; its repeats are served, not paid for again
@@ -129,8 +131,7 @@ class Predictor:
         """Largest first, one engine call per batch, each batch written before the next starts."""
         start, done = time.perf_counter(), 0
         waiting: list[str] = []
-        for offset in range(0, len(missing), self.batch_size):
-            chunk = missing[offset:offset + self.batch_size]
+        for chunk in self._chunks(missing, requests):
             mine = self._claim(chunk, found) if self.shared else chunk
             waiting += [key for key in chunk if key not in found and key not in set(mine)]
             if not mine:
@@ -154,6 +155,22 @@ class Predictor:
                 self.progress(kind, done, len(missing) - len(waiting), time.perf_counter() - start)
         if waiting:
             self._wait_for(kind, waiting, requests, compute, found)
+
+    def _chunks(self, keys: list[str], requests: dict) -> list[list[str]]:
+        """One engine call's worth of keys each: batch_size requests, or for loglikelihood batch_size distinct
+        contexts, because the engine gives the choices of one context a single forward row (MMLU's four
+        letters are one row, so a call of 16 requests would fill only 4 of its 16 rows)."""
+        chunks: list[list[str]] = []
+        contexts: set = set()
+        for key in keys:
+            request = requests[key]
+            context = request.context if isinstance(request, LoglikelihoodRequest) else key
+            if not chunks or (context not in contexts and len(contexts) >= self.batch_size):
+                chunks.append([])
+                contexts = set()
+            chunks[-1].append(key)
+            contexts.add(context)
+        return chunks
 
     def _claim(self, keys: list[str], found: dict, stale_after: float = 600.0) -> list[str]:
         """Claim keys, then drop any another worker finished meanwhile (its claim is gone once written)."""
