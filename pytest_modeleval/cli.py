@@ -23,7 +23,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # Arguments after `--` belong to the program a subcommand runs (`modeleval watch DIR -- <pytest args>`);
+    # argparse's subparsers do not pass them on, so they are split off here.
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passthrough: list[str] | None = None
+    if "--" in argv:
+        argv, passthrough = argv[:argv.index("--")], argv[argv.index("--") + 1:]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if passthrough is not None and not hasattr(args, "passthrough"):
+        parser.error(f"modeleval {args.command} takes no arguments after --")
+    if passthrough is not None:
+        args.passthrough = passthrough
     return int(args.run(args) or 0)
 
 

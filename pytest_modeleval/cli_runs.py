@@ -82,10 +82,17 @@ def show_run(args) -> int:
     print(f"run {rid}: {run['started_at']} -> {run['ended_at'] or 'not finished'}, exit status "
           f"{run['exit_status'] if run['exit_status'] is not None else '-'}")
     print(f"model {run['model_ref']} sha256:{run['model_hash']} ({run['model_kind']})")
-    dirty = " (dirty)" if run.get("git_dirty") else ""
-    print(f"engine {run.get('engine') or '-'} {run.get('engine_version') or ''}; git {run.get('git_commit') or '-'}"
-          f"{dirty}; seed {run.get('seed')}")
-    print(f"command: {run.get('command')}")
+    facts = []
+    if run.get("engine"):
+        facts.append(f"engine {run['engine']} {run.get('engine_version') or ''}".rstrip())
+    if run.get("git_commit"):
+        facts.append(f"git {run['git_commit'][:12]}" + (" (dirty)" if run.get("git_dirty") else ""))
+    if run.get("seed") is not None:
+        facts.append(f"seed {run['seed']}")
+    if facts:
+        print("; ".join(facts))
+    if run.get("command"):
+        print(f"command: {run['command']}")
     promoted = [f"{p['channel']} (promotion {p['id']}, {p['promoted_at']}, by {p['by']})"
                 for p in db.query("SELECT * FROM promotions WHERE run_id = ? ORDER BY id", [rid])]
     if promoted:

@@ -39,9 +39,8 @@ def add_parser(sub) -> None:
                         help="times a checkpoint whose pytest died is tried before it is marked failed (default 3)")
     parser.add_argument("--retry-failed", action="store_true", help="queue the failed checkpoints again first")
     add_db_argument(parser)
-    parser.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS",
-                        help="arguments for pytest (suites, options); --model and --eval-db are added")
-    parser.set_defaults(run=run)
+    # the arguments after `--` (split off by cli.main): pytest's, to which --model and --eval-db are added
+    parser.set_defaults(run=run, passthrough=[])
 
 
 @command("watch")
@@ -49,11 +48,11 @@ def run(args) -> int:
     directory = Path(args.directory)
     if not directory.is_dir():
         raise CLIError(f"{directory} is not a directory")
-    for arg in args.pytest_args:
+    for arg in args.passthrough:
         if arg.split("=")[0] in ("--model", "--eval-db"):
             raise CLIError(f"do not pass {arg.split('=')[0]} after --: the watcher sets --model per checkpoint, "
                            "and --eval-db to its own database (--db)")
-    watcher = Watcher(db_path(args), directory, args.pytest_args, settle=args.settle,
+    watcher = Watcher(db_path(args), directory, args.passthrough, settle=args.settle,
                       max_attempts=args.max_attempts)
     if args.retry_failed:
         watcher.retry_failed()
@@ -200,10 +199,16 @@ class Watcher:
 
 
 def _alive(pid: int) -> bool:
+    """Whether a process runs; a zombie (dead, not yet reaped: an orphan where nothing reaps) is dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): trust kill(0)
+    return state not in ("Z", "X")
