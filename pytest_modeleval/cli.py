@@ -11,7 +11,8 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ("serve", "cache_cli", "merge", "cli_runs", "cli_export", "cli_promote", "cli_prune", "watch")
+SUBCOMMANDS = ("serve", "cache_cli", "merge", "cli_runs", "cli_export", "cli_gate", "cli_promote", "cli_prune",
+               "watch")
 
 
 def build_parser() -> argparse.ArgumentParser:

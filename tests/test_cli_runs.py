@@ -188,3 +188,21 @@ def test_prune_keeps_promoted_checkpoints_and_follows_the_configured_retention(d
     (tmp_path / "pyproject.toml").write_text("[tool.modeleval.retention]\nday = 30\n")
     assert modeleval(["prune", "--db", str(db)]) == 2
     assert "[tool.modeleval.retention]: unknown key 'day'" in out(capsys)
+
+
+def test_gate_gates_a_recorded_run_such_as_a_merged_one(db, capsys):
+    add_run(db, A, {"qa": [1] * 20})
+    assert modeleval(["promote", "sha256:aaaaaaaa", "--db", str(db)]) == 0
+    add_run(db, B, {"qa": [1] * 5 + [0] * 15}, gate_status=None)  # e.g. written by modeleval merge
+    capsys.readouterr()
+    assert modeleval(["gate", "2", "--db", str(db)]) == 10
+    text = out(capsys)
+    assert "baseline: run 1 (production, sha256:aaaaaaaaaaaa)" in text
+    assert "GATES FAILED: 1 of 1 (exit status 10)" in text
+    [row] = query(db, "SELECT gate_status, gates_failed, baseline_run_id FROM runs WHERE id = 2")
+    assert row == {"gate_status": "failed", "gates_failed": 1, "baseline_run_id": 1}
+    assert query(db, "SELECT gate, verdict FROM gates WHERE run_id = 2") == [{"gate": "no-regression", "verdict": "fail"}]
+    assert modeleval(["gate", "1", "--db", str(db)]) == 0  # production against itself
+    assert "gates passed: 1 of 1" in out(capsys)
+    assert modeleval(["gate", "2", "--db", str(db), "--baseline", "yesterday"]) == 2
+    assert "--baseline 'yesterday': must be sha256:" in out(capsys)

@@ -95,6 +95,24 @@ class OverridesFile:
                 "applied": [o.record() for o in applied]}
 
 
+def apply(report, overrides: OverridesFile | None, model_hash: str, today: datetime.date | None = None) -> list:
+    """Turn each failed gate that an honoured override covers into `overridden`; the overrides used."""
+    if overrides is None:
+        return []
+    applied: list[Override] = []
+    today = today or datetime.date.today()
+    for result in report.results:
+        if result.verdict != "fail":
+            continue
+        override = overrides.find(model_hash, result.rule.name, result.suite, today)
+        if override is not None:
+            result.verdict = "overridden"
+            result.override = override.record()
+            if override not in applied:
+                applied.append(override)
+    return applied
+
+
 def load(path: Path, gate_names: set[str] | None = None) -> OverridesFile:
     """Read and check the overrides file; ConfigError names the file, the entry and the key."""
     path = Path(path)

@@ -7,8 +7,6 @@ workers send, so the verdicts are the same with `-n` as without.
 
 from __future__ import annotations
 
-import datetime
-
 import pytest
 
 from ..config import ConfigError
@@ -77,11 +75,11 @@ class GateKeeper:
             return
         if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             return  # interrupted or a usage error: partial results decide nothing
-        from . import junit
+        from . import junit, overrides
         from .evaluate import evaluate
 
         report = evaluate(self.rules, self.rows.values(), self.baseline, self.baseline_note)
-        applied = self._apply_overrides(report)
+        applied = overrides.apply(report, self.overrides, self.eval_session.resolved.sha256)
         self.report = report
         store, run_id = self.eval_session.store, self.eval_session.run_id
         if store is not None and run_id is not None:
@@ -92,23 +90,6 @@ class GateKeeper:
         if report.failed and self.settings.gate_mode == "enforce" and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = GATES_FAILED
         self.exit_status = int(session.exitstatus)
-
-    def _apply_overrides(self, report) -> list:
-        if self.overrides is None:
-            return []
-        applied = []
-        today = datetime.date.today()
-        model_hash = self.eval_session.resolved.sha256
-        for result in report.results:
-            if result.verdict != "fail":
-                continue
-            override = self.overrides.find(model_hash, result.rule.name, result.suite, today)
-            if override is not None:
-                result.verdict = "overridden"
-                result.override = override.record()
-                if override not in applied:
-                    applied.append(override)
-        return applied
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter):

@@ -1,0 +1,60 @@
+"""`modeleval gate RUN`: the promotion gates of a recorded run, for runs no pytest session gated whole.
+
+A run merged from `--eval-shard` machines (`modeleval merge`) was gated only slice by slice, each
+shard against its part of the baseline; this gates the merged run as one, records the verdicts
+like a session does, and exits 10 when a gate fails, so CI can block on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .cli_common import CLIError, add_db_argument, command, open_store, run_id, run_row, settings
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("gate", help="compute and record the promotion gates of a recorded run "
+                                         "(e.g. one merged from shards); exit status 10 when one fails")
+    parser.add_argument("run_ref", metavar="RUN", help="N, run:N, latest or sha256:<prefix>")
+    parser.add_argument("--baseline", help="sha256:<prefix>, run:N or channel:NAME (default channel:production)")
+    parser.add_argument("--overrides", help="overrides file (default: the project's, modeleval-overrides.toml)")
+    add_db_argument(parser)
+    parser.set_defaults(run=run)
+
+
+@command("gate")
+def run(args) -> int:
+    from . import config
+    from .gates import GATES_FAILED, overrides, rules
+    from .gates.baseline import find
+    from .gates.evaluate import evaluate
+    from .gates.record import record
+    from .gates.report import lines
+
+    if args.baseline:
+        option = next(o for o in config.OPTIONS if o.name == "baseline")
+        try:
+            option.parse(args.baseline)
+        except ValueError as exc:
+            raise CLIError(f"--baseline {args.baseline!r}: {exc}") from None
+    gate_rules = rules.load(Path.cwd() / "pyproject.toml")
+    overrides_file = overrides.load(Path(args.overrides) if args.overrides else settings().overrides, gate_rules.names)
+    store = open_store(args)
+    try:
+        db = store.db
+        rid = run_id(db, args.run_ref)
+        run_record = run_row(db, rid)
+        baseline, note = find(db, args.baseline, rid)
+        rows = list(db.query("SELECT suite, item_id, outcome, score, metrics FROM outcomes WHERE run_id = ?", [rid]))
+        if not rows:
+            raise CLIError(f"run {rid} has no outcomes to gate")
+        report = evaluate(gate_rules, rows, baseline, note)
+        applied = overrides.apply(report, overrides_file, run_record["model_hash"])
+        record(store, rid, report, overrides_file.record(applied))
+    finally:
+        store.close()
+    status = GATES_FAILED if report.failed else 0
+    print(f"modeleval gate: run {rid} (sha256:{run_record['model_hash'][:12]})")
+    for line in lines(report, overrides=overrides_file, model_hash=run_record["model_hash"], exit_status=status):
+        print(line)
+    return status
