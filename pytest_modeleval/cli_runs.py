@@ -72,6 +72,7 @@ def list_runs(args) -> int:
 
 @command("show")
 def show_run(args) -> int:
+    from .gates.evaluate import fmt_p
     from .summary import aligned, format_metrics, format_table, tally
 
     store = open_store(args)
@@ -112,7 +113,7 @@ def show_run(args) -> int:
         baseline = f"baseline run {run['baseline_run_id']}" if run.get("baseline_run_id") else "no baseline"
         print(f"gates: {run.get('gate_status')} ({run.get('gates_failed') or 0} failed), {baseline}")
         table = [(g["suite"], g["gate"], g["metric"], str(g["n"] or "-"), _value(g["value"]), _value(g["baseline_value"]),
-                  _delta(g), "-" if g["p_value"] is None else f"{g['p_value']:.3g}",
+                  _delta(g), fmt_p(g["p_value"]),
                   g["verdict"] if g["verdict"] != "fail" else "FAIL") for g in gates]
         for line in aligned(("suite", "gate", "metric", "n", "value", "baseline", "delta", "p", "verdict"),
                             table, left=3):

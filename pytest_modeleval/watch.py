@@ -169,7 +169,8 @@ class Watcher:
         if not path.exists():
             self._finish(row, None, None, f"{path} is gone", status="failed")
             return True
-        command = [self.python, "-m", "pytest", *self.pytest_args, f"--model={path}", f"--eval-db={self.db_path}"]
+        command = [self.python, "-m", "pytest", *self.pytest_args, f"--model={_shown(path)}",
+                   f"--eval-db={_shown(self.db_path)}"]
         self.say(f"evaluating {path.name} sha256:{row['model_hash'][:12]}: {' '.join(command[1:])}")
         process = subprocess.Popen(command)
         with self.db.conn:
@@ -196,6 +197,14 @@ class Watcher:
                                  [status, now(), exit_status, run_id, message, row["id"]])
         run = f" (run {run_id})" if run_id else ""
         self.say(f"sha256:{row['model_hash'][:12]}: {status}{run}: {message}")
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the working directory when it lies below it (what runs.model_ref records)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _alive(pid: int) -> bool:

@@ -17,8 +17,10 @@ def record(store, run_id: int, report: GateReport, overrides: dict | None) -> No
         "missing": json.dumps(r.missing) if r.missing else None,
         "override": json.dumps(r.override) if r.override else None,
     } for r in report.results]
+    with store.db.conn:  # a run gated again (`modeleval gate`) keeps only its new verdicts
+        store.db.conn.execute("DELETE FROM gates WHERE run_id = ?", [run_id])
     if rows:
-        store.db["gates"].upsert_all(rows, pk=("run_id", "suite", "gate"))
+        store.db["gates"].insert_all(rows, pk=("run_id", "suite", "gate"))
     store.update_run(run_id, {
         "baseline_run_id": report.baseline.run_id if report.baseline is not None else None,
         "gate_status": report.status, "gates_failed": len(report.failed),

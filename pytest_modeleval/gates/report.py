@@ -68,6 +68,8 @@ def lines(report: GateReport, *, mode: str = "enforce", overrides=None, model_ha
         else:
             consequence = f"exit status {GATES_FAILED}"
         out.append(f"GATES FAILED: {failed} of {total} ({consequence})")
+    elif total == 0:
+        out.append(f"no gate applied ({len(report.results)} not applicable)")
     else:
         overridden = sum(r.verdict == "overridden" for r in report.results)
         extra = f", {overridden} by override" if overridden else ""
