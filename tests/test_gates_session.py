@@ -162,6 +162,21 @@ def test_errors_keep_exit_status_1_and_the_gates_are_still_recorded(pytester):
     assert row == {"exit_status": 1, "gate_status": "failed"}
 
 
+def test_a_failure_to_compute_the_gates_is_exit_status_3_not_a_pass(pytester, monkeypatch):
+    from pytest_modeleval.gates import evaluate
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("simulated")
+
+    monkeypatch.setattr(evaluate, "evaluate", broken)
+    write(pytester, 2)
+    result = run(pytester)
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(["the gates could not be computed (exit status 3):", "*ZeroDivisionError: simulated"])
+    [row] = query(pytester.path / DB, "SELECT exit_status, gate_status, ended_at FROM runs")
+    assert row["exit_status"] == 3 and row["gate_status"] is None and row["ended_at"]
+
+
 def git(directory, *args) -> None:
     subprocess.run(["git", "-C", str(directory), *args], check=True, capture_output=True,
                    env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",

@@ -397,7 +397,7 @@ def test_junit_xml_reports_wrong_answers_as_passing_with_outcome_property(pytest
     write_suite(pytester, answer_suite(), answers(42, 41))
     assert run(pytester, "--model=embedded", "--junitxml=r.xml").ret == 0
     cases = ET.parse(pytester.path / "r.xml").getroot().iter("testcase")
-    found = {case.get("name"): case for case in cases}
+    found = {case.get("name"): case for case in cases if case.get("classname") != "modeleval.gates"}
     assert set(found) == set(ids("demo", range(2)))
     for name, outcome, score in zip(ids("demo", range(2)), ["correct", "wrong"], ["1.0", "0.0"]):
         case = found[name]

@@ -26,6 +26,7 @@ class GateKeeper:
         self.overrides = None
         self.report = None
         self.exit_status: int | None = None
+        self.error: str | None = None  # the traceback, when computing the gates failed
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session):
@@ -40,10 +41,12 @@ class GateKeeper:
             self.overrides = overrides.load(self.settings.overrides, self.rules.names)
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
+        spec = self.settings.baseline
+        explicit = spec is not None and not spec.startswith("channel:")  # an empty channel is no error
         if not self.settings.db.exists():
-            if self.settings.baseline:
-                raise pytest.UsageError(f"--baseline {self.settings.baseline}: the results database "
-                                        f"{self.settings.db} does not exist yet")
+            if explicit:
+                raise pytest.UsageError(f"--baseline {spec}: the results database {self.settings.db} "
+                                        "does not exist yet")
             self.baseline_note = "the results database is new"
             return
         import sqlite_utils
@@ -52,10 +55,10 @@ class GateKeeper:
         try:
             if "runs" not in db.table_names():
                 self.baseline_note = "the results database holds no runs yet"
-                if self.settings.baseline:
-                    raise pytest.UsageError(f"--baseline {self.settings.baseline}: {self.baseline_note}")
+                if explicit:
+                    raise pytest.UsageError(f"--baseline {spec}: {self.baseline_note}")
                 return
-            self.baseline, self.baseline_note = find(db, self.settings.baseline, None)
+            self.baseline, self.baseline_note = find(db, spec, None)
         except BaselineError as exc:
             raise pytest.UsageError(str(exc)) from None
         finally:
@@ -75,6 +78,19 @@ class GateKeeper:
             return
         if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             return  # interrupted or a usage error: partial results decide nothing
+        try:
+            report = self._gate()
+        except Exception:  # noqa: BLE001 - a bug here must not pass for "gates passed", nor lose the run record
+            import traceback
+
+            self.error = traceback.format_exc()
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+            return
+        if report.failed and self.settings.gate_mode == "enforce" and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = GATES_FAILED
+        self.exit_status = int(session.exitstatus)
+
+    def _gate(self):
         from . import junit, overrides
         from .evaluate import evaluate
 
@@ -87,17 +103,20 @@ class GateKeeper:
 
             record(store, run_id, report, self.overrides.record(applied) if self.overrides else None)
         junit.add_testcases(self.config, report.results)
-        if report.failed and self.settings.gate_mode == "enforce" and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = GATES_FAILED
-        self.exit_status = int(session.exitstatus)
+        return report
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter):
+        tr = terminalreporter
+        if self.error is not None:
+            tr.write_sep("=", "modeleval gates", red=True)
+            tr.write_line("the gates could not be computed (exit status 3):", red=True)
+            tr.write_line(self.error.rstrip())
+            return
         if self.report is None:
             return
         from .report import lines
 
-        tr = terminalreporter
         tr.write_sep("=", "modeleval gates")
         out = lines(self.report, mode=self.settings.gate_mode, overrides=self.overrides,
                     model_hash=self.eval_session.resolved.sha256, exit_status=self.exit_status)
