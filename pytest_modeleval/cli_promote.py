@@ -55,6 +55,14 @@ def run(args) -> int:
     print(f"promoted sha256:{model_hash[:12]} (run {last['id']}) to {args.channel}{previous}; promotion {pid}")
     for override in used:
         print(f"  with override #{override.entry}: {override.describe()}")
+    partial = []
+    if last.get("eval_limit"):
+        partial.append(f"--eval-limit {last['eval_limit']}")
+    if last.get("shard") and not last["shard"].startswith("merged"):
+        partial.append(f"--eval-shard {last['shard']}")
+    if partial:
+        print(f"  note: run {last['id']} evaluated part of each suite ({', '.join(partial)}); "
+              "later runs are compared on its items only")
     return 0
 
 

@@ -206,3 +206,12 @@ def test_gate_gates_a_recorded_run_such_as_a_merged_one(db, capsys):
     assert "gates passed: 1 of 1" in out(capsys)
     assert modeleval(["gate", "2", "--db", str(db), "--baseline", "yesterday"]) == 2
     assert "--baseline 'yesterday': must be sha256:" in out(capsys)
+
+
+def test_promoting_a_partial_run_says_the_baseline_is_partial(db, capsys):
+    rid = add_run(db, A, {"qa": [1, 1]})
+    store = Store(db)
+    store.update_run(rid, {"eval_limit": 2})
+    store.close()
+    assert modeleval(["promote", "sha256:aaaaaaaa", "--db", str(db)]) == 0
+    assert "note: run 1 evaluated part of each suite (--eval-limit 2)" in out(capsys)

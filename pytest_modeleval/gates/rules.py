@@ -175,7 +175,8 @@ def _build(name: str, current: Rule | None, fields: dict, where: str, defaults: 
             raise ConfigError(f"{where}: a new rule needs margin = ... (a regression against the baseline) "
                               "or min / max / ci-min / ci-max (a threshold)")
     if current is not None and kind != current.kind:
-        current = None  # a rule redefined as the other kind starts from scratch
+        fields.setdefault("metric", current.metric)
+        current = None  # a rule redefined as the other kind keeps only its metric
     wrong = fields.keys() & (_THRESHOLD_FIELDS if kind == "regression" else _REGRESSION_FIELDS)
     if wrong:
         raise ConfigError(f"{where}: {sorted(wrong)[0].replace('_', '-')} does not apply to a {kind} rule")
