@@ -93,7 +93,8 @@ def our_outcomes(where: Path, data_dir: Path, keyword: str) -> dict[str, dict]:
     (where / "test_bridge.py").write_text(BRIDGE)
     (where / "tasks").mkdir()
     (where / "tasks" / "two_subjects.yaml").write_text(GROUP)
-    result = subprocess.run([sys.executable, "-m", "pytest", "test_bridge.py", "--pyargs", "pytest_modeleval.suites",
+    result = subprocess.run([sys.executable, "-m", "pytest", "test_bridge.py", "--pyargs",
+                             "pytest_modeleval.suites.test_mmlu", "pytest_modeleval.suites.test_gsm8k",
                              "--model=embedded", f"--eval-data-dir={data_dir}", "-k", keyword, "-p", "no:cacheprovider"],
                             cwd=where, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
