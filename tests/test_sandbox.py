@@ -270,8 +270,10 @@ class FakeContainer:
                                      stderr=subprocess.PIPE, env=self.options["environment"])
         threading.Thread(target=self._stdin, daemon=True).start()
         lock = threading.Lock()
-        for number, stream in ((1, self.proc.stdout), (2, self.proc.stderr)):
-            threading.Thread(target=self._frames, args=(number, stream, lock), daemon=True).start()
+        self.senders = [threading.Thread(target=self._frames, args=(number, stream, lock), daemon=True)
+                        for number, stream in ((1, self.proc.stdout), (2, self.proc.stderr))]
+        for sender in self.senders:
+            sender.start()
 
     def _stdin(self):
         with self.theirs.makefile("rb") as data:
@@ -288,6 +290,8 @@ class FakeContainer:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             raise OSError("read timed out") from None
+        for sender in self.senders:  # as Docker does: all output is sent before the stream ends
+            sender.join()
         self.theirs.close()
         return {"StatusCode": code if code >= 0 else 128 - code}
 
