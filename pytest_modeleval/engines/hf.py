@@ -15,6 +15,8 @@ from .base import EngineError, EngineInfo, GenerateRequest, Loglikelihood, Logli
 from .tokenized import TokenizerEngine, template_sha256
 
 _LOADED: dict[tuple[str, str], "HFEngine"] = {}
+# Positions x rows of logits one right-padded scoring batch may keep (x vocabulary x 4 bytes: 2,048 x 49k ~ 400 MB).
+LOGITS_BUDGET_ROWS = 2048
 SAMPLER = "row-generators-1"  # how sampled tokens are drawn; part of cache keys, so a change never serves old samples
 _LOCK = threading.Lock()
 
@@ -191,10 +193,34 @@ class HFEngine(TokenizerEngine):
 
     def _score_batch(self, pairs: list[tuple[list[int], list[int]]]) -> list[tuple]:
         """Per pair, the log-softmax rows that predict its continuation tokens, and those tokens.
-        Left-padded so every continuation ends at the last position: only those logits are computed."""
+
+        Right-padded without an attention mask, as lm-eval does: under causal attention the padding after
+        a row cannot reach it, so each row is computed exactly as alone, and the attention kernels run
+        their mask-free path. Only the last positions that some row needs get logits (logits_to_keep);
+        when the rows' lengths differ too much for that window to be small, left padding with a mask
+        brings every continuation to the end instead."""
         torch = self.torch
         inputs = [(context + continuation)[-(self.max_length + 1):][:-1] for context, continuation in pairs]
         width = max(len(tokens) for tokens in inputs)
+        starts = [len(tokens) - len(continuation) for tokens, (_, continuation) in zip(inputs, pairs)]
+        window = width - min(starts)
+        if len(pairs) * window > LOGITS_BUDGET_ROWS:
+            return self._score_batch_left(pairs, inputs, width)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([t + [pad] * (width - len(t)) for t in inputs], device=self.device)
+        try:
+            with torch.inference_mode():
+                logits = self.model(input_ids=input_ids, logits_to_keep=window).logits
+        except Exception as exc:  # noqa: BLE001
+            raise EngineError(f"loglikelihood failed: {exc}") from exc
+        offset = width - window
+        return [(torch.log_softmax(logits[row, start - offset:start - offset + len(continuation)].float(), dim=-1),
+                 torch.tensor(continuation, device=self.device))
+                for row, (start, (_, continuation)) in enumerate(zip(starts, pairs))]
+
+    def _score_batch_left(self, pairs, inputs: list[list[int]], width: int) -> list[tuple]:
+        """Left-padded with a mask, so that every continuation ends at the last position."""
+        torch = self.torch
         keep = max(len(continuation) for _, continuation in pairs)
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(t)) + t for t in inputs], device=self.device)
