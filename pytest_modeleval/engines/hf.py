@@ -196,27 +196,29 @@ class HFEngine(TokenizerEngine):
 
         Right-padded without an attention mask, as lm-eval does: under causal attention the padding after
         a row cannot reach it, so each row is computed exactly as alone, and the attention kernels run
-        their mask-free path. Only the last positions that some row needs get logits (logits_to_keep);
-        when the rows' lengths differ too much for that window to be small, left padding with a mask
-        brings every continuation to the end instead."""
+        their mask-free path. Logits are computed only at the positions some row's continuation needs
+        (logits_to_keep as an index tensor). When those are too many (long continuations: rolling or echo
+        scoring), left padding with a mask brings every continuation to the end instead."""
         torch = self.torch
         inputs = [(context + continuation)[-(self.max_length + 1):][:-1] for context, continuation in pairs]
         width = max(len(tokens) for tokens in inputs)
-        starts = [len(tokens) - len(continuation) for tokens, (_, continuation) in zip(inputs, pairs)]
-        window = width - min(starts)
-        if len(pairs) * window > LOGITS_BUDGET_ROWS:
+        spans = [range(len(tokens) - len(continuation), len(tokens))
+                 for tokens, (_, continuation) in zip(inputs, pairs)]
+        positions = sorted({p for span in spans for p in span})
+        if len(pairs) * len(positions) > LOGITS_BUDGET_ROWS:
             return self._score_batch_left(pairs, inputs, width)
+        column = {p: j for j, p in enumerate(positions)}
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([t + [pad] * (width - len(t)) for t in inputs], device=self.device)
         try:
             with torch.inference_mode():
-                logits = self.model(input_ids=input_ids, logits_to_keep=window).logits
+                logits = self.model(input_ids=input_ids,
+                                    logits_to_keep=torch.tensor(positions, device=self.device)).logits
         except Exception as exc:  # noqa: BLE001
             raise EngineError(f"loglikelihood failed: {exc}") from exc
-        offset = width - window
-        return [(torch.log_softmax(logits[row, start - offset:start - offset + len(continuation)].float(), dim=-1),
+        return [(torch.log_softmax(logits[row, [column[p] for p in span]].float(), dim=-1),
                  torch.tensor(continuation, device=self.device))
-                for row, (start, (_, continuation)) in enumerate(zip(starts, pairs))]
+                for row, (span, (_, continuation)) in enumerate(zip(spans, pairs))]
 
     def _score_batch_left(self, pairs, inputs: list[list[int]], width: int) -> list[tuple]:
         """Left-padded with a mask, so that every continuation ends at the last position."""
