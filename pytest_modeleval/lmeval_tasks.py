@@ -202,8 +202,8 @@ class TaskRequests:
                 asks.append(_ask(instance, repeat, seed, item["lm_eval_task"]))
         return asks
 
-    def value(self, values: list) -> list[list]:
-        """Responses grouped per Instance (`repeats` each), in lm-eval's response shapes."""
+    def value(self, values: list) -> list:
+        """The answers in plan order (each Instance's `repeats` in a row); score() gives them back to lm-eval."""
         return values
 
     # --- scoring ----------------------------------------------------------------------------------
