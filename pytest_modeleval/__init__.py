@@ -8,7 +8,8 @@
 """
 
 from .declare import Choices, Generate
+from .judge.declare import Graded, Pairwise
 from .lmeval_tasks import lm_eval_suite
 from .suite import suite
 
-__all__ = ["Choices", "Generate", "lm_eval_suite", "suite"]
+__all__ = ["Choices", "Generate", "Graded", "Pairwise", "lm_eval_suite", "suite"]

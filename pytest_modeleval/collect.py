@@ -21,12 +21,14 @@ def in_shard(item, k: int, n: int) -> bool:
     return int.from_bytes(digest[:8], "big") % n == k - 1
 
 NO_MODEL_REASON = "modeleval: no model to evaluate; pass --model=REF (e.g. --model=embedded) or set model in [tool.modeleval]"
+NO_JUDGE_REASON = "modeleval: this suite needs a judge; pass --judge=REF (any model reference) or set judge in [tool.modeleval]"
 
 
 class SuiteCollector:
-    def __init__(self, settings: Settings, has_model: bool):
+    def __init__(self, settings: Settings, has_model: bool, has_judge: bool = False):
         self.settings = settings
         self.has_model = has_model
+        self.has_judge = has_judge
         self.suite_owner: dict[str, str] = {}
         self.suite_meta: dict[str, dict] = {}  # suite -> what the runs' suites table records
 
@@ -69,9 +71,19 @@ class SuiteCollector:
         metafunc.parametrize("item", items, ids=[item.id for item in items])
 
     def pytest_collection_modifyitems(self, items):
-        if self.has_model:
-            return
-        skip = pytest.mark.skip(reason=NO_MODEL_REASON)
-        for item in items:
-            if item.get_closest_marker(MARK) is not None or "model" in getattr(item, "fixturenames", ()):
-                item.add_marker(skip)
+        if not self.has_model:
+            skip = pytest.mark.skip(reason=NO_MODEL_REASON)
+            for item in items:
+                if item.get_closest_marker(MARK) is not None or "model" in getattr(item, "fixturenames", ()):
+                    item.add_marker(skip)
+        elif not self.has_judge:
+            skip = pytest.mark.skip(reason=NO_JUDGE_REASON)
+            for item in items:
+                if _needs_judge(item):
+                    item.add_marker(skip)
+
+
+def _needs_judge(item) -> bool:
+    marker = item.get_closest_marker(MARK)
+    declared = marker.args[0].request if marker is not None else None
+    return getattr(declared, "needs_judge", False) or bool({"judge", "judgment"} & set(getattr(item, "fixturenames", ())))

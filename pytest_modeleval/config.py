@@ -64,6 +64,21 @@ def _baseline(text: str) -> str:
     return str(text)
 
 
+def _kappa(text: str) -> float:
+    value = float(text)
+    if not -1.0 <= value <= 1.0:
+        raise ValueError("must be a kappa between -1 and 1")
+    return value
+
+
+def _flag(text: str) -> bool:
+    """A switch: given on the command line, or true / false in pyproject.toml."""
+    lowered = str(text).strip().lower()
+    if lowered not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return lowered == "true"
+
+
 def _text(text: str) -> str:
     if not str(text).strip():
         raise ValueError("must not be empty")
@@ -81,6 +96,7 @@ class Option:
     help: str
     metavar: str = "VALUE"
     is_path: bool = False
+    is_flag: bool = False  # a switch without a value on the command line
 
     @property
     def key(self) -> str:
@@ -137,6 +153,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("overrides", "--eval-overrides", _text, "modeleval-overrides.toml",
            "gate overrides file (default modeleval-overrides.toml under the rootdir); honoured only when "
            "committed to git and unmodified.", "PATH", is_path=True),
+    Option("judge", "--judge", _text, None,
+           "the judge model for judged suites (modeleval.Pairwise / Graded, the `judge` fixture): any model "
+           "reference --model takes. Without it, judged suites are skipped.", "REF"),
+    Option("judge_allow_self", "--judge-allow-self", _flag, False,
+           "let the model under evaluation judge itself (refused by default: judges favour their own answers); "
+           "recorded in the run.", "", is_flag=True),
+    Option("judge_min_kappa", "--judge-min-kappa", _kappa, 0.7,
+           "Cohen's kappa with human labels a judge needs (`modeleval judge validate`) before the win-rate "
+           "gate counts its verdicts (default 0.7).", "KAPPA"),
 )
 
 
@@ -162,6 +187,9 @@ class Settings:
     baseline: str | None = None
     gate_mode: str = "enforce"
     overrides: Path = Path("modeleval-overrides.toml")
+    judge: str | None = None
+    judge_allow_self: bool = False
+    judge_min_kappa: float = 0.7
     model_base: Path = Path(".")  # where a relative model path is taken from
     sources: dict = dataclasses.field(default_factory=dict, compare=False)  # name -> "command line" | file
 
@@ -170,8 +198,12 @@ def add_options(parser) -> None:
     """Register every option under one 'modeleval' group."""
     group = parser.getgroup("modeleval", "model evaluation (pytest-modeleval)")
     for option in OPTIONS:
-        group.addoption(option.flag, dest=f"modeleval_{option.name}", default=None,
-                        metavar=option.metavar, help=option.help)
+        if option.is_flag:
+            group.addoption(option.flag, dest=f"modeleval_{option.name}", default=None, action="store_const",
+                            const="true", help=option.help)
+        else:
+            group.addoption(option.flag, dest=f"modeleval_{option.name}", default=None,
+                            metavar=option.metavar, help=option.help)
 
 
 def read_pyproject(path: Path) -> dict[str, Any]:
@@ -224,6 +256,8 @@ def build_settings(cli: dict[str, Any], pyproject: Path, invocation_dir: Path, r
                 resolved[option.name] = rootdir / option.default
             continue
         try:
+            if isinstance(raw, bool) and option.is_flag:
+                raw = str(raw).lower()
             if isinstance(raw, (bool, dict, list)):  # TOML values that no option takes
                 raise TypeError
             value = option.parse(str(raw))

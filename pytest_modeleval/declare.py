@@ -4,9 +4,10 @@ Declaring lets the planner gather every item's requests after collection and run
 in large batches; the test then only reads its result. Templates are `str.format`
 strings over the item's fields, or callables taking the item.
 
-A declaration has two methods the planner calls: `plan(item, render, seed)` lists the
-engine requests for one item as `Ask`s, and `value(predictions)` turns their answers
-(in the same order) into what the test receives.
+A one-round declaration has two methods the planner calls: `plan(item, render, seed)`
+lists the engine requests for one item as `Ask`s, and `value(predictions)` turns their
+answers (in the same order) into what the test receives. A declaration that needs several
+rounds (a judge reading the model's answers) has `steps(item, ctx)` instead: see planner.py.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Ask(NamedTuple):
     prompt: str  # as logged in the outcome row
     request: object  # GenerateRequest, LoglikelihoodRequest or RollingRequest
     sample: int = 0
+    target: str = "model"  # whose engine answers: "model" (under evaluation), "judge" or "reference"
 
 
 def fill(template: Template, item) -> Any:

@@ -44,20 +44,40 @@ def pytest_configure(config):
         except ModelRefError as exc:
             where = settings.sources.get("model", "--model")
             raise pytest.UsageError(f"{where}: {exc}") from None
+    judge = _resolve_judge(settings, resolved)
     from .suites import sources
 
     sources.set_data_dir(settings.data_dir)
-    collector = SuiteCollector(settings, has_model=resolved is not None)
+    collector = SuiteCollector(settings, has_model=resolved is not None, has_judge=judge is not None)
     config.stash[COLLECTOR_KEY] = collector
     config.pluginmanager.register(collector, "modeleval-collector")
     if resolved is not None:
         from .session import EvalSession
 
-        session = EvalSession(config, settings, resolved, collector.suite_meta)
+        session = EvalSession(config, settings, resolved, collector.suite_meta, judge=judge)
         config.stash[SESSION_KEY] = session
         config.pluginmanager.register(session, "modeleval-session")
         if settings.gate_mode != "off":
             _register_gates(config, settings, session)
+
+
+def _resolve_judge(settings, resolved):
+    """The --judge model, refused when it is the model under evaluation unless --judge-allow-self."""
+    if settings.judge is None or resolved is None:
+        return None
+    from .modelref import ModelRefError, resolve
+
+    where = settings.sources.get("judge", "--judge")
+    try:
+        judge = resolve(settings.judge, registry=settings.registry, base_dir=settings.model_base)
+    except ModelRefError as exc:
+        raise pytest.UsageError(f"{where}: {exc}") from None
+    if judge.sha256 == resolved.sha256 and not settings.judge_allow_self:
+        raise pytest.UsageError(
+            f"{where} {settings.judge}: the judge is the model under evaluation (sha256:{judge.short}); a model "
+            "judging its own answers favours them (self-preference). Use a different judge, or pass "
+            "--judge-allow-self to do it anyway (the run records it).")
+    return judge
 
 
 def _register_gates(config, settings, session) -> None:
@@ -114,8 +134,9 @@ def planned_value(request, wanted: type, fixture: str):
     marker = request.node.get_closest_marker(MARK)
     declared = marker.args[0].request if marker else None
     if not isinstance(declared, wanted):
+        names = " or ".join(f"modeleval.{w.__name__}(...)" for w in (wanted if isinstance(wanted, tuple) else (wanted,)))
         raise pytest.UsageError(f"{request.node.nodeid}: the `{fixture}` fixture needs a suite declared with "
-                                f"request=modeleval.{wanted.__name__}(...)")
+                                f"request={names}")
     planned = session.planner.result(request.node, request.session.items)
     value = planned.value  # raises the planning or engine error, which makes this test an error
     log = _call_log(request)
@@ -174,6 +195,28 @@ def record_metric(request):
         metrics[name] = float(value)
 
     return record
+
+
+@pytest.fixture
+def judge(request):
+    """The judge model (--judge): judge.compare(question, candidate, reference) and judge.grade(question, answer)."""
+    from .judge.fixture import judge_for
+
+    return judge_for(request)
+
+
+@pytest.fixture
+def judgment(request):
+    """The judge's decision about this item's declared answer (modeleval.Pairwise or modeleval.Graded)."""
+    from .judge.declare import JUDGED
+    from .judge.fixture import recorded
+    from .roles import NoProduction
+
+    try:
+        value = planned_value(request, JUDGED, "judgment")
+    except NoProduction as exc:
+        pytest.skip(str(exc))
+    return recorded(request, value)
 
 
 @pytest.fixture

@@ -40,9 +40,12 @@ class Usage:
 def generate_payload(request: GenerateRequest) -> dict:
     """The sampling parameters that can change a completion; greedy ignores seed and top_p."""
     greedy = request.greedy
-    return {"prompt": request.prompt, "max_tokens": request.max_tokens, "temperature": float(request.temperature),
-            "top_p": 1.0 if greedy else float(request.top_p), "stop": list(request.stop),
-            "seed": None if greedy else request.seed}
+    payload = {"prompt": request.prompt, "max_tokens": request.max_tokens, "temperature": float(request.temperature),
+               "top_p": 1.0 if greedy else float(request.top_p), "stop": list(request.stop),
+               "seed": None if greedy else request.seed}
+    if request.tag:  # only when set, so the keys of untagged requests stay what they always were
+        payload["tag"] = request.tag
+    return payload
 
 
 class Predictor:

@@ -27,6 +27,7 @@ SANDBOX_KEY = pytest.StashKey[str]()  # what ran the test's model code (the `san
 # not the mean of its items, the "module:function" that aggregates them (lm-eval's corpus-level metrics).
 METRICS_KEY = pytest.StashKey[dict]()
 AGGREGATIONS_KEY = pytest.StashKey[dict]()
+JUDGMENT_KEY = pytest.StashKey[dict]()  # the judge's decision about the item (judge/judgment.py), for the DB
 
 
 def _payload_of(report) -> dict | None:
@@ -34,7 +35,11 @@ def _payload_of(report) -> dict | None:
 
 
 class EvalSession:
-    def __init__(self, config: pytest.Config, settings: Settings, resolved, suite_meta: dict[str, dict]):
+    def __init__(self, config: pytest.Config, settings: Settings, resolved, suite_meta: dict[str, dict],
+                 judge=None):
+        from .judge.run import RunJudgments
+        from .roles import Roles
+
         self.config = config
         self.settings = settings
         self.resolved = resolved
@@ -53,6 +58,8 @@ class EvalSession:
         self._planner = None
         self._last_progress = -10.0
         self.price = _price(config, resolved)
+        self.roles = Roles(self, judge)  # the judge and the production checkpoint, loaded on first need
+        self.judgments = RunJudgments(settings.db, settings.judge_min_kappa)  # filled in the controller
         # When the run started: xdist workers get the controller's (pytest_configure_node), so each counts
         # what a peer computed in this run as computed, not as a cache hit.
         self.started = getattr(config, "workerinput", {}).get("modeleval_started", time.time())
@@ -85,9 +92,18 @@ class EvalSession:
         if self._planner is None:
             from .planner import Planner
 
-            self._planner = Planner(self.predictor, lambda prompt, chat: self.engine().render(prompt, chat),
-                                    self.settings.seed)
+            self._planner = Planner(self.predictor_for, self.render_for, self.settings.seed,
+                                    self.roles.production_answer,
+                                    judge_hash=self.roles.judge.sha256 if self.roles.judge else "")
         return self._planner
+
+    def predictor_for(self, role: str):
+        """The predictor of the model in a role: "model" (under evaluation), "judge" or "reference"."""
+        return self.predictor if role == "model" else self.roles.predictor(role)
+
+    def render_for(self, prompt, chat: bool, role: str = "model") -> str:
+        engine = self.engine() if role == "model" else self.roles.engine(role)
+        return engine.render(prompt, chat)
 
     def _progress(self, kind: str, done: int, total: int, elapsed: float) -> None:
         """One line per batch at most every 5 s (and at the end): requests/s and ETA."""
@@ -128,23 +144,9 @@ class EvalSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_modeleval_make_engine(self, resolved, settings):
-        if resolved.kind == "openai":
-            from .engines.openai_http import DEFAULT_CONCURRENCY, OpenAIEngine
+        from .engines.factory import load_engine
 
-            # --eval-batch-size, when given, bounds the requests in flight; else the engine's default
-            explicit = "batch_size" in settings.sources
-            return OpenAIEngine(resolved, max_concurrency=settings.batch_size if explicit else DEFAULT_CONCURRENCY)
-        if resolved.kind == "lmeval":
-            from .engines import lmeval
-
-            return lmeval.load(resolved, settings)
-        if settings.engine == "vllm":
-            from .engines import vllm
-
-            return vllm.load(resolved, settings)
-        from .engines import hf
-
-        return hf.load(resolved, batch_size=settings.batch_size)
+        return load_engine(resolved, settings)
 
     # --- header and run record -----------------------------------------------------------------
     def pytest_report_header(self, config):
@@ -178,15 +180,25 @@ class EvalSession:
             "seed": self.settings.seed, "eval_limit": self.settings.limit,
             "shard": "{}/{}".format(*self.settings.shard) if self.settings.shard else None,
             "cache_mode": self.settings.cache,
+            **self._judge_fields(),
             "settings": {k: str(v) if isinstance(v, Path) else v
                          for k, v in vars(self.settings).items() if k != "sources"},
         })
+
+    def _judge_fields(self) -> dict:
+        judge = self.roles.judge
+        if judge is None:
+            return {}
+        return {"judge_ref": judge.ref, "judge_hash": judge.sha256,
+                "judge_self": int(judge.sha256 == self.resolved.sha256)}
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session, exitstatus):
         if self._predictor is not None:
             self._predictor.cache.close()
         if self.store is not None and self.run_id is not None:
+            if self.judgments:
+                self.judgments.record(self.store, self.run_id)
             self.store.update_run(self.run_id, self.usage_totals())
             # session.exitstatus, not the hook argument: the gates (tryfirst) may have set it to 10
             self.store.finish_run(self.run_id, int(session.exitstatus))
@@ -222,6 +234,7 @@ class EvalSession:
             "duration": report.duration, **(log.as_record() if log else CallLog().as_record()),
             "suite_meta": self.suite_meta.get(marker.args[0].name),
             "engine": _engine_fields(self._engine), "sandbox": item.stash.get(SANDBOX_KEY, None),
+            "judgment": item.stash.get(JUDGMENT_KEY, None),
         }
         # On the item too: reports copy the item's list, and junitxml reads the teardown report's.
         properties = [("modeleval_outcome", outcome)] + ([("modeleval_score", score)] if score is not None else [])
@@ -248,6 +261,8 @@ class EvalSession:
         tally.add(payload["outcome"], payload["score"])
         tally.add_metrics(payload.get("metrics"), payload.get("metric_aggregations"))
         tally.add_usage(payload)
+        if payload.get("judgment"):
+            self.judgments.add(payload["suite"], payload["judgment"])
         if self.store is None:
             return
         meta = payload.get("suite_meta")
@@ -261,6 +276,8 @@ class EvalSession:
             self.store.update_run(self.run_id, {"sandbox": payload["sandbox"]})
             self._sandbox_recorded = True
         self.store.add_outcome(self.run_id, payload)
+        if payload.get("judgment"):
+            self.store.add_judgment(self.run_id, payload)
 
     # --- summary -------------------------------------------------------------------------------
     def pytest_terminal_summary(self, terminalreporter):
@@ -274,6 +291,9 @@ class EvalSession:
             tr.write_line(line)
         for line in format_metrics(self.tallies):
             tr.write_line(line)
+        if self.judgments:
+            for line in self.judgments.lines(judge_self=bool(self._judge_fields().get("judge_self"))):
+                tr.write_line(line)
         totals = self.usage_totals()
         hit_rate = totals["cache_hits"] / totals["requests"] if totals["requests"] else 0.0
         cost = "" if totals["estimated_cost_usd"] is None else f"; estimated cost ${totals['estimated_cost_usd']:.4f}"

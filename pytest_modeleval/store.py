@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 RUNS = {
     "id": int, "started_at": str, "ended_at": str, "exit_status": int,
@@ -25,10 +25,15 @@ RUNS = {
     "new_prompt_tokens": int, "new_completion_tokens": int, "estimated_cost_usd": float,
     "sandbox": str,
     "baseline_run_id": int, "gate_status": str, "gates_failed": int, "overrides": str,
+    "judge_ref": str, "judge_hash": str, "judge_self": int,
 }
 SUITES = {
     "run_id": int, "suite": str, "source": str, "data_sha256": str, "n_rows": int,
     "sample": int, "sample_seed": int, "chat": int,
+    # judged suites (pytest_modeleval.judge): the run's figures per suite
+    "judge_hash": str, "judge_template_sha256": str, "judge_counted": int, "judged": int, "judge_errors": int,
+    "win_rate": float, "win_ci_lo": float, "win_ci_hi": float, "lc_win_rate": float, "first_slot_rate": float,
+    "mean_rating": float,
 }
 OUTCOMES = {
     "id": int, "run_id": int, "suite": str, "item_id": str, "variant": int, "test_id": str,
@@ -51,6 +56,32 @@ WATCH_QUEUE = {
     "id": int, "model_hash": str, "path": str, "status": str, "queued_at": str, "started_at": str,
     "finished_at": str, "attempts": int, "pid": int, "run_id": int, "exit_status": int, "message": str,
 }
+# One row per judged item (pytest_modeleval.judge): what the judge saw, said, and how it was read.
+JUDGMENTS = {
+    "id": int, "run_id": int, "suite": str, "test_id": str, "item_id": str, "variant": int, "kind": str,
+    "judge_hash": str, "template_sha256": str, "question": str, "candidate": str, "reference": str,
+    "candidate_slots": str, "slot_verdicts": str, "outputs": str, "attempts": int, "outcome": str,
+    "win_value": float, "rating": float, "scale": int, "error": str,
+}
+# `modeleval judge validate`: the judge's agreement with human labels, per judge and prompt template.
+JUDGE_VALIDATIONS = {
+    "id": int, "judge_hash": str, "judge_ref": str, "template_sha256": str, "labels_file": str,
+    "labels_sha256": str, "n": int, "n_errors": int, "agreement": float, "kappa": float, "kappa_lo": float,
+    "kappa_hi": float, "min_kappa": float, "passed": int, "first_slot_rate": float, "both_orders": int,
+    "created_at": str, "details": str,
+}
+# `modeleval human export / import`: blinded pairs handed to raters, and the labels they gave back.
+HUMAN_SAMPLES = {
+    "sample_id": str, "run_id": int, "test_id": str, "suite": str, "item_id": str, "candidate_position": int,
+    "exported_at": str,
+}
+HUMAN_LABELS = {
+    "id": int, "sample_id": str, "run_id": int, "label": str, "rater": str, "source_file": str,
+    "imported_at": str,
+}
+TABLES = {"runs": RUNS, "suites": SUITES, "outcomes": OUTCOMES, "gates": GATES, "promotions": PROMOTIONS,
+          "watch_queue": WATCH_QUEUE, "judgments": JUDGMENTS, "judge_validations": JUDGE_VALIDATIONS,
+          "human_samples": HUMAN_SAMPLES, "human_labels": HUMAN_LABELS}
 OUTCOME_VALUES = ("correct", "wrong", "error", "skipped")
 _OUTCOME_COLUMNS = tuple(name for name in OUTCOMES if name != "id")
 FLUSH_ROWS = 200
@@ -94,8 +125,18 @@ class Store:
         if "watch_queue" not in db.table_names():
             db["watch_queue"].create(WATCH_QUEUE, pk="id")
             db["watch_queue"].create_index(["model_hash"], unique=True)
-        for table, columns in (("runs", RUNS), ("suites", SUITES), ("outcomes", OUTCOMES), ("gates", GATES),
-                               ("promotions", PROMOTIONS), ("watch_queue", WATCH_QUEUE)):
+        if "judgments" not in db.table_names():
+            db["judgments"].create(JUDGMENTS, pk="id", foreign_keys=[("run_id", "runs", "id")])
+            db["judgments"].create_index(["run_id", "test_id"], unique=True)
+        if "judge_validations" not in db.table_names():
+            db["judge_validations"].create(JUDGE_VALIDATIONS, pk="id")
+            db["judge_validations"].create_index(["judge_hash", "template_sha256", "id"])
+        if "human_samples" not in db.table_names():
+            db["human_samples"].create(HUMAN_SAMPLES, pk="sample_id", foreign_keys=[("run_id", "runs", "id")])
+        if "human_labels" not in db.table_names():
+            db["human_labels"].create(HUMAN_LABELS, pk="id")
+            db["human_labels"].create_index(["sample_id"])
+        for table, columns in TABLES.items():
             present = db[table].columns_dict  # a DB from an older version gains the new columns
             for name, kind in columns.items():
                 if name not in present:
@@ -122,6 +163,9 @@ class Store:
     def add_suite(self, run_id: int, suite: dict) -> None:
         self.db["suites"].upsert({**suite, "run_id": run_id}, pk=("run_id", "suite"))
 
+    def update_suite(self, run_id: int, suite: str, fields: dict) -> None:
+        self.db["suites"].upsert({**fields, "run_id": run_id, "suite": suite}, pk=("run_id", "suite"))
+
     def add_outcome(self, run_id: int, outcome: dict) -> None:
         """Queue an outcome; written every FLUSH_ROWS rows or FLUSH_SECONDS, and at the end.
 
@@ -147,6 +191,18 @@ class Store:
                     self._pending)
             self._pending = []
         self._flushed_at = time.monotonic()
+
+    def add_judgment(self, run_id: int, payload: dict) -> None:
+        """The judge's record of one item (kept even when its verdict was unreadable: that is the evidence)."""
+        judgment = payload["judgment"]
+        row = {key: judgment.get(key) for key in JUDGMENTS if key in judgment}
+        for key in ("candidate_slots", "slot_verdicts", "outputs"):
+            row[key] = json.dumps(row.get(key) or [])
+        row.update(run_id=run_id, suite=payload["suite"], test_id=payload["test_id"], item_id=payload["item_id"],
+                   variant=payload["variant"])
+        with self.db.conn:  # a rerun of the same test keeps its last judgment, as outcomes do
+            self.db.execute("DELETE FROM judgments WHERE run_id = ? AND test_id = ?", [run_id, payload["test_id"]])
+            self.db["judgments"].insert(row)
 
     def outcomes(self, run_id: int) -> list[dict]:
         self.flush()

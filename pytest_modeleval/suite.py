@@ -34,9 +34,10 @@ def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None =
     `request` (modeleval.Generate or modeleval.Choices) declares what to ask the model
     for each item, so all items are batched before the tests read their results.
     """
-    if request is not None and not (callable(getattr(request, "plan", None)) and callable(getattr(request, "value", None))):
-        raise TypeError(f"suite {name!r}: request must be modeleval.Generate(...) or modeleval.Choices(...), "
-                        f"got {type(request).__name__}")
+    one_round = callable(getattr(request, "plan", None)) and callable(getattr(request, "value", None))
+    if request is not None and not (one_round or callable(getattr(request, "steps", None))):
+        raise TypeError(f"suite {name!r}: request must be modeleval.Generate(...), Choices(...), Pairwise(...) or "
+                        f"Graded(...), got {type(request).__name__}")
     if not isinstance(name, str) or not name or not all(c.isalnum() or c in "_.-" for c in name):
         raise ValueError(f"suite name {name!r} must be non-empty and use only letters, digits, '_', '.', '-'")
     if sample is not None and (not isinstance(sample, int) or sample <= 0):

@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install.sh
 export HF_HUB_OFFLINE=1
-exec .venv/bin/pytest example_suites --model=embedded "$@"
+exec .venv/bin/pytest example_suites --model=embedded --judge=embedded --judge-allow-self "$@"

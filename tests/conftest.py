@@ -28,3 +28,14 @@ def pytester(pytester, monkeypatch):
     cannot assert-rewrite it again. That warning is about the test set-up, not the plugin."""
     monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning")
     return pytester
+
+
+SHARED_DATA = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data():
+    """The reference benchmark data beside the checkout (../shared/data); tests that need it skip without it."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("reference benchmark data (../shared/data next to the repo) is absent")
+    return SHARED_DATA

@@ -24,6 +24,7 @@ class GenerateRequest:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int = 0
+    tag: str = ""  # what else identifies the request in the cache key (a judge's template hash); engines ignore it
 
     @property
     def greedy(self) -> bool:

@@ -95,6 +95,11 @@ class GateKeeper:
         from .evaluate import evaluate
 
         report = evaluate(self.rules, self.rows.values(), self.baseline, self.baseline_note)
+        judged = self.eval_session.judgments
+        if judged:  # a judge not validated against human labels does not decide a gate
+            from ..judge.trust import discount
+
+            discount(report.results, judged.suite_judges(), judged.trusts())
         applied = overrides.apply(report, self.overrides, self.eval_session.resolved.sha256)
         self.report = report
         store, run_id = self.eval_session.store, self.eval_session.run_id

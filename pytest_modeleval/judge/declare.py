@@ -1,0 +1,201 @@
+"""Judged suites: declarations whose items are answered by the model, then judged, all in batches.
+
+    @modeleval.suite("helpfulness", data="prompts.jsonl", chat=True,
+                     request=modeleval.Pairwise("{prompt}", reference="{reference}"))
+    def test_helpfulness(item, judgment):
+        assert judgment.outcome != "loss"
+
+Round 1 generates every candidate answer (and the production checkpoint's answers it lacks);
+round 2 asks the judge about every item at once; later rounds retry only the verdicts the
+judge wrote unreadably, sampling (temperature RETRY_TEMPERATURE, a new seed per attempt) since
+a greedy retry would repeat itself. The judge's requests carry the template hash in their
+cache key, so a rerun pays for nothing already judged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..declare import Ask, Template, fill
+from ..engines.base import GenerateRequest
+from . import templates
+from .judgment import Judgment, candidate_outcome, combine
+from .verdict import VerdictError, parse_pairwise, parse_rating
+
+PRODUCTION = "production"  # reference=: the production checkpoint's answers to the same prompts
+RETRY_TEMPERATURE = 0.7
+
+
+@dataclass(frozen=True)
+class Pairwise:
+    """The candidate's answer against a reference answer, judged head to head.
+
+    `reference`: a template over the item's fields (a reference column, or a file joined into
+    the data), or "production" for the production checkpoint's answers to the same prompts
+    (read from the results DB, generated with that checkpoint when missing). `question`: what
+    the judge is shown as the question (default: the prompt). `both_orders` judges each item
+    twice, swapped, and counts a disagreement as a tie. `rubric` replaces the default criteria.
+    `reasoning=False` asks for the verdict alone (for small judges).
+    """
+
+    prompt: Template
+    reference: Template = PRODUCTION
+    question: Template | None = None
+    rubric: str | None = None
+    both_orders: bool = False
+    reasoning: bool = True
+    max_tokens: int = 256
+    judge_max_tokens: int = 512
+    retries: int = 2
+    needs_judge = True
+
+    def __post_init__(self):
+        _check_common(self, "Pairwise")
+        self.template()  # a bad rubric fails at import, not per item
+
+    def template(self) -> templates.JudgeTemplate:
+        return templates.pairwise(self.rubric, reasoning=self.reasoning)
+
+    def steps(self, item, ctx):
+        prompt = fill(self.prompt, item)
+        rendered = ctx.render(prompt)
+        asks = [Ask(rendered, GenerateRequest(rendered, max_tokens=self.max_tokens, seed=ctx.seed))]
+        reference = None
+        if self.reference == PRODUCTION:
+            reference = ctx.production_answer(ctx.suite, item)
+            if reference is None:
+                text = ctx.render(prompt, "reference")
+                asks.append(Ask(text, GenerateRequest(text, max_tokens=self.max_tokens, seed=ctx.seed),
+                                target="reference"))
+        else:
+            reference = str(fill(self.reference, item))
+        answers = yield asks
+        candidate = answers[0]
+        if reference is None:
+            reference = answers[1]
+        question = question_text(fill(self.question, item) if self.question is not None else prompt)
+        first = "A" if ctx.rng(item).random() < 0.5 else "B"
+        judgment = yield from judge_pair(ctx, self.template(), question, candidate, reference, first,
+                                         self.both_orders, self.retries, self.judge_max_tokens)
+        return judgment
+
+
+@dataclass(frozen=True)
+class Graded:
+    """The candidate's answer rated alone on a 1..scale rubric (for suites without a reference)."""
+
+    prompt: Template
+    question: Template | None = None
+    rubric: str | None = None
+    scale: int = 10
+    reasoning: bool = True
+    max_tokens: int = 256
+    judge_max_tokens: int = 512
+    retries: int = 2
+    needs_judge = True
+
+    def __post_init__(self):
+        _check_common(self, "Graded")
+        self.template()
+
+    def template(self) -> templates.JudgeTemplate:
+        return templates.rating(self.rubric, scale=self.scale, reasoning=self.reasoning)
+
+    def steps(self, item, ctx):
+        prompt = fill(self.prompt, item)
+        rendered = ctx.render(prompt)
+        (candidate,) = yield [Ask(rendered, GenerateRequest(rendered, max_tokens=self.max_tokens, seed=ctx.seed))]
+        question = question_text(fill(self.question, item) if self.question is not None else prompt)
+        judgment = yield from judge_rating(ctx, self.template(), question, candidate, self.retries,
+                                           self.judge_max_tokens)
+        return judgment
+
+
+JUDGED = (Pairwise, Graded)
+
+
+def judge_pair(ctx, template, question: str, candidate: str, reference: str, first: str, both_orders: bool,
+               retries: int, max_tokens: int):
+    """Steps that judge one pair (in one order, or both) and return the candidate's Judgment."""
+    slots = [first] + ([_other(first)] if both_orders else [])
+    prompts = []
+    for slot in slots:
+        a, b = (candidate, reference) if slot == "A" else (reference, candidate)
+        prompts.append(ctx.render(template.messages(question=question, answer_a=a, answer_b=b), "judge")
+                       + template.prefix)
+    judgment = Judgment("pairwise", ctx.judge_hash, template.sha256, question, candidate, reference,
+                        candidate_slots=slots)
+    verdicts, outputs, attempts, error = yield from _ask_until_read(
+        ctx, template, prompts, retries, max_tokens, parse_pairwise)
+    judgment.slot_verdicts, judgment.outputs, judgment.attempts, judgment.error = verdicts, outputs, attempts, error
+    if error is None:
+        judgment.outcome = combine([candidate_outcome(v, s) for v, s in zip(verdicts, slots)])
+    return judgment
+
+
+def judge_rating(ctx, template, question: str, candidate: str, retries: int, max_tokens: int):
+    """Steps that rate one answer and return its Judgment."""
+    prompt = ctx.render(template.messages(question=question, answer=candidate), "judge") + template.prefix
+    judgment = Judgment("rating", ctx.judge_hash, template.sha256, question, candidate, scale=template.scale)
+    ratings, outputs, attempts, error = yield from _ask_until_read(
+        ctx, template, [prompt], retries, max_tokens, lambda text: parse_rating(text, template.scale))
+    judgment.outputs, judgment.attempts, judgment.error = outputs, attempts, error
+    if error is None:
+        judgment.rating = ratings[0]
+    return judgment
+
+
+def _ask_until_read(ctx, template, prompts: list[str], retries: int, max_tokens: int, parse):
+    """Ask the judge each prompt; re-ask (sampled) those it answered unreadably, at most `retries` times."""
+    read: list = [None] * len(prompts)
+    outputs = [""] * len(prompts)
+    problems: dict[int, str] = {}
+    pending = list(range(len(prompts)))
+    attempt = 0
+    for attempt in range(retries + 1):
+        temperature = 0.0 if attempt == 0 else RETRY_TEMPERATURE
+        asks = [Ask(prompts[i], GenerateRequest(prompts[i], max_tokens=max_tokens, temperature=temperature,
+                                                seed=ctx.seed + attempt, tag=template.sha256),
+                    sample=attempt, target="judge") for i in pending]
+        texts = yield asks
+        still = []
+        for i, text in zip(pending, texts):
+            outputs[i] = text
+            try:
+                read[i] = parse(template.prefix + text)
+                problems.pop(i, None)
+            except VerdictError as exc:
+                problems[i] = str(exc)
+                still.append(i)
+        pending = still
+        if not pending:
+            break
+    error = None
+    if problems:
+        error = f"no readable verdict after {attempt + 1} judge call(s): " + "; ".join(problems.values())
+    return read, outputs, attempt + 1, error
+
+
+def question_text(question: Any) -> str:
+    """What the judge is shown as the question: a string, or the last user turn of chat messages."""
+    if isinstance(question, str):
+        return question
+    if isinstance(question, (list, tuple)):
+        users = [m.get("content", "") for m in question if isinstance(m, dict) and m.get("role") == "user"]
+        if users:
+            return str(users[-1])
+    raise TypeError(f"a judged prompt must be text or chat messages with a user turn, got {question!r:.80}")
+
+
+def _other(slot: str) -> str:
+    return "B" if slot == "A" else "A"
+
+
+def _check_common(declaration, name: str) -> None:
+    if not isinstance(declaration.retries, int) or declaration.retries < 0:
+        raise ValueError(f"{name}: retries must be a whole number >= 0, got {declaration.retries!r}")
+    for field_name in ("max_tokens", "judge_max_tokens"):
+        value = getattr(declaration, field_name)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: {field_name} must be a whole number >= 1, got {value!r}")

@@ -1,0 +1,152 @@
+"""What a run's judgments add up to, per suite: win rate, position bias, length effects, sample size.
+
+- Win rate: ties count half; a Wilson interval on (wins + ties / 2) out of n judged items.
+  Unreadable verdicts are errors, outside n, and counted apart.
+- Position bias: of the verdicts that named a slot (ties and unreadable ones aside), how
+  often the first slot (A) won, with a Wilson interval; 50% is an unbiased judge.
+- Verbosity: the win rate when the candidate's answer is longer than the reference and when
+  it is shorter, and a length-controlled win rate in AlpacaEval's manner: a logistic model
+  of the outcome on tanh(length difference / its standard deviation), read at a length
+  difference of zero.
+- Sample size: a warning when n is below what a difference of MDE_EFFECT from 50% needs
+  (stats.sample_size_for_effect, two-sided 5%, power 80%).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+MDE_EFFECT = 0.05  # the gate reads "win rate >= 50%, CI not below 45%": five points is what must be seen
+
+
+@dataclass
+class JudgeSummary:
+    suite: str
+    kind: str
+    n: int  # judged items with a readable verdict
+    errors: int  # items whose verdict stayed unreadable
+    wins: int = 0
+    ties: int = 0
+    losses: int = 0
+    win_rate: float | None = None
+    win_ci: tuple[float, float] | None = None
+    first_slot_rate: float | None = None  # of decisive slot verdicts, how many picked slot A
+    first_slot_n: int = 0
+    orders_disagree: int | None = None  # judged in both orders: how many items got different outcomes
+    longer_win_rate: float | None = None
+    shorter_win_rate: float | None = None
+    lc_win_rate: float | None = None
+    mean_rating: float | None = None
+    needed_n: int | None = None  # items needed to see MDE_EFFECT, when n is below it
+    judges: tuple = ()  # (judge_hash, template_sha256) pairs seen
+
+
+def summarize(suite: str, records: list[dict]) -> JudgeSummary:
+    from ..stats import sample_size_for_effect, wilson
+
+    kind = records[0]["kind"]
+    ok = [r for r in records if r.get("error") is None]
+    s = JudgeSummary(suite, kind, len(ok), len(records) - len(ok),
+                     judges=tuple(sorted({(r["judge_hash"], r["template_sha256"]) for r in records})))
+    if kind == "rating":
+        ratings = [r["rating"] for r in ok]
+        s.mean_rating = sum(ratings) / len(ratings) if ratings else None
+        return s
+    values = [r["win_value"] for r in ok]
+    s.wins, s.ties, s.losses = values.count(1.0), values.count(0.5), values.count(0.0)
+    if values:
+        s.win_rate = sum(values) / len(values)
+        s.win_ci = wilson(sum(values), len(values))
+        needed = sample_size_for_effect(MDE_EFFECT, baseline=0.5)
+        s.needed_n = needed if len(values) < needed else None
+    decisive = [v for r in ok for v in r["slot_verdicts"] if v in ("A", "B")]
+    if decisive:
+        s.first_slot_n = len(decisive)
+        s.first_slot_rate = decisive.count("A") / len(decisive)
+    if any(len(r["candidate_slots"]) > 1 for r in ok):
+        s.orders_disagree = sum(_disagree(r) for r in ok)
+    diffs = [len(r["candidate"]) - len(r["reference"] or "") for r in ok]
+    longer = [v for v, d in zip(values, diffs) if d > 0]
+    shorter = [v for v, d in zip(values, diffs) if d < 0]
+    s.longer_win_rate = sum(longer) / len(longer) if longer else None
+    s.shorter_win_rate = sum(shorter) / len(shorter) if shorter else None
+    s.lc_win_rate = length_controlled_win_rate(values, diffs)
+    return s
+
+
+def _disagree(record: dict) -> bool:
+    from .judgment import candidate_outcome
+
+    outcomes = {candidate_outcome(v, slot) for v, slot in zip(record["slot_verdicts"], record["candidate_slots"])}
+    return len(outcomes) > 1
+
+
+def length_controlled_win_rate(values: list[float], diffs: list[float]) -> float | None:
+    """P(win) at equal length from a logistic fit of the outcome on tanh(length difference / sd).
+
+    Fractional outcomes (a tie is 0.5) are fitted by Newton-Raphson on the binomial likelihood,
+    with a small ridge penalty on the slope so that separable data (every longer answer wins)
+    still gives a finite answer. None when the lengths never differ or there are < 4 items.
+    """
+    import numpy as np
+
+    if len(values) < 4:
+        return None
+    d = np.asarray(diffs, dtype=float)
+    sd = d.std()
+    if sd == 0:
+        return None
+    x = np.column_stack([np.ones_like(d), np.tanh(d / sd)])
+    y = np.asarray(values, dtype=float)
+    beta = np.zeros(2)
+    ridge = np.diag([0.0, 1e-3])
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-(x @ beta)))
+        w = np.clip(p * (1 - p), 1e-9, None)
+        step = np.linalg.solve(x.T @ (x * w[:, None]) + ridge, x.T @ (y - p) - ridge @ beta)
+        beta += step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return float(1 / (1 + math.exp(-beta[0])))
+
+
+def lines(summaries: list[JudgeSummary], validation: dict) -> list[str]:
+    """The judge section of the terminal summary. `validation`: (judge, template) -> status text."""
+    from ..summary import aligned
+
+    out = []
+    pairwise = [s for s in summaries if s.kind == "pairwise"]
+    if pairwise:
+        header = ("suite", "n", "win", "tie", "loss", "errors", "win rate", "95% CI (Wilson)", "LC win rate",
+                  "first slot won")
+        rows = []
+        for s in pairwise:
+            rows.append((s.suite, str(s.n), str(s.wins), str(s.ties), str(s.losses), str(s.errors),
+                         _pct(s.win_rate), f"[{_pct(s.win_ci[0])}, {_pct(s.win_ci[1])}]" if s.win_ci else "-",
+                         _pct(s.lc_win_rate), f"{_pct(s.first_slot_rate)} of {s.first_slot_n}"
+                         if s.first_slot_n else "-"))
+        out += aligned(header, rows, left=1)
+    for s in summaries:
+        if s.kind == "rating":
+            rating = "-" if s.mean_rating is None else f"{s.mean_rating:.2f}"
+            out.append(f"{s.suite}: mean rating {rating} on {s.n} items, {s.errors} unreadable")
+        if s.longer_win_rate is not None or s.shorter_win_rate is not None:
+            out.append(f"{s.suite}: win rate {_pct(s.longer_win_rate)} when the candidate is longer, "
+                       f"{_pct(s.shorter_win_rate)} when shorter (length-controlled {_pct(s.lc_win_rate)})")
+        if s.orders_disagree is not None:
+            out.append(f"{s.suite}: the two orders disagreed on {s.orders_disagree} of {s.n} items (counted as ties)")
+        if s.needed_n is not None:
+            out.append(f"{s.suite}: only {s.n} judged items; about {s.needed_n} are needed to tell a win rate "
+                       f"{_pct(0.5 + MDE_EFFECT)} from 50% (5% two-sided, 80% power)")
+        if s.errors:
+            out.append(f"{s.suite}: {s.errors} item(s) had no readable verdict after retries: errors, "
+                       "not wins, losses or ties")
+        for judge, template in s.judges:
+            out.append(f"{s.suite}: judge sha256:{judge[:12]}, template {template[:12]}: "
+                       f"{validation.get((judge, template), 'not checked')}")
+    return out
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"

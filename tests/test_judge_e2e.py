@@ -1,0 +1,151 @@
+"""The LLM judge end to end with the embedded model (SmolLM2-135M) as a weak, unvalidated judge.
+
+The issue's check: verdicts parsed and recorded; the unvalidated judge reported and not counted
+by the win-rate gate; a validation record that passes lets it count. Also: judging oneself is
+refused unless allowed (and then recorded); no --judge skips judged suites; a rerun pays the
+engine nothing; reference="production" reads the promoted run's answers from the DB first and
+generates with the production checkpoint only what is missing.
+
+The validation that passes uses labels made from the judge's own verdicts: it tests the
+mechanism (record keyed by judge and template, threshold, gate), not the judge's quality;
+docs/judge.md reports the embedded judge's real kappa on LLMBar and MT-Bench.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+import sqlite_utils  # noqa: F401  (before any in-process run: see evalkit.py)
+
+from evalkit import RESULTS_DB, engine_calls, one_thread_engine, query, run, setup_suite
+from pytest_modeleval.cli import main as modeleval
+from pytest_modeleval.judge import templates
+
+ROWS = [
+    {"id": "h0", "prompt": "What is the capital of Australia?", "reference": "Canberra."},
+    {"id": "h1", "prompt": "How many days are in a leap year?", "reference": "366 days."},
+    {"id": "h2", "prompt": "Translate 'good morning' into French.", "reference": "Bonjour."},
+    {"id": "h3", "prompt": "Name a colour of the rainbow.", "reference": "Red."},
+    {"id": "h4", "prompt": "What do bees make?", "reference": "Honey."},
+    {"id": "h5", "prompt": "What is 2 + 2?", "reference": "4"},
+]
+SUITE = """
+@modeleval.suite("help", data="gen.jsonl", id_field="id", chat=True,
+                 request=modeleval.Pairwise("{{prompt}}", reference={reference!r}, reasoning=False,
+                                            max_tokens=16, judge_max_tokens=6))
+def test_help(item, judgment):
+    assert judgment.outcome != "loss"
+"""
+JUDGE = ("--judge=embedded", "--judge-allow-self")
+TEMPLATE = templates.pairwise(reasoning=False).sha256
+
+
+@pytest.fixture(scope="module")
+def engine():
+    yield from one_thread_engine()
+
+
+def judgments(db, run_id=None):
+    run_id = run_id or query(db, "SELECT MAX(id) AS id FROM runs")[0]["id"]
+    return query(db, "SELECT * FROM judgments WHERE run_id = ? ORDER BY test_id", run_id)
+
+
+def gate(db, name="win-rate"):
+    run_id = query(db, "SELECT MAX(id) AS id FROM runs")[0]["id"]
+    rows = query(db, "SELECT * FROM gates WHERE run_id = ? AND gate = ?", run_id, name)
+    return rows[0] if rows else None
+
+
+def test_unvalidated_then_validated_judge(pytester, engine):
+    setup_suite(pytester, SUITE.format(reference="{reference}"), ROWS)
+    db = pytester.path / RESULTS_DB
+    result = run(pytester, *JUDGE, "--junitxml=report.xml")
+    out = result.stdout.str()
+    rows = judgments(db)
+    assert len(rows) == 6
+    for row in rows:  # every verdict read, or an error that says why: never a guess
+        assert row["judge_hash"] and row["template_sha256"] == TEMPLATE
+        assert (row["error"] is None) == (row["outcome"] in ("win", "loss", "tie")), row
+        assert row["attempts"] >= 1 and json.loads(row["outputs"])
+        assert set(json.loads(row["candidate_slots"])) <= {"A", "B"}
+    read = [r for r in rows if r["error"] is None]
+    assert read, "the embedded judge produced no readable verdict at all"
+    outcomes = {r["test_id"]: r for r in query(db, "SELECT * FROM outcomes")}
+    for r in read:
+        assert json.loads(outcomes[r["test_id"]]["metrics"])["win_rate"] == r["win_value"]
+        assert outcomes[r["test_id"]]["response"] == r["candidate"]  # the outcome row shows the model's answer
+    for r in rows:
+        if r["error"]:
+            assert outcomes[r["test_id"]]["outcome"] == "error"
+    # reported as unvalidated, and the gate does not count it
+    assert "UNVALIDATED" in out and "judges itself" in out, out
+    assert gate(db)["verdict"] == "n/a" and "not counted" in gate(db)["message"]
+    assert query(db, "SELECT judge_self FROM runs")[0]["judge_self"] == 1
+    cases = {c.get("name"): c for c in ET.parse(pytester.path / "report.xml").getroot().iter("testcase")}
+    assert cases["win-rate[help]"].find("skipped") is not None
+    assert query(db, "SELECT judge_counted FROM suites WHERE suite = 'help'")[0]["judge_counted"] == 0
+
+    # a rerun pays the engine nothing: candidate answers and verdicts all come from the cache
+    engine_calls(pytester, kind=None)
+    run(pytester, *JUDGE)
+    assert engine_calls(pytester, kind=None) == []
+    assert [r["slot_verdicts"] for r in judgments(db)] == [r["slot_verdicts"] for r in rows]
+
+    # validation against labels that disagree: stored, not trusted (exit status 1)
+    pairs = [{"input": r["question"], "output_1": r["candidate"], "output_2": r["reference"]} for r in rows]
+    (pytester.path / "wrong.jsonl").write_text("".join(json.dumps({**p, "label": "tie"}) + "\n" for p in pairs))
+    status = modeleval(["judge", "validate", "--judge", "embedded", "--labels", "wrong.jsonl", "--direct",
+                        "--out", "wrong-out.jsonl", "--db", str(db)])
+    assert status == 1
+    judged = [json.loads(line) for line in (pytester.path / "wrong-out.jsonl").read_text().splitlines()]
+    # labels that agree with the judge's own verdicts (the readable ones): the record passes, exit 0
+    agree = [{**p, "label": j["judge"]} for p, j in zip(pairs, judged) if j["judge"] != "error"]
+    if len({a["label"] for a in agree}) < 2:
+        pytest.skip("the judge gave one verdict throughout; kappa is undefined for such labels")
+    (pytester.path / "agree.jsonl").write_text("".join(json.dumps(a) + "\n" for a in agree))
+    assert modeleval(["judge", "validate", "--judge", "embedded", "--labels", "agree.jsonl", "--direct",
+                      "--db", str(db)]) == 0
+    record = query(db, "SELECT * FROM judge_validations ORDER BY id DESC")[0]
+    assert record["kappa"] == pytest.approx(1.0) and record["passed"] == 1
+    assert record["template_sha256"] == TEMPLATE and record["judge_hash"] == rows[0]["judge_hash"]
+
+    result = run(pytester, *JUDGE)
+    assert "validated (validation" in result.stdout.str()
+    assert gate(db)["verdict"] in ("pass", "fail") and "not counted" not in gate(db)["message"]
+
+
+def test_a_model_judging_itself_is_refused_unless_allowed(pytester, engine):
+    setup_suite(pytester, SUITE.format(reference="{reference}"), ROWS)
+    result = run(pytester, "--judge=embedded")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "self-preference" in result.stderr.str() and "--judge-allow-self" in result.stderr.str()
+
+
+def test_without_a_judge_judged_suites_are_skipped(pytester, engine):
+    setup_suite(pytester, SUITE.format(reference="{reference}"), ROWS)
+    result = run(pytester, "-rs")
+    assert result.ret == 0
+    result.assert_outcomes(skipped=6)
+    assert "needs a judge; pass --judge=REF" in result.stdout.str()
+    assert engine_calls(pytester, kind=None) == []
+
+
+def test_reference_production_reads_the_promoted_answers_first(pytester, engine):
+    setup_suite(pytester, SUITE.format(reference="production"), ROWS[:3])
+    db = pytester.path / RESULTS_DB
+    result = run(pytester, *JUDGE, "-rs")  # nothing promoted: nothing to compare with, skipped
+    result.assert_outcomes(skipped=3)
+    assert "nothing is promoted to channel 'production'" in result.stdout.str()
+    assert modeleval(["promote", "embedded", "--db", str(db)]) == 0
+    run(pytester, *JUDGE)  # run 1 kept no answers: the production model (here the same one) generates them
+    rows = judgments(db)
+    assert len(rows) == 3 and all(r["reference"] == r["candidate"] for r in rows)
+    assert modeleval(["promote", "embedded", "--db", str(db)]) == 0
+    latest = query(db, "SELECT MAX(id) AS id FROM runs")[0]["id"]
+    with sqlite_utils.Database(db).conn as conn:  # mark the promoted answers, to see where run 3 reads them
+        conn.execute("UPDATE outcomes SET response = 'PROMOTED ' || item_id WHERE run_id = ?", [latest])
+    run(pytester, *JUDGE)
+    assert [r["reference"] for r in judgments(db)] == [f"PROMOTED help-{row['id']}-p0" for row in ROWS[:3]]

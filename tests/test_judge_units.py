@@ -1,0 +1,195 @@
+"""The judge's parts that need no model: strict verdict parsing (hostile outputs included), the tie
+rules, the order draw, the length-controlled win rate, label files and trust records."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from pytest_modeleval.judge import templates
+from pytest_modeleval.judge.judgment import Judgment, candidate_outcome, combine
+from pytest_modeleval.judge.labels import LabelsError, load
+from pytest_modeleval.judge.summary import length_controlled_win_rate, summarize
+from pytest_modeleval.judge.verdict import VerdictError, parse_pairwise, parse_rating
+
+# --- verdict parsing ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, verdict", [
+    ("A is clearer and correct.\n[[A]]", "A"),
+    ("Both miss the point.\nVerdict: [[C]]", "tie"),
+    ("[[B]]", "B"),
+    ("B wins. [[B]] Final answer: [[B]]", "B"),  # the same verdict twice is one verdict
+    ("[[ A ]]", "A"),
+])
+def test_well_formed_verdicts_are_read(text, verdict):
+    assert parse_pairwise(text) == verdict
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("I think A is better, then again [[A]] or [[B]]", "several verdicts"),  # both tokens
+    ("Answer A is better.", "no verdict"),  # none
+    ("", "no verdict"),
+    ("Verdict: A", "no verdict"),  # a different format
+    ("[A]", "no verdict"),
+    ("**A**", "no verdict"),
+    ("[[Assistant A]]", "unknown verdict"),
+    ("[[a]]", "unknown verdict"),  # strict: the letters are capitals
+    ("[[tie]]", "unknown verdict"),
+    ("[[7]]", "unknown verdict"),
+])
+def test_malformed_verdicts_are_errors(text, problem):
+    with pytest.raises(VerdictError, match=problem):
+        parse_pairwise(text)
+
+
+def test_very_long_output_is_parsed_and_quoted_short():
+    filler = "The answers differ in tone. " * 20_000
+    assert parse_pairwise(filler + "[[B]]") == "B"
+    with pytest.raises(VerdictError) as exc:
+        parse_pairwise(filler)
+    assert len(str(exc.value)) < 400 and f"{len(filler)} characters" in str(exc.value)
+
+
+def test_a_verdict_hidden_in_both_orders_of_a_long_text_is_still_several():
+    with pytest.raises(VerdictError, match="several"):
+        parse_pairwise("[[A]]" + "x" * 100_000 + "[[B]]")
+
+
+def test_non_text_is_an_error():
+    with pytest.raises(VerdictError, match="NoneType"):
+        parse_pairwise(None)
+
+
+@pytest.mark.parametrize("text, rating", [("Good.\nRating: [[8]]", 8.0), ("[[10]]", 10.0), ("[[1]] [[1]]", 1.0),
+                                          ("[[7.5]]", 7.5)])
+def test_ratings_are_read(text, rating):
+    assert parse_rating(text, 10) == rating
+
+
+@pytest.mark.parametrize("text, problem", [("[[11]]", "outside"), ("[[0]]", "outside"), ("[[3]] then [[4]]", "several"),
+                                           ("Rating: 8", "no rating"), ("[[A]]", "no rating")])
+def test_bad_ratings_are_errors(text, problem):
+    with pytest.raises(VerdictError, match=problem):
+        parse_rating(text, 10)
+
+
+# --- outcomes and ties ----------------------------------------------------------------------------
+
+
+def test_slot_verdicts_become_the_candidates_outcome():
+    assert candidate_outcome("A", "A") == "win" and candidate_outcome("B", "A") == "loss"
+    assert candidate_outcome("B", "B") == "win" and candidate_outcome("A", "B") == "loss"
+    assert candidate_outcome("tie", "A") == "tie"
+
+
+def test_orders_that_disagree_are_a_tie():
+    assert combine(["win", "win"]) == "win" and combine(["loss", "loss"]) == "loss"
+    assert combine(["win", "loss"]) == "tie" and combine(["win", "tie"]) == "tie"
+    assert combine(["loss"]) == "loss"
+
+
+def test_ties_count_half_and_errors_count_nothing():
+    j = Judgment("pairwise", "h", "t", "q", "c", "r", outcome="tie")
+    assert j.win_value == 0.5
+    j.error = "no readable verdict"
+    assert j.win_value is None
+
+
+def test_a_rating_maps_onto_zero_to_one():
+    assert Judgment("rating", "h", "t", "q", "c", rating=10, scale=10).score == 1.0
+    assert Judgment("rating", "h", "t", "q", "c", rating=1, scale=10).score == 0.0
+
+
+# --- summary figures -------------------------------------------------------------------------------
+
+
+def record(outcome, slots, verdicts, cand="c" * 10, ref="r" * 10, error=None):
+    j = Judgment("pairwise", "j" * 64, "t" * 64, "q", cand, ref, candidate_slots=slots, slot_verdicts=verdicts,
+                 outcome=outcome, error=error)
+    return j.record()
+
+
+def test_summary_counts_position_bias_and_disagreement():
+    records = [record("win", ["A", "B"], ["A", "A"]),  # first slot won twice: orders disagree -> tie in practice
+               record("loss", ["B", "A"], ["A", "B"]),
+               record("tie", ["A"], ["tie"]),
+               record(None, ["A"], [None], error="no verdict")]
+    s = summarize("s", records)
+    assert (s.n, s.errors, s.wins, s.ties, s.losses) == (3, 1, 1, 1, 1)
+    assert s.win_rate == pytest.approx(0.5)
+    assert s.first_slot_rate == pytest.approx(3 / 4) and s.first_slot_n == 4
+    assert s.orders_disagree == 1
+    assert s.needed_n is not None and s.needed_n > 3
+
+
+def test_length_controlled_win_rate_removes_a_pure_length_effect():
+    import math
+
+    rng = random.Random(0)
+    # A judge that only likes length (P(win) rises with the length difference, 50% at equal length),
+    # facing a candidate that is usually longer: the raw win rate is high, at equal length it is ~50%.
+    diffs = [rng.gauss(150, 200) for _ in range(2000)]
+    values = [1.0 if rng.random() < 1 / (1 + math.exp(-3 * math.tanh(d / 200))) else 0.0 for d in diffs]
+    raw = sum(values) / len(values)
+    lc = length_controlled_win_rate(values, diffs)
+    assert raw > 0.7
+    assert lc == pytest.approx(0.5, abs=0.06)
+
+
+def test_length_controlled_needs_varying_lengths():
+    assert length_controlled_win_rate([1, 0, 1, 0], [5, 5, 5, 5]) is None
+    assert length_controlled_win_rate([1, 0], [1, 2]) is None
+
+
+# --- templates ------------------------------------------------------------------------------------
+
+
+def test_template_hash_follows_rubric_and_format():
+    default = templates.pairwise()
+    assert default.sha256 == templates.pairwise().sha256
+    assert templates.pairwise("Prefer the kinder answer.").sha256 != default.sha256
+    assert templates.pairwise(reasoning=False).sha256 != default.sha256
+    assert templates.pairwise(reasoning=False).prefix == "[["
+    assert "[[A]]" in default.system and "Prefer" in templates.pairwise("Prefer x").system
+    with pytest.raises(ValueError, match="non-empty"):
+        templates.pairwise("  ")
+
+
+# --- label files ----------------------------------------------------------------------------------
+
+
+def test_labels_in_three_formats(tmp_path):
+    rows = [{"input": "q1", "output_1": "a", "output_2": "b", "label": 1},
+            {"question": "q2", "response_a": "a", "response_b": "b", "winner": "B"},
+            {"prompt": "q3", "answer_a": "a", "answer_b": "b", "label": "tie"}]
+    (tmp_path / "l.json").write_text(json.dumps(rows))
+    (tmp_path / "l.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (tmp_path / "l.csv").write_text("input,output_1,output_2,label\nq1,a,b,1\nq2,a,b,2\nq3,a,b,C\n")
+    for name in ("l.json", "l.jsonl", "l.csv"):
+        assert [p.label for p in load(tmp_path / name)] == ["1", "2", "tie"], name
+
+
+def test_label_errors_name_file_and_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"input": "q", "output_1": "a", "output_2": "b", "label": 1}\n'
+                    '{"input": "q", "output_1": "a", "output_2": "b", "label": "maybe"}\n')
+    with pytest.raises(LabelsError, match=r"bad.jsonl:2: label 'maybe'"):
+        load(path)
+    path.write_text('{"input": "q", "output_1": "a", "label": 1}\n')
+    with pytest.raises(LabelsError, match=r"bad.jsonl:1: no output_2"):
+        load(path)
+    (tmp_path / "bad.csv").write_text("input,output_1,output_2,label\nq,a,b,1\nq,a,b,\n")
+    with pytest.raises(LabelsError, match=r"bad.csv:3: no label"):
+        load(tmp_path / "bad.csv")
+    with pytest.raises(LabelsError, match="must be .json"):
+        (tmp_path / "x.txt").write_text("x")
+        load(tmp_path / "x.txt")
+
+
+def test_the_shared_llmbar_sets_load(shared_data):
+    for name in ("Natural", "MT-Bench", "Adversarial/Neighbor"):
+        pairs = load(shared_data / "llmbar" / name / "dataset.json")
+        assert pairs and {p.label for p in pairs} <= {"1", "2"}
