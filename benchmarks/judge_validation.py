@@ -46,7 +46,7 @@ def main() -> None:
                             limit=args.limit, max_tokens=512 if args.reasoning else 8)
             kappa = "undefined" if v.kappa is None else f"{v.kappa:.3f} ({v.kappa_lo:.3f} to {v.kappa_hi:.3f})"
             first = "-" if v.first_slot_rate is None else f"{100 * v.first_slot_rate:.1f}%"
-            print(f"| LLMBar {name} | {v.n} | {100 * v.agreement:.1f}% | {kappa} | {v.n_errors} | {first} | "
+            print(f"| llmbar/{name} | {v.n} | {100 * v.agreement:.1f}% | {kappa} | {v.n_errors} | {first} | "
                   f"{time.perf_counter() - start:.0f} |")
 
 

@@ -9,7 +9,8 @@
 
 from .declare import Choices, Generate
 from .judge.declare import Graded, Pairwise
+from .judge.references import reference_file
 from .lmeval_tasks import lm_eval_suite
 from .suite import suite
 
-__all__ = ["Choices", "Generate", "Graded", "Pairwise", "lm_eval_suite", "suite"]
+__all__ = ["Choices", "Generate", "Graded", "Pairwise", "lm_eval_suite", "reference_file", "suite"]

@@ -149,3 +149,81 @@ def test_reference_production_reads_the_promoted_answers_first(pytester, engine)
         conn.execute("UPDATE outcomes SET response = 'PROMOTED ' || item_id WHERE run_id = ?", [latest])
     run(pytester, *JUDGE)
     assert [r["reference"] for r in judgments(db)] == [f"PROMOTED help-{row['id']}-p0" for row in ROWS[:3]]
+
+
+GRADED_AND_REFERENCE_FILE = """
+REFS = modeleval.reference_file("refs.csv", key="id", answer="text")
+
+
+@modeleval.suite("quality", data="gen.jsonl", id_field="id", chat=True,
+                 request=modeleval.Graded("{prompt}", scale=5, reasoning=False, max_tokens=16, judge_max_tokens=4))
+def test_quality(item, judgment):
+    assert judgment.rating >= 3
+
+
+@modeleval.suite("vs_file", data="gen.jsonl", id_field="id", chat=True,
+                 request=modeleval.Pairwise("{prompt}", reference=REFS, reasoning=False, max_tokens=16,
+                                            judge_max_tokens=6))
+def test_vs_file(item, judgment):
+    assert judgment.outcome != "loss"
+"""
+
+
+def test_graded_suite_reference_file_and_human_round_trip(pytester, engine):
+    """Single-answer grading records ratings and scores; a reference file is joined by key; a real judged
+    run goes out to raters blinded and their labels come back with the agreement with the judge."""
+    setup_suite(pytester, GRADED_AND_REFERENCE_FILE, ROWS)
+    (pytester.path / "refs.csv").write_text("id,text\n" + "".join(f"{r['id']},FILE {r['id']}\n" for r in ROWS))
+    db = pytester.path / RESULTS_DB
+    run(pytester, *JUDGE)
+    rows = judgments(db)
+    graded = [r for r in rows if r["suite"] == "quality"]
+    assert len(graded) == 6 and all(r["kind"] == "rating" and r["scale"] == 5 for r in graded)
+    outcomes = {r["test_id"]: r for r in query(db, "SELECT * FROM outcomes")}
+    for r in graded:  # the 135M judge rarely writes [[N]]; whatever it wrote is read strictly or is an error
+        if r["error"] is None:
+            assert 1 <= r["rating"] <= 5
+            assert outcomes[r["test_id"]]["score"] == pytest.approx((r["rating"] - 1) / 4)
+            assert json.loads(outcomes[r["test_id"]]["metrics"])["judge_rating"] == r["rating"]
+        else:
+            assert "no readable verdict after 3 judge call(s)" in r["error"] and r["attempts"] == 3
+            assert outcomes[r["test_id"]]["outcome"] == "error" and outcomes[r["test_id"]]["score"] is None
+    paired = [r for r in rows if r["suite"] == "vs_file"]
+    assert [r["reference"] for r in paired] == [f"FILE {row['id']}" for row in ROWS]
+
+    assert modeleval(["human", "export", "--run", "1", "--n", "4", "--out", "rate", "--db", str(db)]) == 0
+    sheet = (pytester.path / "rate" / "human-run1.csv").read_text()
+    assert "vs_file" not in sheet and "FILE h" in sheet  # blinded: the reference text, never the suite
+    samples = query(db, "SELECT * FROM human_samples")
+    assert len(samples) == 4
+    by_test = {r["test_id"]: r for r in paired}
+    lines = ["sample_id,label"]
+    for s in samples:  # a rater who agrees with the judge wherever it gave a verdict
+        j = by_test[s["test_id"]]
+        verdict = {"win": s["candidate_position"], "loss": 3 - s["candidate_position"]}.get(j["outcome"], "tie")
+        lines.append(f"{s['sample_id']},{verdict}")
+    (pytester.path / "filled.csv").write_text("\n".join(lines) + "\n")
+    assert modeleval(["human", "import", "filled.csv", "--rater", "r1", "--db", str(db)]) == 0
+    labels = query(db, "SELECT * FROM human_labels")
+    assert len(labels) == 4 and {r["rater"] for r in labels} == {"r1"}
+
+
+@pytest.mark.parametrize("labels", ["Natural", "MT-Bench"])
+def test_validate_on_human_labelled_pairs(pytester, engine, shared_data, labels):
+    """`modeleval judge validate` on real LLMBar / MT-Bench human labels: the stored record's agreement
+    and kappa are what the per-pair output says (kappa recomputed here from the two label lists)."""
+    from pytest_modeleval.stats import cohen_kappa
+
+    db = pytester.path / "r.sqlite"
+    status = modeleval(["judge", "validate", "--judge", "embedded", "--labels",
+                        str(shared_data / "llmbar" / labels / "dataset.json"), "--limit", "6", "--direct",
+                        "--out", "pairs.jsonl", "--db", str(db)])
+    record = query(db, "SELECT * FROM judge_validations")[0]
+    pairs = [json.loads(line) for line in (pytester.path / "pairs.jsonl").read_text().splitlines()]
+    assert record["n"] == len(pairs) == 6 and record["passed"] == int(status == 0)
+    human, judge = [p["human"] for p in pairs], [p["judge"] for p in pairs]
+    assert record["agreement"] == pytest.approx(sum(h == j for h, j in zip(human, judge)) / 6)
+    assert record["n_errors"] == judge.count("error")
+    if len(set(human) | set(judge)) > 1 and record["kappa"] is not None:
+        assert record["kappa"] == pytest.approx(cohen_kappa(human, judge).value)
+    assert record["template_sha256"] == TEMPLATE  # the template a reasoning=False suite uses

@@ -193,3 +193,66 @@ def test_the_shared_llmbar_sets_load(shared_data):
     for name in ("Natural", "MT-Bench", "Adversarial/Neighbor"):
         pairs = load(shared_data / "llmbar" / name / "dataset.json")
         assert pairs and {p.label for p in pairs} <= {"1", "2"}
+
+
+# --- the judged steps, with a scripted judge --------------------------------------------------------
+
+
+class ScriptedPredictor:
+    """Answers generate requests from a script per prompt substring: the unit under test is the steps logic."""
+
+    def __init__(self, script):
+        self.script = script
+        self.requests = []
+
+    def generate(self, requests, samples):
+        from pytest_modeleval.predictor import Prediction
+
+        self.requests += list(zip(requests, samples))
+        out = []
+        for request, sample in zip(requests, samples):
+            answers = next(v for k, v in self.script.items() if k in request.prompt)
+            out.append(Prediction(answers[min(sample, len(answers) - 1)], 1, 1, False))
+        return out
+
+
+def run_steps(declaration, fields, script, judge_hash="j" * 64):
+    from pytest_modeleval.items import Item
+    from pytest_modeleval.planner import Planned, Planner
+
+    predictor = ScriptedPredictor(script)
+    planner = Planner(lambda role: predictor, lambda prompt, chat, role="model": str(prompt), seed=0,
+                      judge_hash=judge_hash)
+    item = Item(suite="s", index=0, fields=fields)
+    planned = Planned(declaration.steps(item, planner.context("s", False)))
+    planner.execute([planned])
+    return planned.value, predictor.requests
+
+
+def test_graded_reads_a_rating_after_a_retry():
+    from pytest_modeleval import Graded
+
+    judgment, requests = run_steps(Graded("{q}", scale=5), {"q": "Why?"},
+                                   {"[Answer]": ["I would say good", "Rating: [[4]]"], "Why?": ["Because."]})
+    assert judgment.rating == 4 and judgment.score == 0.75 and judgment.attempts == 2 and judgment.error is None
+    judge_calls = [(r, s) for r, s in requests if "[Answer]" in r.prompt]
+    assert [(r.temperature, s) for r, s in judge_calls] == [(0.0, 0), (0.7, 1)]  # a greedy retry would repeat
+    assert all(r.tag == Graded("{q}", scale=5).template().sha256 for r, _ in judge_calls)
+
+
+def test_pairwise_error_after_retries_is_never_a_result():
+    from pytest_modeleval import Pairwise
+
+    judgment, requests = run_steps(Pairwise("{q}", reference="{r}", retries=1), {"q": "Q?", "r": "ref"},
+                                   {"[Answer A]": ["[[A]] or [[B]]"], "Q?": ["cand"]})
+    assert judgment.error and "several verdicts" in judgment.error and judgment.attempts == 2
+    assert judgment.outcome is None and judgment.win_value is None
+
+
+def test_pairwise_both_orders_disagreeing_is_a_tie():
+    from pytest_modeleval import Pairwise
+
+    judgment, _ = run_steps(Pairwise("{q}", reference="{r}", both_orders=True), {"q": "Q?", "r": "ref"},
+                            {"[Answer A]": ["[[A]]"], "Q?": ["cand"]})  # always the first slot: order-dependent
+    assert sorted(judgment.candidate_slots) == ["A", "B"] and judgment.slot_verdicts == ["A", "A"]
+    assert judgment.outcome == "tie" and judgment.orders_disagree
