@@ -27,7 +27,8 @@ def add_parser(sub) -> None:
                    help="kappa needed to trust the judge (default: judge-min-kappa of the project, else 0.7)")
     v.add_argument("--out", metavar="FILE", help="write each pair's human label, judge label and judge output (JSONL)")
     v.add_argument("--retries", type=int, default=2, metavar="N", help="re-asks for an unreadable verdict (2)")
-    v.add_argument("--max-tokens", type=int, default=512, metavar="N", help="judge output tokens (512)")
+    v.add_argument("--max-tokens", type=int, default=None, metavar="N",
+                   help="judge output tokens (default 512, or 16 with --direct)")
     add_db_argument(v)
     v.set_defaults(run=run_validate)
 
@@ -57,7 +58,7 @@ def run_validate(args) -> int:
     try:
         result, judgments = validate(args.judge, Path(args.labels), project, rubric=rubric, reasoning=not args.direct,
                              both_orders=args.both_orders, limit=args.limit, retries=args.retries,
-                             max_tokens=args.max_tokens)
+                             max_tokens=args.max_tokens or (16 if args.direct else 512))
     except labels.LabelsError as exc:
         raise CLIError(f"--labels: {exc}") from None
     except ModelRefError as exc:

@@ -97,7 +97,7 @@ def test_unvalidated_then_validated_judge(pytester, engine):
     # validation against labels that disagree: stored, not trusted (exit status 1)
     pairs = [{"input": r["question"], "output_1": r["candidate"], "output_2": r["reference"]} for r in rows]
     (pytester.path / "wrong.jsonl").write_text("".join(json.dumps({**p, "label": "tie"}) + "\n" for p in pairs))
-    status = modeleval(["judge", "validate", "--judge", "embedded", "--labels", "wrong.jsonl", "--direct",
+    status = modeleval(["judge", "validate", "--judge", "embedded", "--labels", "wrong.jsonl", "--direct", "--max-tokens", "6",
                         "--out", "wrong-out.jsonl", "--db", str(db)])
     assert status == 1
     judged = [json.loads(line) for line in (pytester.path / "wrong-out.jsonl").read_text().splitlines()]
@@ -106,7 +106,7 @@ def test_unvalidated_then_validated_judge(pytester, engine):
     if len({a["label"] for a in agree}) < 2:
         pytest.skip("the judge gave one verdict throughout; kappa is undefined for such labels")
     (pytester.path / "agree.jsonl").write_text("".join(json.dumps(a) + "\n" for a in agree))
-    assert modeleval(["judge", "validate", "--judge", "embedded", "--labels", "agree.jsonl", "--direct",
+    assert modeleval(["judge", "validate", "--judge", "embedded", "--labels", "agree.jsonl", "--direct", "--max-tokens", "6",
                       "--db", str(db)]) == 0
     record = query(db, "SELECT * FROM judge_validations ORDER BY id DESC")[0]
     assert record["kappa"] == pytest.approx(1.0) and record["passed"] == 1
@@ -216,13 +216,14 @@ def test_validate_on_human_labelled_pairs(pytester, engine, shared_data, labels)
 
     db = pytester.path / "r.sqlite"
     status = modeleval(["judge", "validate", "--judge", "embedded", "--labels",
-                        str(shared_data / "llmbar" / labels / "dataset.json"), "--limit", "6", "--direct",
+                        str(shared_data / "llmbar" / labels / "dataset.json"), "--limit", "4", "--direct",
+                        "--max-tokens", "6",
                         "--out", "pairs.jsonl", "--db", str(db)])
     record = query(db, "SELECT * FROM judge_validations")[0]
     pairs = [json.loads(line) for line in (pytester.path / "pairs.jsonl").read_text().splitlines()]
-    assert record["n"] == len(pairs) == 6 and record["passed"] == int(status == 0)
+    assert record["n"] == len(pairs) == 4 and record["passed"] == int(status == 0)
     human, judge = [p["human"] for p in pairs], [p["judge"] for p in pairs]
-    assert record["agreement"] == pytest.approx(sum(h == j for h, j in zip(human, judge)) / 6)
+    assert record["agreement"] == pytest.approx(sum(h == j for h, j in zip(human, judge)) / 4)
     assert record["n_errors"] == judge.count("error")
     if len(set(human) | set(judge)) > 1 and record["kappa"] is not None:
         assert record["kappa"] == pytest.approx(cohen_kappa(human, judge).value)
