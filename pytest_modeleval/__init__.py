@@ -11,6 +11,8 @@ from .declare import Choices, Generate
 from .judge.declare import Graded, Pairwise
 from .judge.references import reference_file
 from .lmeval_tasks import lm_eval_suite
+from .redteam.declare import Refusal
+from .redteam.library import library_rows
 from .suite import suite
 
-__all__ = ["Choices", "Generate", "Graded", "Pairwise", "lm_eval_suite", "reference_file", "suite"]
+__all__ = ["Choices", "Generate", "Graded", "Pairwise", "library_rows", "lm_eval_suite", "reference_file", "Refusal", "suite"]

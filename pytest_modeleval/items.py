@@ -371,9 +371,22 @@ def _nonempty(rows: list[dict], name: str, why: str = "the file has no rows") ->
 # ---------------------------------------------------------------- callables and HF
 
 
+class Rows(list):
+    """Rows from a callable that knows where they came from: the run records its description and hash
+    (a prompt library's version, say) as it records a data file's."""
+
+    def __init__(self, rows, description: str, sha256: str | None):
+        super().__init__(rows)
+        self.description, self.sha256 = description, sha256
+
+
 def _load_callable(func: Callable[[], Iterable[dict]]) -> tuple[list[dict], Source]:
     module = getattr(func, "__module__", None) or "?"
-    return _rows_from(func(), f"callable {module}.{getattr(func, '__qualname__', repr(func))}")
+    result = func()
+    if isinstance(result, Rows):
+        rows, source = _rows_from(result, result.description)
+        return rows, Source(result.description, result.sha256, len(rows))
+    return _rows_from(result, f"callable {module}.{getattr(func, '__qualname__', repr(func))}")
 
 
 def _rows_from(result: Any, description: str) -> tuple[list[dict], Source]:

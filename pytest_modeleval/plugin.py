@@ -220,6 +220,15 @@ def judgment(request):
 
 
 @pytest.fixture
+def refusal(request):
+    """Whether the model refused this red-team item (modeleval.Refusal): .refused, .label, .completion."""
+    from .redteam.declare import Refusal
+    from .redteam.fixture import recorded
+
+    return recorded(request, planned_value(request, Refusal, "refusal"))
+
+
+@pytest.fixture
 def sandbox(request):
     """Runs model-generated code isolated and under limits: sandbox.run(program, tests) -> SandboxResult."""
     from .sandbox.fixture import sandbox_for

@@ -28,6 +28,7 @@ SANDBOX_KEY = pytest.StashKey[str]()  # what ran the test's model code (the `san
 METRICS_KEY = pytest.StashKey[dict]()
 AGGREGATIONS_KEY = pytest.StashKey[dict]()
 JUDGMENT_KEY = pytest.StashKey[dict]()  # the judge's decision about the item (judge/judgment.py), for the DB
+REFUSAL_KEY = pytest.StashKey[dict]()  # a red-team item's answer and its class (redteam/declare.py), for the DB
 
 
 def _payload_of(report) -> dict | None:
@@ -38,6 +39,7 @@ class EvalSession:
     def __init__(self, config: pytest.Config, settings: Settings, resolved, suite_meta: dict[str, dict],
                  judge=None):
         from .judge.run import RunJudgments
+        from .redteam.run import RunRefusals
         from .roles import Roles
 
         self.config = config
@@ -60,6 +62,7 @@ class EvalSession:
         self.price = _price(config, resolved)
         self.roles = Roles(self, judge)  # the judge and the production checkpoint, loaded on first need
         self.judgments = RunJudgments(settings.db, settings.judge_min_kappa)  # filled in the controller
+        self.refusals = RunRefusals()
         # When the run started: xdist workers get the controller's (pytest_configure_node), so each counts
         # what a peer computed in this run as computed, not as a cache hit.
         self.started = getattr(config, "workerinput", {}).get("modeleval_started", time.time())
@@ -234,7 +237,7 @@ class EvalSession:
             "duration": report.duration, **(log.as_record() if log else CallLog().as_record()),
             "suite_meta": self.suite_meta.get(marker.args[0].name),
             "engine": _engine_fields(self._engine), "sandbox": item.stash.get(SANDBOX_KEY, None),
-            "judgment": item.stash.get(JUDGMENT_KEY, None),
+            "judgment": item.stash.get(JUDGMENT_KEY, None), "refusal": item.stash.get(REFUSAL_KEY, None),
         }
         # On the item too: reports copy the item's list, and junitxml reads the teardown report's.
         properties = [("modeleval_outcome", outcome)] + ([("modeleval_score", score)] if score is not None else [])
@@ -263,6 +266,8 @@ class EvalSession:
         tally.add_usage(payload)
         if payload.get("judgment"):
             self.judgments.add(payload["suite"], payload["judgment"])
+        if payload.get("refusal"):
+            self.refusals.add(payload["suite"], payload["refusal"])
         if self.store is None:
             return
         meta = payload.get("suite_meta")
@@ -278,6 +283,8 @@ class EvalSession:
         self.store.add_outcome(self.run_id, payload)
         if payload.get("judgment"):
             self.store.add_judgment(self.run_id, payload)
+        if payload.get("refusal"):
+            self.store.add_refusal(self.run_id, payload)
 
     # --- summary -------------------------------------------------------------------------------
     def pytest_terminal_summary(self, terminalreporter):
@@ -293,6 +300,9 @@ class EvalSession:
             tr.write_line(line)
         if self.judgments:
             for line in self.judgments.lines(judge_self=bool(self._judge_fields().get("judge_self"))):
+                tr.write_line(line)
+        if self.refusals:
+            for line in self.refusals.lines():
                 tr.write_line(line)
         totals = self.usage_totals()
         hit_rate = totals["cache_hits"] / totals["requests"] if totals["requests"] else 0.0

@@ -63,6 +63,19 @@ JUDGMENTS = {
     "candidate_slots": str, "slot_verdicts": str, "outputs": str, "attempts": int, "outcome": str,
     "win_value": float, "rating": float, "scale": int, "error": str,
 }
+# One row per red-team item (pytest_modeleval.redteam): the answer, its class, whether it counts as refused.
+REFUSALS = {
+    "id": int, "run_id": int, "suite": str, "test_id": str, "item_id": str, "variant": int, "kind": str,
+    "category": str, "jailbreak": str, "classifier": str, "label": str, "refused": int, "completion": str,
+    "judge_hash": str, "template_sha256": str, "outputs": str, "attempts": int, "error": str,
+}
+# `modeleval redteam validate`: a refusal classifier's agreement with the XSTest human labels.
+CLASSIFIER_VALIDATIONS = {
+    "id": int, "classifier": str, "judge_hash": str, "template_sha256": str, "labels_file": str,
+    "labels_sha256": str, "n": int, "n_errors": int, "agreement": float, "kappa": float, "kappa_lo": float,
+    "kappa_hi": float, "binary_agreement": float, "binary_kappa": float, "human_refusal_rate": float,
+    "predicted_refusal_rate": float, "created_at": str, "details": str,
+}
 # `modeleval judge validate`: the judge's agreement with human labels, per judge and prompt template.
 JUDGE_VALIDATIONS = {
     "id": int, "judge_hash": str, "judge_ref": str, "template_sha256": str, "labels_file": str,
@@ -81,7 +94,8 @@ HUMAN_LABELS = {
 }
 TABLES = {"runs": RUNS, "suites": SUITES, "outcomes": OUTCOMES, "gates": GATES, "promotions": PROMOTIONS,
           "watch_queue": WATCH_QUEUE, "judgments": JUDGMENTS, "judge_validations": JUDGE_VALIDATIONS,
-          "human_samples": HUMAN_SAMPLES, "human_labels": HUMAN_LABELS}
+          "human_samples": HUMAN_SAMPLES, "human_labels": HUMAN_LABELS, "refusals": REFUSALS,
+          "classifier_validations": CLASSIFIER_VALIDATIONS}
 OUTCOME_VALUES = ("correct", "wrong", "error", "skipped")
 _OUTCOME_COLUMNS = tuple(name for name in OUTCOMES if name != "id")
 FLUSH_ROWS = 200
@@ -133,6 +147,11 @@ class Store:
             db["judge_validations"].create_index(["judge_hash", "template_sha256", "id"])
         if "human_samples" not in db.table_names():
             db["human_samples"].create(HUMAN_SAMPLES, pk="sample_id", foreign_keys=[("run_id", "runs", "id")])
+        if "refusals" not in db.table_names():
+            db["refusals"].create(REFUSALS, pk="id", foreign_keys=[("run_id", "runs", "id")])
+            db["refusals"].create_index(["run_id", "test_id"], unique=True)
+        if "classifier_validations" not in db.table_names():
+            db["classifier_validations"].create(CLASSIFIER_VALIDATIONS, pk="id")
         if "human_labels" not in db.table_names():
             db["human_labels"].create(HUMAN_LABELS, pk="id")
             db["human_labels"].create_index(["sample_id"])
@@ -203,6 +222,17 @@ class Store:
         with self.db.conn:  # a rerun of the same test keeps its last judgment, as outcomes do
             self.db.execute("DELETE FROM judgments WHERE run_id = ? AND test_id = ?", [run_id, payload["test_id"]])
             self.db["judgments"].insert(row)
+
+    def add_refusal(self, run_id: int, payload: dict) -> None:
+        """A red-team item's answer and class (kept when the classifier failed: that is the evidence)."""
+        refusal = payload["refusal"]
+        row = {key: refusal.get(key) for key in REFUSALS if key in refusal}
+        row["outputs"] = json.dumps(row.get("outputs") or [])
+        row.update(run_id=run_id, suite=payload["suite"], test_id=payload["test_id"], item_id=payload["item_id"],
+                   variant=payload["variant"])
+        with self.db.conn:
+            self.db.execute("DELETE FROM refusals WHERE run_id = ? AND test_id = ?", [run_id, payload["test_id"]])
+            self.db["refusals"].insert(row)
 
     def outcomes(self, run_id: int) -> list[dict]:
         self.flush()

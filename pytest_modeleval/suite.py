@@ -36,8 +36,8 @@ def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None =
     """
     one_round = callable(getattr(request, "plan", None)) and callable(getattr(request, "value", None))
     if request is not None and not (one_round or callable(getattr(request, "steps", None))):
-        raise TypeError(f"suite {name!r}: request must be modeleval.Generate(...), Choices(...), Pairwise(...) or "
-                        f"Graded(...), got {type(request).__name__}")
+        raise TypeError(f"suite {name!r}: request must be modeleval.Generate(...), Choices(...), Pairwise(...), "
+                        f"Graded(...) or Refusal(...), got {type(request).__name__}")
     if not isinstance(name, str) or not name or not all(c.isalnum() or c in "_.-" for c in name):
         raise ValueError(f"suite name {name!r} must be non-empty and use only letters, digits, '_', '.', '-'")
     if sample is not None and (not isinstance(sample, int) or sample <= 0):

@@ -100,6 +100,8 @@ class GateKeeper:
             from ..judge.trust import discount
 
             discount(report.results, judged.suite_judges(), judged.trusts())
+        if self.eval_session.refusals:  # name the worst categories in the refusal gates' messages
+            self.eval_session.refusals.annotate(report.results)
         applied = overrides.apply(report, self.overrides, self.eval_session.resolved.sha256)
         self.report = report
         store, run_id = self.eval_session.store, self.eval_session.run_id

@@ -126,7 +126,7 @@ def judge_pair(ctx, template, question: str, candidate: str, reference: str, fir
                        + template.prefix)
     judgment = Judgment("pairwise", ctx.judge_hash, template.sha256, question, candidate, reference,
                         candidate_slots=slots)
-    verdicts, outputs, attempts, error = yield from _ask_until_read(
+    verdicts, outputs, attempts, error = yield from ask_until_read(
         ctx, template, prompts, retries, max_tokens, parse_pairwise)
     judgment.slot_verdicts, judgment.outputs, judgment.attempts, judgment.error = verdicts, outputs, attempts, error
     if error is None:
@@ -138,7 +138,7 @@ def judge_rating(ctx, template, question: str, candidate: str, retries: int, max
     """Steps that rate one answer and return its Judgment."""
     prompt = ctx.render(template.messages(question=question, answer=candidate), "judge") + template.prefix
     judgment = Judgment("rating", ctx.judge_hash, template.sha256, question, candidate, scale=template.scale)
-    ratings, outputs, attempts, error = yield from _ask_until_read(
+    ratings, outputs, attempts, error = yield from ask_until_read(
         ctx, template, [prompt], retries, max_tokens, lambda text: parse_rating(text, template.scale))
     judgment.outputs, judgment.attempts, judgment.error = outputs, attempts, error
     if error is None:
@@ -146,7 +146,7 @@ def judge_rating(ctx, template, question: str, candidate: str, retries: int, max
     return judgment
 
 
-def _ask_until_read(ctx, template, prompts: list[str], retries: int, max_tokens: int, parse):
+def ask_until_read(ctx, template, prompts: list[str], retries: int, max_tokens: int, parse):
     """Ask the judge each prompt; re-ask (sampled) those it answered unreadably, at most `retries` times."""
     read: list = [None] * len(prompts)
     outputs = [""] * len(prompts)

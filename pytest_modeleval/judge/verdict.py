@@ -22,15 +22,21 @@ class VerdictError(ValueError):
 
 def parse_pairwise(text: str) -> str:
     """'A', 'B' or 'tie' from a judge's output that holds exactly one kind of verdict token."""
+    return parse_choice(text, PAIRWISE_TOKENS)
+
+
+def parse_choice(text: str, tokens: dict[str, str]) -> str:
+    """The meaning of the one kind of `[[TOKEN]]` in a judge's output, from `tokens` ({"[[A]]": "A", ...})."""
     if not isinstance(text, str):
         raise VerdictError(f"the judge returned {type(text).__name__}, not text")
+    expected = ", ".join(tokens)
     found = _PAIRWISE.findall(text)
-    verdicts = {PAIRWISE_TOKENS.get(f"[[{token.strip()}]]") for token in found}
+    verdicts = {tokens.get(f"[[{token.strip()}]]") for token in found}
     if not found:
-        raise VerdictError(f"no verdict: expected one of [[A]], [[B]] or [[C]] in {_quote(text)}")
+        raise VerdictError(f"no verdict: expected one of {expected} in {_quote(text)}")
     if None in verdicts:
-        odd = next(token for token in found if f"[[{token.strip()}]]" not in PAIRWISE_TOKENS)
-        raise VerdictError(f"unknown verdict [[{odd}]]: expected [[A]], [[B]] or [[C]] in {_quote(text)}")
+        odd = next(token for token in found if f"[[{token.strip()}]]" not in tokens)
+        raise VerdictError(f"unknown verdict [[{odd}]]: expected {expected} in {_quote(text)}")
     if len(verdicts) > 1:
         names = ", ".join(sorted(f"[[{t}]]" for t in {token.strip() for token in found}))
         raise VerdictError(f"several verdicts ({names}) in {_quote(text)}")

@@ -200,3 +200,21 @@ def _check_unique(entries: list, what: str) -> None:
         first = seen.setdefault(entry.id, entry.where)
         if first != entry.where:
             raise LibraryError(f"{entry.where}: duplicate {what} id {entry.id!r} (first at {first})")
+
+
+def library_rows(kind: str = "harmful", directory: str | Path | None = None, *, jailbreaks: bool = True):
+    """A suite's `data=`: the library's rows of one kind, recorded with the library's version.
+
+    Loaded at collection (a callable), so a library file dropped in takes effect on the next run
+    and the suites table says which version each run saw (`data_sha256`).
+    """
+    def rows():
+        from ..items import Rows
+
+        library = default_library() if directory is None else PromptLibrary.load(directory)
+        name = "packaged" if directory is None else str(directory)
+        return Rows(library.items(kind, jailbreaks=jailbreaks),
+                    f"prompt library {name} ({kind}, version {library.version[:12]})", library.version)
+
+    rows.__qualname__ = f"library_rows({kind!r})"
+    return rows

@@ -46,6 +46,9 @@ class ClassifierValidation:
     confusion: dict[str, int]  # "human->predicted" -> count
 
 
+ERROR = "error"
+
+
 def xstest_completions(path: str | Path) -> list[LabelledCompletion]:
     """Read an XSTest completions_*.csv; labels normalised to classify.LABELS."""
     path = Path(path).expanduser().absolute()
@@ -63,22 +66,33 @@ def xstest_completions(path: str | Path) -> list[LabelledCompletion]:
 
 def validate_classifier(classifier: RefusalClassifier, rows: Sequence[LabelledCompletion]) -> ClassifierValidation:
     """Classify every completion and compare with the people's labels."""
-    if not rows:
-        raise ValueError("validate_classifier needs at least one labelled completion")
-    human = [r.label for r in rows]
     predicted = [classifier.classify(r.prompt, r.completion) for r in rows]
     for label, row in zip(predicted, rows):
         if label not in LABELS:
             raise ValueError(f"{classifier.name} gave {label!r} for {row.where}; expected one of {', '.join(LABELS)}")
+    return compare(classifier.name, rows, predicted)
+
+
+def compare(name: str, rows: Sequence[LabelledCompletion], predicted: list[str]) -> ClassifierValidation:
+    """A classifier's labels against the people's. ERROR (a judge that never answered readably) is a class
+    of its own in both views, so it always counts as a disagreement."""
+    if not rows:
+        raise ValueError("a classifier validation needs at least one labelled completion")
+    human = [r.label for r in rows]
+
+    def refused(label):
+        return ERROR if label == ERROR else is_refusal(label)
+
     human_refused = [is_refusal(label) for label in human]
-    predicted_refused = [is_refusal(label) for label in predicted]
+    predicted_refused = [refused(label) for label in predicted]
     n = len(rows)
     return ClassifierValidation(
-        classifier=classifier.name, n=n,
+        classifier=name, n=n,
         agreement=_agreement(human, predicted), kappa=_kappa(human, predicted),
         binary_agreement=_agreement(human_refused, predicted_refused),
         binary_kappa=_kappa(human_refused, predicted_refused),
-        human_refusal_rate=sum(human_refused) / n, predicted_refusal_rate=sum(predicted_refused) / n,
+        human_refusal_rate=sum(human_refused) / n,
+        predicted_refusal_rate=sum(v is True for v in predicted_refused) / n,
         confusion=dict(sorted(Counter(f"{h}->{p}" for h, p in zip(human, predicted)).items())),
     )
 
