@@ -90,28 +90,21 @@ def _labeller(args, project):
 
         matcher = StringMatch.xstest() if args.classifier == "string-xstest" else StringMatch()
         return (lambda rows: [matcher.classify(r.prompt, r.completion) for r in rows]), None, None
-    from .cache import PredictionCache
-    from .engines.factory import load_engine
+    from .engines.factory import standalone_predictor
     from .modelref import ModelRefError, resolve
-    from .predictor import Predictor
     from .redteam.judge_labels import classify_all, template_sha256
 
     try:
         resolved = resolve(args.judge, registry=project.registry, base_dir=project.model_base)
     except ModelRefError as exc:
         raise CLIError(f"--judge: {exc}") from None
-    engine = load_engine(resolved, project)
     max_tokens = args.max_tokens or (16 if args.direct else 512)
 
     def label(rows):
-        cache = PredictionCache(project.cache_db, project.cache)
-        try:
-            predictor = Predictor(lambda: engine, cache, resolved.sha256, project.batch_size)
+        with standalone_predictor(resolved, project) as (engine, predictor):
             return classify_all(rows, predictor, lambda prompt, chat, role="judge": engine.render(prompt, chat),
                                 resolved.sha256, reasoning=not args.direct, max_tokens=max_tokens,
                                 seed=project.seed)
-        finally:
-            cache.close()
 
     return label, resolved.sha256, template_sha256(not args.direct)
 

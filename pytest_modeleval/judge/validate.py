@@ -102,23 +102,16 @@ def validate(judge_ref: str, labels_path: Path, settings, *, rubric: str | None 
              both_orders: bool = False, limit: int | None = None, retries: int = 2,
              max_tokens: int = 512) -> tuple[Validation, list]:
     """Run the judge over a labels file; returns the validation (not yet stored) and the judgments."""
-    from ..cache import PredictionCache
-    from ..engines.factory import load_engine
+    from ..engines.factory import standalone_predictor
     from ..modelref import resolve
-    from ..predictor import Predictor
 
     pairs = labels_mod.load(labels_path)[:limit]
     resolved = resolve(judge_ref, registry=settings.registry, base_dir=settings.model_base)
     template = templates.pairwise(rubric, reasoning=reasoning)
-    engine = load_engine(resolved, settings)
-    cache = PredictionCache(settings.cache_db, settings.cache)
-    try:
-        predictor = Predictor(lambda: engine, cache, resolved.sha256, settings.batch_size)
+    with standalone_predictor(resolved, settings) as (engine, predictor):
         judgments = judge_labels(pairs, predictor, lambda prompt, chat, role="judge": engine.render(prompt, chat),
                                  resolved.sha256, template, seed=settings.seed, both_orders=both_orders,
                                  retries=retries, max_tokens=max_tokens)
-    finally:
-        cache.close()
     digest = hashlib.sha256(Path(labels_path).read_bytes()).hexdigest()
     result = agreement(pairs, judgments, judge_hash=resolved.sha256, judge_ref=resolved.ref,
                        template_sha256=template.sha256, labels_file=Path(labels_path).name,
