@@ -11,8 +11,9 @@ from .declare import Choices, Generate
 from .judge.declare import Graded, Pairwise
 from .judge.references import reference_file
 from .lmeval_tasks import lm_eval_suite
+from .perturb.library import Perturb
 from .redteam.declare import Refusal
 from .redteam.library import library_rows
 from .suite import suite
 
-__all__ = ["Choices", "Generate", "Graded", "Pairwise", "library_rows", "lm_eval_suite", "reference_file", "Refusal", "suite"]
+__all__ = ["Choices", "Generate", "Graded", "Pairwise", "library_rows", "lm_eval_suite", "Perturb", "reference_file", "Refusal", "suite"]

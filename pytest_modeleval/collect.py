@@ -64,11 +64,34 @@ class SuiteCollector:
             prepare(items)
         if self.settings.shard:
             items = [item for item in items if in_shard(item, *self.settings.shard)]
+        if spec.perturbations and self.has_model:  # after sharding: an item's variants stay on its machine
+            items = self._with_variants(spec, items, seed, nodeid)
         self.suite_meta[spec.name] = {
             "suite": spec.name, "source": source.description, "data_sha256": source.sha256,
             "n_rows": source.n_rows, "sample": spec.sample, "sample_seed": seed, "chat": int(spec.chat),
+            "perturbations": spec.perturbations or None,
         }
         metafunc.parametrize("item", items, ids=[item.id for item in items])
+
+    def _with_variants(self, spec: SuiteSpec, items: list, seed: int, nodeid: str) -> list:
+        """Each item followed by its accepted variants from the variant library, as -p1, -p2, ..."""
+        import dataclasses
+        import json
+        from types import MappingProxyType
+
+        from .items import DataError
+        from .perturb.library import variants_for
+
+        try:
+            found = variants_for(self.settings.db, spec.name, items, spec.perturb, spec.perturbations, seed)
+        except (DataError, ValueError, OSError) as exc:
+            raise pytest.Collector.CollectError(f"suite '{spec.name}' ({nodeid}): variants: {exc}") from None
+        out = []
+        for item in items:
+            out.append(item)
+            out += [dataclasses.replace(item, fields=MappingProxyType(json.loads(row["fields"])), variant=k)
+                    for k, row in enumerate(found.get(item.id, []), 1)]
+        return out
 
     def pytest_collection_modifyitems(self, items):
         if not self.has_model:

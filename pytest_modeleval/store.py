@@ -29,7 +29,7 @@ RUNS = {
 }
 SUITES = {
     "run_id": int, "suite": str, "source": str, "data_sha256": str, "n_rows": int,
-    "sample": int, "sample_seed": int, "chat": int,
+    "sample": int, "sample_seed": int, "chat": int, "perturbations": int,
     # judged suites (pytest_modeleval.judge): the run's figures per suite
     "judge_hash": str, "judge_template_sha256": str, "judge_counted": int, "judged": int, "judge_errors": int,
     "win_rate": float, "win_ci_lo": float, "win_ci_hi": float, "lc_win_rate": float, "first_slot_rate": float,
@@ -76,6 +76,12 @@ CLASSIFIER_VALIDATIONS = {
     "kappa_hi": float, "binary_agreement": float, "binary_kappa": float, "human_refusal_rate": float,
     "predicted_refusal_rate": float, "created_at": str, "details": str,
 }
+# The variant library (pytest_modeleval.perturb): every candidate variant, kept or rejected, generated once.
+VARIANTS = {
+    "id": int, "suite": str, "source_id": str, "source_sha256": str, "generator": str, "version": int,
+    "seed": int, "idx": int, "text": str, "fields": str, "answer": str, "distance": float, "accepted": int,
+    "reason": str, "created_at": str,
+}
 # `modeleval judge validate`: the judge's agreement with human labels, per judge and prompt template.
 JUDGE_VALIDATIONS = {
     "id": int, "judge_hash": str, "judge_ref": str, "template_sha256": str, "labels_file": str,
@@ -95,7 +101,7 @@ HUMAN_LABELS = {
 TABLES = {"runs": RUNS, "suites": SUITES, "outcomes": OUTCOMES, "gates": GATES, "promotions": PROMOTIONS,
           "watch_queue": WATCH_QUEUE, "judgments": JUDGMENTS, "judge_validations": JUDGE_VALIDATIONS,
           "human_samples": HUMAN_SAMPLES, "human_labels": HUMAN_LABELS, "refusals": REFUSALS,
-          "classifier_validations": CLASSIFIER_VALIDATIONS}
+          "classifier_validations": CLASSIFIER_VALIDATIONS, "variants": VARIANTS}
 OUTCOME_VALUES = ("correct", "wrong", "error", "skipped")
 _OUTCOME_COLUMNS = tuple(name for name in OUTCOMES if name != "id")
 FLUSH_ROWS = 200
@@ -152,6 +158,9 @@ class Store:
             db["refusals"].create_index(["run_id", "test_id"], unique=True)
         if "classifier_validations" not in db.table_names():
             db["classifier_validations"].create(CLASSIFIER_VALIDATIONS, pk="id")
+        if "variants" not in db.table_names():
+            db["variants"].create(VARIANTS, pk="id")
+            db["variants"].create_index(["suite", "source_sha256", "generator", "version", "seed", "idx"], unique=True)
         if "human_labels" not in db.table_names():
             db["human_labels"].create(HUMAN_LABELS, pk="id")
             db["human_labels"].create_index(["sample_id"])
@@ -233,6 +242,13 @@ class Store:
         with self.db.conn:
             self.db.execute("DELETE FROM refusals WHERE run_id = ? AND test_id = ?", [run_id, payload["test_id"]])
             self.db["refusals"].insert(row)
+
+    def add_variants(self, rows: list[dict]) -> None:
+        """Candidate variants; a row another process wrote first (same key) is kept, not duplicated."""
+        stamp = now()
+        with self.db.conn:
+            for row in rows:
+                self.db["variants"].insert({**row, "created_at": stamp}, ignore=True)
 
     def outcomes(self, run_id: int) -> list[dict]:
         self.flush()

@@ -23,16 +23,21 @@ class SuiteSpec:
     id_field: str | None = None
     chat: bool = False  # apply the model's chat template to string prompts
     request: Any = None  # a declaration (modeleval.Generate, modeleval.Choices, ...) the planner runs per item
+    perturbations: int = 0  # variants per item (test ids p1..pN), drawn as `perturb` says
+    perturb: Any = None  # a perturb.library.Perturb
 
 
 def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None = None,
-          id_field: str | None = None, chat: bool = False, request: Any = None) -> Callable:
+          id_field: str | None = None, chat: bool = False, request: Any = None, perturbations: int = 0,
+          perturb: Any = None) -> Callable:
     """Declare a test function as an eval suite over `data`.
 
     The function must take an `item` argument; each selected row becomes one test
     with id `<name>-<row>-p<variant>`. `sample` draws a seeded, stable subset.
     `request` (modeleval.Generate or modeleval.Choices) declares what to ask the model
     for each item, so all items are batched before the tests read their results.
+    `perturbations=N` with `perturb=modeleval.Perturb([generators])` adds up to N validated
+    variants of each item as `-p1` .. `-pN` (the variant library in the results DB).
     """
     one_round = callable(getattr(request, "plan", None)) and callable(getattr(request, "value", None))
     if request is not None and not (one_round or callable(getattr(request, "steps", None))):
@@ -42,5 +47,10 @@ def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None =
         raise ValueError(f"suite name {name!r} must be non-empty and use only letters, digits, '_', '.', '-'")
     if sample is not None and (not isinstance(sample, int) or sample <= 0):
         raise ValueError(f"suite {name!r}: sample must be a positive integer, got {sample!r}")
-    spec = SuiteSpec(name, data, sample, seed, id_field, chat, request)
+    if not isinstance(perturbations, int) or isinstance(perturbations, bool) or perturbations < 0:
+        raise ValueError(f"suite {name!r}: perturbations must be a whole number >= 0, got {perturbations!r}")
+    if perturbations and perturb is None:
+        raise ValueError(f"suite {name!r}: perturbations={perturbations} needs perturb=modeleval.Perturb([...]) "
+                         "to say how variants are made")
+    spec = SuiteSpec(name, data, sample, seed, id_field, chat, request, perturbations, perturb)
     return getattr(pytest.mark, MARK)(spec)

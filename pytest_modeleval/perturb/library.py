@@ -1,0 +1,108 @@
+"""The variant library: every candidate variant of a suite's items, kept in the results DB.
+
+Generated once per (suite, source item content, generator and version, seed) and read back on
+later runs, so a checkpoint is always scored on the same variants and comparisons over time
+stay paired. Rejected candidates are kept with their distance and reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+CANDIDATES_PER_VARIANT = 2  # candidates drawn per wanted variant, so a few rejections still leave n
+
+
+@dataclass(frozen=True)
+class Perturb:
+    """What `perturbations=N` draws from: generators (tried in order) and the distance window."""
+
+    generators: tuple
+    window: object = "default"  # a name from screen.WINDOWS or (low, high)
+
+    def __post_init__(self):
+        from .screen import window
+
+        window(self.window)
+        if not self.generators:
+            raise ValueError("Perturb needs at least one generator")
+
+
+def source_text(generator, fields: dict, variant) -> str:
+    """The original's counterpart of a variant's text: the generator's rendering of the original when it
+    has one (multiple choice: question and lettered options), else the field the variant rewrote."""
+    render = getattr(generator, "prompt", None)
+    if callable(render):
+        return render(fields)
+    for key, value in variant.fields.items():
+        if value == variant.text and key in fields:
+            return str(fields[key])
+    return json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def variants_for(db: Path, suite: str, items: list, perturb: Perturb, n: int, seed: int,
+                 embedder=None) -> dict[str, list[dict]]:
+    """item id -> up to n accepted variant rows (fields, text, distance, generator), generated once."""
+    from ..store import Store
+    from .screen import screen, window
+    from .variant import GeneratorError, fields_hash
+
+    store = Store(db)
+    try:
+        found: dict[str, list[dict]] = {}
+        missing = []
+        for item in items:
+            rows = _stored(store, suite, fields_hash(dict(item.fields)), perturb, seed)
+            if rows:
+                found[item.id] = rows
+            else:
+                missing.append(item)
+        if missing:
+            from .embed import Embedder
+
+            embedder = embedder or Embedder()
+            candidates = []  # (item, generator, index, variant or error)
+            for item in missing:
+                fields = dict(item.fields)
+                for generator in perturb.generators:
+                    try:
+                        drawn = generator.variants(fields, CANDIDATES_PER_VARIANT * n, seed)
+                    except GeneratorError as exc:
+                        candidates.append((item, generator, 0, exc))
+                        continue
+                    candidates += [(item, generator, i, v) for i, v in enumerate(drawn)]
+            real = [c for c in candidates if not isinstance(c[3], Exception)]
+            distances = embedder.distances([source_text(c[1], dict(c[0].fields), c[3]) for c in real],
+                                           [c[3].text for c in real]) if real else []
+            by_candidate = dict(zip((id(c) for c in real), distances))
+            rows = []
+            for c in candidates:
+                item, generator, index, v = c
+                base = {"suite": suite, "source_id": item.id, "source_sha256": fields_hash(dict(item.fields)),
+                        "generator": generator.name, "version": generator.version, "seed": seed, "idx": index}
+                if isinstance(v, Exception):
+                    rows.append({**base, "accepted": 0, "reason": f"generator error: {v}"})
+                    continue
+                [s] = screen(source_text(generator, dict(item.fields), v), [v], [by_candidate[id(c)]],
+                             window(perturb.window), surface=getattr(generator, "surface", False))
+                rows.append({**base, "text": v.text, "fields": json.dumps(v.fields, sort_keys=True, default=str),
+                             "answer": json.dumps(v.answer, default=str), "distance": s.distance,
+                             "accepted": int(s.accepted), "reason": s.reason or None})
+            store.add_variants(rows)
+            for item in missing:
+                found[item.id] = _stored(store, suite, fields_hash(dict(item.fields)), perturb, seed)
+        return {item_id: rows[:n] for item_id, rows in found.items()}
+    finally:
+        store.close()
+
+
+def _stored(store, suite: str, source_sha256: str, perturb: Perturb, seed: int) -> list[dict]:
+    """The accepted variants in generator order, then draw order."""
+    out = []
+    for generator in perturb.generators:
+        out += list(store.db.query(
+            "SELECT * FROM variants WHERE suite = ? AND source_sha256 = ? AND generator = ? AND version = ? "
+            "AND seed = ? AND accepted = 1 ORDER BY idx", [suite, source_sha256, generator.name, generator.version,
+                                                             seed]))
+    return out
