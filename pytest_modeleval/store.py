@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 RUNS = {
     "id": int, "started_at": str, "ended_at": str, "exit_status": int,
@@ -26,6 +26,8 @@ RUNS = {
     "sandbox": str,
     "baseline_run_id": int, "gate_status": str, "gates_failed": int, "overrides": str,
     "judge_ref": str, "judge_hash": str, "judge_self": int,
+    # the contamination audit (pytest_modeleval.perturb): its configuration file, and the review flag
+    "audit_id": str, "audit_config": str, "audit_sha256": str, "review_required": int, "review_reason": str,
 }
 SUITES = {
     "run_id": int, "suite": str, "source": str, "data_sha256": str, "n_rows": int,
@@ -82,6 +84,18 @@ VARIANTS = {
     "seed": int, "idx": int, "text": str, "fields": str, "answer": str, "distance": float, "accepted": int,
     "reason": str, "created_at": str,
 }
+# The contamination score of a run's perturbed suites (pytest_modeleval.perturb.audit): one row per suite ...
+CONTAMINATION = {
+    "run_id": int, "suite": str, "n_items": int, "n_scored": int, "min_variants": int, "acc_baseline": float,
+    "acc_perturbed": float, "cs": float, "cs_lo": float, "cs_hi": float, "p_value": float, "threshold": float,
+    "alpha": float, "item_flags": int, "n_flagged": int, "flagged_share": float, "verdict": str,
+    "review_required": int, "review_above_cs": float,
+}
+# ... and one row per source item: its canonical outcome against its variants' outcomes.
+CONTAMINATION_ITEMS = {
+    "run_id": int, "suite": str, "item_id": str, "baseline": float, "variant_mean": float, "n_variants": int,
+    "cs": float, "p_value": float, "flagged": int,
+}
 # `modeleval judge validate`: the judge's agreement with human labels, per judge and prompt template.
 JUDGE_VALIDATIONS = {
     "id": int, "judge_hash": str, "judge_ref": str, "template_sha256": str, "labels_file": str,
@@ -101,7 +115,8 @@ HUMAN_LABELS = {
 TABLES = {"runs": RUNS, "suites": SUITES, "outcomes": OUTCOMES, "gates": GATES, "promotions": PROMOTIONS,
           "watch_queue": WATCH_QUEUE, "judgments": JUDGMENTS, "judge_validations": JUDGE_VALIDATIONS,
           "human_samples": HUMAN_SAMPLES, "human_labels": HUMAN_LABELS, "refusals": REFUSALS,
-          "classifier_validations": CLASSIFIER_VALIDATIONS, "variants": VARIANTS}
+          "classifier_validations": CLASSIFIER_VALIDATIONS, "variants": VARIANTS,
+          "contamination": CONTAMINATION, "contamination_items": CONTAMINATION_ITEMS}
 OUTCOME_VALUES = ("correct", "wrong", "error", "skipped")
 _OUTCOME_COLUMNS = tuple(name for name in OUTCOMES if name != "id")
 FLUSH_ROWS = 200
@@ -161,6 +176,11 @@ class Store:
         if "variants" not in db.table_names():
             db["variants"].create(VARIANTS, pk="id")
             db["variants"].create_index(["suite", "source_sha256", "generator", "version", "seed", "idx"], unique=True)
+        if "contamination" not in db.table_names():
+            db["contamination"].create(CONTAMINATION, pk=("run_id", "suite"), foreign_keys=[("run_id", "runs", "id")])
+        if "contamination_items" not in db.table_names():
+            db["contamination_items"].create(CONTAMINATION_ITEMS, pk=("run_id", "suite", "item_id"),
+                                             foreign_keys=[("run_id", "runs", "id")])
         if "human_labels" not in db.table_names():
             db["human_labels"].create(HUMAN_LABELS, pk="id")
             db["human_labels"].create_index(["sample_id"])
