@@ -70,6 +70,7 @@ class SuiteCollector:
             "suite": spec.name, "source": source.description, "data_sha256": source.sha256,
             "n_rows": source.n_rows, "sample": spec.sample, "sample_seed": seed, "chat": int(spec.chat),
             "perturbations": spec.perturbations or None,
+            **(spec.perturb.meta() if spec.perturbations else {}),
         }
         metafunc.parametrize("item", items, ids=[item.id for item in items])
 

@@ -39,6 +39,7 @@ class EvalSession:
     def __init__(self, config: pytest.Config, settings: Settings, resolved, suite_meta: dict[str, dict],
                  judge=None):
         from .judge.run import RunJudgments
+        from .perturb.run import RunContamination
         from .redteam.run import RunRefusals
         from .roles import Roles
 
@@ -63,6 +64,7 @@ class EvalSession:
         self.roles = Roles(self, judge)  # the judge and the production checkpoint, loaded on first need
         self.judgments = RunJudgments(settings.db, settings.judge_min_kappa)  # filled in the controller
         self.refusals = RunRefusals()
+        self.contamination = RunContamination()
         # When the run started: xdist workers get the controller's (pytest_configure_node), so each counts
         # what a peer computed in this run as computed, not as a cache hit.
         self.started = getattr(config, "workerinput", {}).get("modeleval_started", time.time())
@@ -202,6 +204,8 @@ class EvalSession:
         if self.store is not None and self.run_id is not None:
             if self.judgments:
                 self.judgments.record(self.store, self.run_id)
+            if self.contamination:
+                self.contamination.record(self.store, self.run_id)
             self.store.update_run(self.run_id, self.usage_totals())
             # session.exitstatus, not the hook argument: the gates (tryfirst) may have set it to 10
             self.store.finish_run(self.run_id, int(session.exitstatus))
@@ -268,6 +272,7 @@ class EvalSession:
             self.judgments.add(payload["suite"], payload["judgment"])
         if payload.get("refusal"):
             self.refusals.add(payload["suite"], payload["refusal"])
+        self.contamination.add(payload)
         if self.store is None:
             return
         meta = payload.get("suite_meta")
@@ -304,6 +309,9 @@ class EvalSession:
         if self.refusals:
             for line in self.refusals.lines():
                 tr.write_line(line)
+        if self.contamination:
+            for line in self.contamination.lines():
+                tr.write_line(line, red=line.startswith("MANUAL REVIEW"), bold=line.startswith("MANUAL REVIEW"))
         totals = self.usage_totals()
         hit_rate = totals["cache_hits"] / totals["requests"] if totals["requests"] else 0.0
         cost = "" if totals["estimated_cost_usd"] is None else f"; estimated cost ${totals['estimated_cost_usd']:.4f}"

@@ -36,6 +36,10 @@ SUITES = {
     "judge_hash": str, "judge_template_sha256": str, "judge_counted": int, "judged": int, "judge_errors": int,
     "win_rate": float, "win_ci_lo": float, "win_ci_hi": float, "lc_win_rate": float, "first_slot_rate": float,
     "mean_rating": float,
+    # perturbed suites: the distance window and the contamination scoring (Perturb or the audit configuration)
+    "variant_window": str, "cs_threshold": float, "cs_alpha": float, "review_above_cs": float, "audit_id": str,
+    # rotating samples: the period whose seeded sample ran (the pool is data_sha256 / n_rows)
+    "rotation": str,
 }
 OUTCOMES = {
     "id": int, "run_id": int, "suite": str, "item_id": str, "variant": int, "test_id": str,

@@ -94,7 +94,11 @@ class GateKeeper:
         from . import junit, overrides
         from .evaluate import evaluate
 
-        report = evaluate(self.rules, self.rows.values(), self.baseline, self.baseline_note)
+        contamination = self.eval_session.contamination
+        rows = contamination.with_flags(self.rows.values()) if contamination else self.rows.values()
+        report = evaluate(self.rules, rows, self.baseline, self.baseline_note)
+        if contamination:  # suite-level verdicts where items cannot be flagged, and the audit's figures
+            contamination.decide(report, self.rules)
         judged = self.eval_session.judgments
         if judged:  # a judge not validated against human labels does not decide a gate
             from ..judge.trust import discount

@@ -16,10 +16,15 @@ CANDIDATES_PER_VARIANT = 2  # candidates drawn per wanted variant, so a few reje
 
 @dataclass(frozen=True)
 class Perturb:
-    """What `perturbations=N` draws from: generators (tried in order) and the distance window."""
+    """What `perturbations=N` draws from (generators, tried in order, and the distance window), and how
+    the contamination score is read: an item's CS above `threshold` with p < `alpha` flags it, and a
+    suite CS above `review_above_cs` marks the run for manual review."""
 
     generators: tuple
     window: object = "default"  # a name from screen.WINDOWS or (low, high)
+    threshold: float = 0.10
+    alpha: float = 0.05
+    review_above_cs: float | None = None
 
     def __post_init__(self):
         from .screen import window
@@ -27,6 +32,22 @@ class Perturb:
         window(self.window)
         if not self.generators:
             raise ValueError("Perturb needs at least one generator")
+        object.__setattr__(self, "generators", tuple(self.generators))
+        for name in ("threshold", "alpha"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+                raise ValueError(f"Perturb {name} must be a number between 0 and 1, got {value!r}")
+        if self.review_above_cs is not None and (isinstance(self.review_above_cs, bool)
+                                                 or not isinstance(self.review_above_cs, (int, float))):
+            raise ValueError(f"Perturb review_above_cs must be a number, got {self.review_above_cs!r}")
+
+    def meta(self) -> dict:
+        """What the suites table records about it."""
+        from .screen import window
+
+        low, high = window(self.window)
+        return {"variant_window": f"{low:g}-{high:g}", "cs_threshold": self.threshold, "cs_alpha": self.alpha,
+                "review_above_cs": self.review_above_cs}
 
 
 def source_text(generator, fields: dict, variant) -> str:

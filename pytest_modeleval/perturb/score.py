@@ -99,3 +99,8 @@ def score_suite(outcomes: dict[str, tuple[float, list[float]]], *, threshold: fl
         ci = (float(lo), float(hi))
     enough = all(i.n_variants >= min_variants for i in items)
     return SuiteScore(len(items), acc_b, acc_p, cs, ci, p_value, items, item_flags=enough)
+
+
+def suite_level_drop(score: SuiteScore, *, threshold: float = THRESHOLD, alpha: float = ALPHA) -> bool:
+    """The verdict when items cannot be flagged: the suite's CS exceeds the threshold, significantly."""
+    return score.cs is not None and score.cs > threshold and score.p_value is not None and score.p_value < alpha
