@@ -25,8 +25,9 @@ NO_JUDGE_REASON = "modeleval: this suite needs a judge; pass --judge=REF (any mo
 
 
 class SuiteCollector:
-    def __init__(self, settings: Settings, has_model: bool, has_judge: bool = False):
+    def __init__(self, settings: Settings, has_model: bool, has_judge: bool = False, audit=None):
         self.settings = settings
+        self.audit = audit  # perturb.audit_config.AuditConfig: pins one suite's sample, variants and scoring
         self.has_model = has_model
         self.has_judge = has_judge
         self.suite_owner: dict[str, str] = {}
@@ -52,7 +53,23 @@ class SuiteCollector:
                 f"{nodeid}: suite name '{spec.name}' is already used by {owner}; suite names must be unique")
         from .items import DataError, load_items
 
+        if self.audit is not None and self.audit.suite == spec.name:
+            from .perturb.audit_config import AuditConfigError
+
+            try:
+                spec = self.audit.apply(spec)
+            except AuditConfigError as exc:
+                raise pytest.Collector.CollectError(f"{nodeid}: {exc}") from None
         seed = self.settings.seed if spec.seed is None else spec.seed
+        rotation = None
+        if spec.rotate:
+            from .rotation import period_for, period_seed
+
+            try:
+                period = period_for(spec.name, spec.rotate, self.settings.period)
+            except ValueError as exc:
+                raise pytest.Collector.CollectError(f"{nodeid}: {exc}") from None
+            rotation, seed = f"{spec.rotate} {period}", period_seed(seed, period)
         try:
             items, source = load_items(spec.data, suite=spec.name, base_dir=metafunc.definition.path.parent,
                                        seed=seed, sample=spec.sample, limit=self.settings.limit,
@@ -71,6 +88,8 @@ class SuiteCollector:
             "n_rows": source.n_rows, "sample": spec.sample, "sample_seed": seed, "chat": int(spec.chat),
             "perturbations": spec.perturbations or None,
             **(spec.perturb.meta() if spec.perturbations else {}),
+            "rotation": rotation,
+            "audit_id": self.audit.audit_id if self.audit is not None and self.audit.suite == spec.name else None,
         }
         metafunc.parametrize("item", items, ids=[item.id for item in items])
 
@@ -81,11 +100,13 @@ class SuiteCollector:
         from types import MappingProxyType
 
         from .items import DataError
+        from .modelref import ModelRefError
         from .perturb.library import variants_for
 
         try:
-            found = variants_for(self.settings.db, spec.name, items, spec.perturb, spec.perturbations, seed)
-        except (DataError, ValueError, OSError) as exc:
+            found = variants_for(self.settings.db, spec.name, items, spec.perturb, spec.perturbations, seed,
+                                 settings=self.settings)
+        except (DataError, ValueError, OSError, ModelRefError) as exc:
             raise pytest.Collector.CollectError(f"suite '{spec.name}' ({nodeid}): variants: {exc}") from None
         out = []
         for item in items:
@@ -94,7 +115,11 @@ class SuiteCollector:
                     for k, row in enumerate(found.get(item.id, []), 1)]
         return out
 
-    def pytest_collection_modifyitems(self, items):
+    def pytest_collection_modifyitems(self, config, items):
+        if self.audit is not None and self.audit.suite not in self.suite_owner:
+            collected = ", ".join(sorted(self.suite_owner)) or "none"
+            raise pytest.UsageError(f"{self.audit.path}: dataset_config.benchmark_name '{self.audit.suite}' names no "
+                                    f"suite this run collected (suites collected: {collected})")
         if not self.has_model:
             skip = pytest.mark.skip(reason=NO_MODEL_REASON)
             for item in items:

@@ -79,6 +79,12 @@ def _flag(text: str) -> bool:
     return lowered == "true"
 
 
+def _period(text: str) -> str:
+    from .rotation import check_period
+
+    return check_period(text)
+
+
 def _text(text: str) -> str:
     if not str(text).strip():
         raise ValueError("must not be empty")
@@ -162,6 +168,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("judge_min_kappa", "--judge-min-kappa", _kappa, 0.7,
            "Cohen's kappa with human labels a judge needs (`modeleval judge validate`) before the win-rate "
            "gate counts its verdicts (default 0.7).", "KAPPA"),
+    Option("audit", "--eval-audit", _text, None,
+           "contamination audit configuration (the audit-suite JSON: model, dataset, perturbation, scoring and "
+           "governance sections), applied to the suite it names and recorded with the run.", "FILE", is_path=True),
+    Option("period", "--eval-period", _period, None,
+           "the period whose sample suites with rotate= draw (2026-Q4, 2026-11, 2026-W47 or 2026; default: "
+           "the current one, UTC). Pass an old period to rerun its sample.", "PERIOD"),
 )
 
 
@@ -190,6 +202,8 @@ class Settings:
     judge: str | None = None
     judge_allow_self: bool = False
     judge_min_kappa: float = 0.7
+    audit: Path | None = None
+    period: str | None = None
     model_base: Path = Path(".")  # where a relative model path is taken from
     sources: dict = dataclasses.field(default_factory=dict, compare=False)  # name -> "command line" | file
 

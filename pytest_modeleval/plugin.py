@@ -35,6 +35,12 @@ def pytest_configure(config):
                                       config.invocation_params.dir, config.rootpath)
     except cfg.ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    audit = _load_audit(settings)
+    if audit is not None and settings.model is None:  # the audit pins the checkpoint: it is the model
+        import dataclasses
+
+        settings = dataclasses.replace(settings, model=audit.model_version,
+                                       sources={**settings.sources, "model": f"{audit.path} model_config.model_version"})
     resolved = None
     if settings.model is not None:
         from .modelref import ModelRefError, resolve
@@ -44,21 +50,37 @@ def pytest_configure(config):
         except ModelRefError as exc:
             where = settings.sources.get("model", "--model")
             raise pytest.UsageError(f"{where}: {exc}") from None
+    if audit is not None and not audit.matches(resolved.sha256):
+        raise pytest.UsageError(f"{audit.path}: model_config.model_version {audit.model_version} is not the model "
+                                f"under evaluation, {settings.model} (sha256:{resolved.sha256}); the audit pins its "
+                                "checkpoint by content hash")
     judge = _resolve_judge(settings, resolved)
     from .suites import sources
 
     sources.set_data_dir(settings.data_dir)
-    collector = SuiteCollector(settings, has_model=resolved is not None, has_judge=judge is not None)
+    collector = SuiteCollector(settings, has_model=resolved is not None, has_judge=judge is not None, audit=audit)
     config.stash[COLLECTOR_KEY] = collector
     config.pluginmanager.register(collector, "modeleval-collector")
     if resolved is not None:
         from .session import EvalSession
 
-        session = EvalSession(config, settings, resolved, collector.suite_meta, judge=judge)
+        session = EvalSession(config, settings, resolved, collector.suite_meta, judge=judge, audit=audit)
         config.stash[SESSION_KEY] = session
         config.pluginmanager.register(session, "modeleval-session")
         if settings.gate_mode != "off":
-            _register_gates(config, settings, session)
+            _register_gates(config, settings, session, audit)
+
+
+def _load_audit(settings):
+    """The --eval-audit configuration, checked now: a bad file is a usage error before anything runs."""
+    if settings.audit is None:
+        return None
+    from .perturb.audit_config import AuditConfigError, load
+
+    try:
+        return load(settings.audit)
+    except AuditConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _resolve_judge(settings, resolved):
@@ -80,7 +102,7 @@ def _resolve_judge(settings, resolved):
     return judge
 
 
-def _register_gates(config, settings, session) -> None:
+def _register_gates(config, settings, session, audit=None) -> None:
     """The promotion gates (pytest_modeleval.gates), configured from [tool.modeleval.gates]."""
     from .gates import rules
     from .gates.plugin import GateKeeper
@@ -89,6 +111,8 @@ def _register_gates(config, settings, session) -> None:
         gate_rules = rules.load(config.rootpath / "pyproject.toml")
     except cfg.ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if audit is not None:  # the audit's deployment gate, for its suite
+        gate_rules = rules.with_suite_rule(gate_rules, audit.suite, "contamination", max=audit.max_flagged)
     keeper = GateKeeper(config, settings, session, gate_rules)
     config.stash[GATES_KEY] = keeper
     config.pluginmanager.register(keeper, "modeleval-gates")

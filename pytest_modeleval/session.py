@@ -37,7 +37,7 @@ def _payload_of(report) -> dict | None:
 
 class EvalSession:
     def __init__(self, config: pytest.Config, settings: Settings, resolved, suite_meta: dict[str, dict],
-                 judge=None):
+                 judge=None, audit=None):
         from .judge.run import RunJudgments
         from .perturb.run import RunContamination
         from .redteam.run import RunRefusals
@@ -65,6 +65,8 @@ class EvalSession:
         self.judgments = RunJudgments(settings.db, settings.judge_min_kappa)  # filled in the controller
         self.refusals = RunRefusals()
         self.contamination = RunContamination()
+        self.audit = audit  # perturb.audit_config.AuditConfig, recorded with the run
+        self.audit_record = None  # where the governance record was written
         # When the run started: xdist workers get the controller's (pytest_configure_node), so each counts
         # what a peer computed in this run as computed, not as a cache hit.
         self.started = getattr(config, "workerinput", {}).get("modeleval_started", time.time())
@@ -186,6 +188,7 @@ class EvalSession:
             "shard": "{}/{}".format(*self.settings.shard) if self.settings.shard else None,
             "cache_mode": self.settings.cache,
             **self._judge_fields(),
+            **(self.audit.record() if self.audit else {}),
             "settings": {k: str(v) if isinstance(v, Path) else v
                          for k, v in vars(self.settings).items() if k != "sources"},
         })
@@ -207,6 +210,11 @@ class EvalSession:
             if self.contamination:
                 self.contamination.record(self.store, self.run_id)
             self.store.update_run(self.run_id, self.usage_totals())
+            from .gates import GATES_FAILED
+
+            if self.audit is not None and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED,
+                                                                 GATES_FAILED):  # not for an interrupted run
+                self._write_audit_record()
             # session.exitstatus, not the hook argument: the gates (tryfirst) may have set it to 10
             self.store.finish_run(self.run_id, int(session.exitstatus))
             self.store.close()  # in-process sessions (pytester, notebooks) would otherwise leak it
@@ -309,6 +317,9 @@ class EvalSession:
         if self.refusals:
             for line in self.refusals.lines():
                 tr.write_line(line)
+        if self.audit is not None:
+            for line in self._audit_lines():
+                tr.write_line(line)
         if self.contamination:
             for line in self.contamination.lines():
                 tr.write_line(line, red=line.startswith("MANUAL REVIEW"), bold=line.startswith("MANUAL REVIEW"))
@@ -317,6 +328,30 @@ class EvalSession:
         cost = "" if totals["estimated_cost_usd"] is None else f"; estimated cost ${totals['estimated_cost_usd']:.4f}"
         tr.write_line(f"{totals['requests']} requests, {100 * hit_rate:.1f}% from cache; tokens computed "
                       f"{totals['new_prompt_tokens']} in / {totals['new_completion_tokens']} out{cost}")
+
+    def _write_audit_record(self) -> None:
+        """The audit's result beside the checkpoint's registry entry; a failure to write it is said, not fatal."""
+        from .perturb import governance
+
+        suites, gate = self.contamination.audit_summary(self.audit.suite)
+        try:
+            self.audit_record = governance.write(governance.records_dir(self.settings), self.audit,
+                                                 self.store.run(self.run_id), suites, gate)
+        except OSError as exc:
+            self.audit_record = f"not written: {exc}"
+
+    def _audit_lines(self) -> list[str]:
+        a = self.audit
+        owner = f", owner {a.owner}" if a.owner else ""
+        lines = [f"audit {a.audit_id}{owner}: {a.path.name} sha256:{a.sha256[:12]} applied to suite {a.suite}"]
+        if self.audit_record is not None:
+            lines.append(f"audit record: {_show(self.audit_record, self.config.rootpath)}"
+                         if isinstance(self.audit_record, Path) else f"audit record {self.audit_record}")
+        _, gate = self.contamination.audit_summary(a.suite)
+        if gate is not None and gate["verdict"] == "fail" and a.notify:
+            lines.append(f"audit failed: notify {', '.join(a.notify)} (modeleval sends no mail; the run's "
+                         "audit record and JUnit XML carry the verdict for CI to route)")
+        return lines
 
     def usage_totals(self) -> dict:
         """Run totals for the summary and the runs table."""

@@ -25,11 +25,12 @@ class SuiteSpec:
     request: Any = None  # a declaration (modeleval.Generate, modeleval.Choices, ...) the planner runs per item
     perturbations: int = 0  # variants per item (test ids p1..pN), drawn as `perturb` says
     perturb: Any = None  # a perturb.library.Perturb
+    rotate: str | None = None  # "weekly" | "monthly" | "quarterly" | "yearly": a fresh sample per period
 
 
 def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None = None,
           id_field: str | None = None, chat: bool = False, request: Any = None, perturbations: int = 0,
-          perturb: Any = None) -> Callable:
+          perturb: Any = None, rotate: str | None = None) -> Callable:
     """Declare a test function as an eval suite over `data`.
 
     The function must take an `item` argument; each selected row becomes one test
@@ -38,6 +39,7 @@ def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None =
     for each item, so all items are batched before the tests read their results.
     `perturbations=N` with `perturb=modeleval.Perturb([generators])` adds up to N validated
     variants of each item as `-p1` .. `-pN` (the variant library in the results DB).
+    `rotate="quarterly"` (or weekly, monthly, yearly) with `sample` draws a fresh seeded sample each period.
     """
     one_round = callable(getattr(request, "plan", None)) and callable(getattr(request, "value", None))
     if request is not None and not (one_round or callable(getattr(request, "steps", None))):
@@ -52,5 +54,15 @@ def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None =
     if perturbations and perturb is None:
         raise ValueError(f"suite {name!r}: perturbations={perturbations} needs perturb=modeleval.Perturb([...]) "
                          "to say how variants are made")
-    spec = SuiteSpec(name, data, sample, seed, id_field, chat, request, perturbations, perturb)
+    if rotate is not None:
+        from .rotation import check_schedule
+
+        try:
+            check_schedule(rotate)
+        except ValueError as exc:
+            raise ValueError(f"suite {name!r}: {exc}") from None
+        if sample is None:
+            raise ValueError(f"suite {name!r}: rotate={rotate!r} needs sample=N (each period draws N items from "
+                             "the pool)")
+    spec = SuiteSpec(name, data, sample, seed, id_field, chat, request, perturbations, perturb, rotate)
     return getattr(pytest.mark, MARK)(spec)

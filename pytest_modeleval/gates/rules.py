@@ -124,6 +124,15 @@ def parse(table: Any, where: str = "[tool.modeleval.gates]") -> GateConfig:
     return GateConfig(tuple(r for r in rules.values() if r), suites)
 
 
+def with_suite_rule(config: GateConfig, suite: str, name: str, **fields) -> GateConfig:
+    """The configuration with one rule of one suite set (added when off): how an audit configuration
+    imposes its deployment gate on the suite it audits."""
+    current = {rule.name: rule for rule in config.rules_for(suite)}
+    rule = current.get(name) or next(r for r in DEFAULT_RULES if r.name == name)
+    current[name] = dataclasses.replace(rule, **fields)
+    return dataclasses.replace(config, suites={**config.suites, suite: tuple(current.values())})
+
+
 def _apply(rules: dict, table: dict, where: str, defaults: dict) -> dict:
     """Rules after a table of `name = {fields}` / `name = false` entries; a disabled rule maps to None."""
     for name, value in table.items():

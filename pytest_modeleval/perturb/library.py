@@ -63,12 +63,18 @@ def source_text(generator, fields: dict, variant) -> str:
 
 
 def variants_for(db: Path, suite: str, items: list, perturb: Perturb, n: int, seed: int,
-                 embedder=None) -> dict[str, list[dict]]:
-    """item id -> up to n accepted variant rows (fields, text, distance, generator), generated once."""
+                 embedder=None, settings=None) -> dict[str, list[dict]]:
+    """item id -> up to n accepted variant rows (fields, text, distance, generator), generated once.
+
+    A generator with `bind(settings)` (one that runs a model) is bound first; one with
+    `variants_many(rows, n, seed)` draws every missing item's candidates in one batch."""
     from ..store import Store
     from .screen import screen, window
-    from .variant import GeneratorError, fields_hash
+    from .variant import fields_hash
 
+    for generator in perturb.generators:
+        if callable(getattr(generator, "bind", None)):
+            generator.bind(settings)
     store = Store(db)
     try:
         found: dict[str, list[dict]] = {}
@@ -84,15 +90,12 @@ def variants_for(db: Path, suite: str, items: list, perturb: Perturb, n: int, se
 
             embedder = embedder or Embedder()
             candidates = []  # (item, generator, index, variant or error)
-            for item in missing:
-                fields = dict(item.fields)
-                for generator in perturb.generators:
-                    try:
-                        drawn = generator.variants(fields, CANDIDATES_PER_VARIANT * n, seed)
-                    except GeneratorError as exc:
-                        candidates.append((item, generator, 0, exc))
-                        continue
-                    candidates += [(item, generator, i, v) for i, v in enumerate(drawn)]
+            for generator in perturb.generators:
+                for item, drawn in zip(missing, _draw(generator, missing, CANDIDATES_PER_VARIANT * n, seed)):
+                    if isinstance(drawn, Exception):
+                        candidates.append((item, generator, 0, drawn))
+                    else:
+                        candidates += [(item, generator, i, v) for i, v in enumerate(drawn)]
             real = [c for c in candidates if not isinstance(c[3], Exception)]
             distances = embedder.distances([source_text(c[1], dict(c[0].fields), c[3]) for c in real],
                                            [c[3].text for c in real]) if real else []
@@ -116,6 +119,23 @@ def variants_for(db: Path, suite: str, items: list, perturb: Perturb, n: int, se
         return {item_id: rows[:n] for item_id, rows in found.items()}
     finally:
         store.close()
+
+
+def _draw(generator, items: list, k: int, seed: int) -> list:
+    """Per item: its candidate variants, or the GeneratorError saying why it has none."""
+    from .variant import GeneratorError
+
+    rows = [dict(item.fields) for item in items]
+    many = getattr(generator, "variants_many", None)
+    if callable(many):
+        return many(rows, k, seed)
+    out = []
+    for fields in rows:
+        try:
+            out.append(generator.variants(fields, k, seed))
+        except GeneratorError as exc:
+            out.append(exc)
+    return out
 
 
 def _stored(store, suite: str, source_sha256: str, perturb: Perturb, seed: int) -> list[dict]:

@@ -31,7 +31,7 @@ class Scored:
     threshold: float
     alpha: float
     review_above_cs: float | None
-    gate_verdict: str | None = None  # set once the gates ran
+    gate: object = None  # the contamination GateResult, once the gates ran (overrides update it in place)
 
     @property
     def item_level(self) -> bool:
@@ -150,7 +150,7 @@ class RunContamination:
                 if s.flagged:
                     shown = ", ".join(s.flagged[:SHOWN_FLAGGED]) + (" ..." if len(s.flagged) > SHOWN_FLAGGED else "")
                     result.message += f"; flagged: {shown}"
-            s.gate_verdict = result.verdict
+            s.gate = result
         report.results.sort(key=lambda r: (r.suite, r.rule.name))
 
     def _suite_level(self, suite: str, s: Scored, rule, GateResult):
@@ -198,6 +198,22 @@ class RunContamination:
         out += [f"MANUAL REVIEW REQUIRED: {r} (review_required_above_cs)" for r in self.reviews()]
         return out
 
+    def audit_summary(self, suite: str) -> tuple[list[dict], dict | None]:
+        """The audit record's suite figures (with the flagged items) and the gate's verdict."""
+        s = self.scored().get(suite)
+        if s is None:
+            return [], None
+        sc = s.score
+        figures = {"suite": suite, "basis": s.basis(), "n_items": sc.n_items if sc else 0,
+                   "variants_per_item": s.variant_counts if sc else "0",
+                   "acc_baseline": sc.acc_baseline if sc else None, "acc_perturbed": sc.acc_perturbed if sc else None,
+                   "cs": sc.cs if sc else None, "cs_ci": list(sc.cs_ci) if sc and sc.cs_ci else None,
+                   "p_value": sc.p_value if sc else None, "threshold": s.threshold, "alpha": s.alpha,
+                   "flagged_items": s.flagged, "flagged_share": sc.flagged_share if sc else None,
+                   "review": s.review}
+        gate = {"verdict": s.gate.verdict, "message": s.gate.message} if s.gate else None
+        return [figures], gate
+
     def record(self, store, run_id: int) -> None:
         """One `contamination` row per suite, one `contamination_items` row per scored item, the review flag."""
         with store.db.conn:
@@ -212,7 +228,7 @@ class RunContamination:
                     "cs_hi": sc.cs_ci[1] if sc and sc.cs_ci else None, "p_value": sc.p_value if sc else None,
                     "threshold": s.threshold, "alpha": s.alpha, "item_flags": int(s.item_level),
                     "n_flagged": len(s.flagged), "flagged_share": sc.flagged_share if sc else None,
-                    "verdict": s.gate_verdict or "not gated", "review_required": int(s.review is not None),
+                    "verdict": s.gate.verdict if s.gate else "not gated", "review_required": int(s.review is not None),
                     "review_above_cs": s.review_above_cs,
                 }, pk=("run_id", "suite"))
                 store.db.execute("DELETE FROM contamination_items WHERE run_id = ? AND suite = ?", [run_id, suite])
