@@ -1,0 +1,85 @@
+"""`modeleval report --html DIR | --serve`: the results DB as a dashboard (see pytest_modeleval.report)."""
+
+from __future__ import annotations
+
+from .cli_common import CLIError, add_db_argument, command, db_path, open_store, run_id
+
+DEFAULT_PORT = 8765
+
+
+def add_parser(sub) -> None:
+    report = sub.add_parser("report", help="a dashboard of the results database: static pages (--html DIR) that open "
+                                           "from file://, or served on this machine (--serve)")
+    report.add_argument("--html", metavar="DIR", help="write the dashboard into DIR (created; a directory an earlier "
+                                                      "report wrote is replaced, any other non-empty one refused)")
+    report.add_argument("--serve", action="store_true", help="serve the dashboard over HTTP, writing it again when "
+                                                             "the database changes and comparing any two runs on request")
+    report.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port for --serve (default {DEFAULT_PORT}; "
+                                                                        "0 for any free port)")
+    report.add_argument("--host", default="127.0.0.1", help="address for --serve (default 127.0.0.1, this machine only)")
+    report.add_argument("--compare", nargs=2, action="append", metavar=("RUN_A", "RUN_B"),
+                        help="also compare these two runs (repeatable); each run is always compared with the one "
+                             "before it and with its gates' baseline")
+    report.add_argument("--item-runs", type=int, default=0, metavar="N",
+                        help="write item-level data (drill-down) for the newest N runs only (default 0: every run)")
+    add_db_argument(report)
+    report.set_defaults(run=report_command)
+
+
+@command("report")
+def report_command(args) -> int:
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from .report import ReportError
+
+    if not args.html and not args.serve:
+        raise CLIError("say what to do: --html DIR writes the dashboard, --serve serves it (both: serve DIR)")
+    if args.item_runs < 0:
+        raise CLIError(f"--item-runs must be 0 (every run) or a positive number of runs, got {args.item_runs}")
+    if not 0 <= args.port <= 65535:
+        raise CLIError(f"--port must be between 0 and 65535, got {args.port}")
+    path = db_path(args)
+    store = open_store(args)
+    try:
+        if not next(store.db.query("SELECT COUNT(*) AS n FROM runs"))["n"]:
+            raise CLIError(f"results database {path} holds no runs: nothing to report (a pytest run with --model "
+                           "records one)")
+        pairs = [(run_id(store.db, a), run_id(store.db, b)) for a, b in args.compare or []]
+    finally:
+        store.close()
+    temporary = not args.html
+    out = Path(args.html) if args.html else Path(tempfile.mkdtemp(prefix="modeleval-report-"))
+    try:
+        from .report.server import LiveDashboard
+
+        live = LiveDashboard(path, out, db_label=str(path), pairs=pairs, item_runs=args.item_runs)
+        result = live.refresh()
+        print(f"modeleval report: {result.runs} runs, {result.suites} suites, item data for {result.item_runs} runs, "
+              f"{result.pairs} run comparisons: {result.files} data files, {result.bytes / 1e6:.1f} MB, "
+              f"written in {result.seconds:.1f} s to {out}")
+        if not args.serve:
+            print(f"open {out / 'index.html'} in a browser (no server needed)")
+            return 0
+        return _serve(live, args.host, args.port)
+    except ReportError as exc:
+        raise CLIError(str(exc)) from None
+    finally:
+        if temporary:
+            shutil.rmtree(out, ignore_errors=True)
+
+
+def _serve(live, host: str, port: int) -> int:
+    from .report.server import make_server
+
+    server = make_server(live, host, port)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"serving on http://{shown}:{server.server_address[1]}/ (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
