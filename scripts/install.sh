@@ -9,16 +9,18 @@ PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 
 # The code sandbox (docs/sandbox.md) runs model-generated code under bubblewrap with the system's
-# python3. Checked on every run, before the stamp: they live outside the venv.
+# python3; the dashboard tests (docs/dashboard.md) open its pages in Debian's chromium. Checked on
+# every run, before the stamp: they live outside the venv.
 system_packages=()
 command -v bwrap >/dev/null 2>&1 || system_packages+=(bubblewrap)
 [ -x /usr/bin/python3 ] || [ -x /usr/local/bin/python3 ] || system_packages+=(python3)
+command -v chromium >/dev/null 2>&1 || system_packages+=(chromium)
 if [ ${#system_packages[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${system_packages[@]}"; } \
-            >/dev/null || echo "install.sh: could not install ${system_packages[*]}; the code sandbox will not work" >&2
+            >/dev/null || echo "install.sh: could not install ${system_packages[*]}; the code sandbox or the dashboard tests will not work" >&2
     else
-        echo "install.sh: the code sandbox needs ${system_packages[*]}: install it with your package manager" \
+        echo "install.sh: the code sandbox and the dashboard tests need ${system_packages[*]}: install it with your package manager" \
              "(Debian/Ubuntu: sudo apt-get install ${system_packages[*]}; Fedora: sudo dnf install ${system_packages[*]})" >&2
     fi
 fi
