@@ -47,6 +47,17 @@ def counts(items: int) -> dict[str, int]:
 def synthetic_db(path: Path, *, runs: int = 100, items: int = 10_000, seed: int = 0, progress=None) -> dict:
     """Write the DB; return what the checks need to know: which run is broken, overridden, contaminated."""
     from pytest_modeleval import store as store_module
+
+    saved = store_module.FLUSH_ROWS, store_module.FLUSH_SECONDS
+    store_module.FLUSH_ROWS, store_module.FLUSH_SECONDS = 5000, 60.0  # fewer, larger transactions: speed only
+    try:
+        return _write(path, runs, items, seed, progress)
+    finally:
+        store_module.FLUSH_ROWS, store_module.FLUSH_SECONDS = saved
+
+
+def _write(path: Path, runs: int, items: int, seed: int, progress) -> dict:
+    from pytest_modeleval import store as store_module
     from pytest_modeleval.gates import overrides as gate_overrides
     from pytest_modeleval.gates import rules
     from pytest_modeleval.gates.baseline import find
@@ -54,8 +65,6 @@ def synthetic_db(path: Path, *, runs: int = 100, items: int = 10_000, seed: int 
     from pytest_modeleval.gates.record import record
     from pytest_modeleval.stats import normal_ci, wilson
 
-    store_module.FLUSH_ROWS = 5000  # fewer, larger transactions: only the speed of writing changes
-    store_module.FLUSH_SECONDS = 60.0
     rng = random.Random(seed)
     sizes = counts(items)
     difficulty = {suite: [rng.uniform(-0.3, 0.3) for _ in range(n)] for suite, n in sizes.items()}

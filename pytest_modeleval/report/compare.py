@@ -68,9 +68,12 @@ def default_pairs(runs: list[dict]) -> list[tuple[int, int]]:
     """The pairs every build writes: each run against the one before it, and against its gates' baseline run."""
     ids = [run["id"] for run in runs]
     known = set(ids)
-    pairs = list(zip(ids, ids[1:]))
-    for run in runs:
+    pairs = []
+    for before, run in zip([None, *ids], runs):
+        if before is not None:
+            pairs.append((before, run["id"]))
         base = run.get("baseline_run_id")
         if base in known and base != run["id"]:
             pairs.append((base, run["id"]))
+    # grouped by run, so a run's items are read once while its pairs come by (the baseline stays cached)
     return list(dict.fromkeys(pairs))

@@ -19,6 +19,7 @@ from . import queries
 CHUNK_ITEMS = 500
 SHARD_KEYS = 250  # prompts or source items per shard file, about
 MAX_TEXT = 20_000  # characters of a prompt or response written out; the DB keeps the whole text
+PROMPT_KEY = 16  # hex digits of prompt_hash that key a prompt (64 bits: no collision among a suite's prompts)
 _VARIANT = re.compile(r"-p\d+$")
 
 Write = Callable[[str, object], None]
@@ -45,6 +46,19 @@ def source_item(item_id: str) -> str:
     return _VARIANT.sub("", item_id)
 
 
+def prompt_key(prompt_hash):
+    """The first PROMPT_KEY hex digits of a prompt's sha256: unique among a suite's prompts, a third of the bytes."""
+    return prompt_hash[:PROMPT_KEY] if prompt_hash else None
+
+
+def test_prefix(rows: list[list]) -> str | None:
+    """The `<file>::<function>` of the first row's test id, when it has the usual `[<item id>]` ending."""
+    test_id, item_id = rows[0][4], rows[0][0]
+    if isinstance(test_id, str) and test_id.endswith(f"[{item_id}]"):
+        return test_id[: -len(item_id) - 2]
+    return None
+
+
 def clip(text):
     if isinstance(text, str) and len(text) > MAX_TEXT:
         return text[:MAX_TEXT] + f"\n[... {len(text) - MAX_TEXT} more characters in the results database]"
@@ -62,6 +76,8 @@ def write_run_items(db, run_id: int, slugs: dict[str, str], write: Write) -> dic
             return
         entry = manifest[suite] = {"items": len(rows), "chunks": []}
         rows.sort(key=lambda r: (source_item(r[0]), r[1] or 0, r[0]))
+        # a test id is nearly always `<file>::<function>[<item id>]`: write the common part once per chunk
+        prefix = test_prefix(rows)
         start = 0
         while start < len(rows):
             end = min(start + CHUNK_ITEMS, len(rows))
@@ -71,7 +87,10 @@ def write_run_items(db, run_id: int, slugs: dict[str, str], write: Write) -> dic
             counts: dict[str, int] = {}
             for r in chunk:
                 counts[r[2]] = counts.get(r[2], 0) + 1
-            write(f"items/{run_id}/{slugs[suite]}/{len(entry['chunks'])}", {"rows": chunk})
+            for r in chunk:
+                if prefix is not None and r[4] == f"{prefix}[{r[0]}]":
+                    r[4] = None
+            write(f"items/{run_id}/{slugs[suite]}/{len(entry['chunks'])}", {"test_prefix": prefix, "rows": chunk})
             entry["chunks"].append([source_item(chunk[0][0]), source_item(chunk[-1][0]), len(chunk), counts])
             start = end
 
@@ -80,8 +99,8 @@ def write_run_items(db, run_id: int, slugs: dict[str, str], write: Write) -> dic
         if s != suite:
             flush_suite()
             suite, rows = s, []
-        rows.append([item_id, variant, outcome, queries.finite(score), test_id, prompt_hash, clip(response), message,
-                     metrics, duration])
+        rows.append([item_id, variant, outcome, queries.finite(score), test_id, prompt_key(prompt_hash),
+                     clip(response), message, metrics, None if duration is None else round(duration, 3)])
     flush_suite()
     return manifest
 
@@ -100,7 +119,8 @@ def write_prompts(db, run_ids: list[int], slugs: dict[str, str], write: Write) -
         for prompt_hash, prompt in db.conn.execute(
                 f"""SELECT prompt_hash, MIN(prompt) FROM outcomes WHERE suite = ? AND run_id IN ({marks})
                     AND prompt IS NOT NULL GROUP BY prompt_hash""", [suite, *run_ids]):
-            buckets[shard_of(prompt_hash or "", shards[suite])][prompt_hash or ""] = clip(prompt)
+            key = prompt_key(prompt_hash) or ""
+            buckets[shard_of(key, shards[suite])][key] = clip(prompt)
         for k, bucket in enumerate(buckets):
             write(f"prompts/{slugs[suite]}/{k}", bucket)
     return shards

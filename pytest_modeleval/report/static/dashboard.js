@@ -1,7 +1,7 @@
 /* modeleval report: draws the dashboard pages from the data files that `modeleval report` writes.
  *
  * Data files are scripts (data/<key>.js calling MODELEVAL.put(key, data)) because pages opened
- * from file:// may load scripts but not fetch(). Every value shown comes from those files; this
+ * from file:// may load scripts but not use the fetch API. Every value shown comes from those files; this
  * script only arranges, formats and paginates. Model text is always set with textContent.
  * When a page is drawn, body[data-ready] becomes "1" (or "error") and MODELEVAL.readyAt holds
  * performance.now(): the tests and the benchmark wait on it.
@@ -471,10 +471,14 @@
     const flips = [];
     for (const s of rows) for (const f of s.flips || []) flips.push({ suite: s.suite, item: f[0], from: f[1], to: f[2] });
     const direction = p.get("flip") || "all";
-    const shown = flips.filter((f) => direction === "all" || (direction === "to-wrong" ? f.from === "correct" : f.from === "wrong"));
+    const flipSuite = p.get("flipsuite") || "";
+    const shown = flips.filter((f) => (direction === "all" || (direction === "to-wrong" ? f.from === "correct" : f.from === "wrong"))
+      && (!flipSuite || f.suite === flipSuite));
     app.appendChild(section("Items that flipped",
       el("div", { class: "filters" }, "show ", select([["all", "both directions"], ["to-wrong", "correct → wrong"], ["to-correct", "wrong → correct"]],
-        direction, (v) => setParams({ flip: v }), { id: "flip-filter" })),
+        direction, (v) => setParams({ flip: v }), { id: "flip-filter" }),
+        " suite ", select([["", "all suites"], ...rows.filter((s) => (s.flips || []).length).map((s) => [s.suite, s.suite + " (" + s.flips.length + ")"])],
+          flipSuite, (v) => setParams({ flipsuite: v || null }), { id: "flip-suite" })),
       table([
         { label: "suite", key: "suite" },
         { label: "item", col: "item", render: (f) => link("item.html", { run: b, suite: f.suite, item: f.item, other: a }, f.item) },
@@ -568,7 +572,9 @@
       if (stem < c[0]) hi = mid - 1; else if (stem > c[1]) lo = mid + 1; else { at = mid; break; }
     }
     const chunk = at >= 0 ? await load("items/" + rid + "/" + s.slug + "/" + at) : { rows: [] };
+    // a chunk row: [item id, variant, outcome, score, test id (null: test_prefix[item id]), prompt key, response, message, metrics, duration]
     const rows = chunk.rows.filter((r) => sourceItem(r[0]) === stem).sort((x, y) => (x[1] || 0) - (y[1] || 0));
+    const testId = (r) => r[4] ?? (chunk.test_prefix ? chunk.test_prefix + "[" + r[0] + "]" : "");
     if (!rows.length) { app.appendChild(note("Run " + rid + " has no item " + item + " in suite " + suite + ".", "error")); return; }
     const prompts = {};
     if (s.prompt_shards) {
@@ -584,7 +590,7 @@
         el("h3", {}, r[0], " ", badge(r[2])),
         el("dl", {},
           el("dt", {}, "score"), el("dd", { "data-field": "score" }, num(r[3])),
-          el("dt", {}, "test"), el("dd", {}, el("code", {}, r[4] || "")),
+          el("dt", {}, "test"), el("dd", {}, el("code", { "data-field": "test" }, testId(r))),
           metrics ? [el("dt", {}, "metrics"), el("dd", { "data-field": "metrics" }, typeof metrics === "string" ? metrics : JSON.stringify(metrics))] : null,
           el("dt", {}, "prompt"), el("dd", {}, el("pre", { "data-field": "prompt" }, r[5] in prompts ? prompts[r[5]] : "(no prompt recorded)")),
           el("dt", {}, "response"), el("dd", {}, el("pre", { "data-field": "response" }, r[6] ?? "(no response)")),
