@@ -56,9 +56,10 @@ def report_command(args) -> int:
 
         live = LiveDashboard(path, out, db_label=str(path), pairs=pairs, item_runs=args.item_runs)
         result = live.refresh()
-        print(f"modeleval report: {result.runs} runs, {result.suites} suites, item data for {result.item_runs} runs, "
-              f"{result.pairs} run comparisons: {result.files} data files, {result.bytes / 1e6:.1f} MB, "
-              f"written in {result.seconds:.1f} s to {out}")
+        print(f"modeleval report: {_count(result.runs, 'run')}, {_count(result.suites, 'suite')}, item data for "
+              f"{_count(result.item_runs, 'run')}, {_count(result.pairs, 'run comparison')}: "
+              f"{_count(result.files, 'data file')}, {result.bytes / 1e6:.1f} MB, written in {result.seconds:.1f} s "
+              f"to {out}")
         if not args.serve:
             print(f"open {out / 'index.html'} in a browser (no server needed)")
             return 0
@@ -68,6 +69,10 @@ def report_command(args) -> int:
     finally:
         if temporary:
             shutil.rmtree(out, ignore_errors=True)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _serve(live, host: str, port: int) -> int:
