@@ -78,7 +78,12 @@ def _count(n: int, noun: str) -> str:
 def _serve(live, host: str, port: int) -> int:
     from .report.server import make_server
 
+    import signal
+    import sys
+
     server = make_server(live, host, port)
+    # a plain `kill` ends the server like Ctrl-C does, so the temporary directory is removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     shown = f"[{host}]" if ":" in host else host
     print(f"serving on http://{shown}:{server.server_address[1]}/ (Ctrl-C stops)", flush=True)
     try:

@@ -32,11 +32,16 @@ class LiveDashboard:
         self.last: site.BuildResult | None = None
 
     def _open(self):
-        from ..store import Store
+        """A read-only connection: the server's own reads must not look like a change to the DB (or make one)."""
+        import sqlite3
+
+        import sqlite_utils
 
         if not self.db_path.is_file():
             raise ReportError(f"results database {self.db_path} does not exist")
-        return Store(self.db_path)
+        conn = sqlite3.connect(f"{self.db_path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        return sqlite_utils.Database(conn)
 
     def refresh(self) -> site.BuildResult | None:
         """Build again if the DB changed since the last build; the new result, or None when nothing changed."""
@@ -44,28 +49,28 @@ class LiveDashboard:
             signature = queries.db_signature(self.db_path)
             if signature == self.signature:
                 return None
-            store = self._open()
+            db = self._open()
             try:
-                self.last = site.build(store.db, self.out, db_label=self.db_label, pairs=self.pairs,
+                self.last = site.build(db, self.out, db_label=self.db_label, pairs=self.pairs,
                                        item_runs=self.item_runs)
             finally:
-                store.close()
+                db.conn.close()
             self.signature = queries.db_signature(self.db_path)
             return self.last
 
     def comparison(self, a: int, b: int) -> None:
         """Write data/compare/A-B.js for any two runs of the DB (ReportError for a run it does not hold)."""
         with self.lock:
-            store = self._open()
+            db = self._open()
             try:
-                known = {row["id"] for row in store.db.query("SELECT id FROM runs WHERE id IN (?, ?)", [a, b])}
+                known = {row["id"] for row in db.query("SELECT id FROM runs WHERE id IN (?, ?)", [a, b])}
                 for rid in (a, b):
                     if rid not in known:
                         raise ReportError(f"there is no run {rid} in {self.db_label}")
-                site.DataWriter(self.out)(f"compare/{a}-{b}", compare.compare(compare.RunValues(store.db, a),
-                                                                              compare.RunValues(store.db, b)))
+                site.DataWriter(self.out)(f"compare/{a}-{b}", compare.compare(compare.RunValues(db, a),
+                                                                              compare.RunValues(db, b)))
             finally:
-                store.close()
+                db.conn.close()
 
 
 class Handler(SimpleHTTPRequestHandler):
