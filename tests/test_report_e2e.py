@@ -85,10 +85,11 @@ def test_dashboard_of_real_runs(pytester, engine, broken_checkpoint, browser, tm
         assert pages.value('#compare-table tr[data-suite="easy_mc"] td[data-col=delta]') == \
             pytest.approx(gate["delta"])
 
-        # the drill-down of a flipped item: the prompts the model saw and its answer
-        pages.open(f"item.html#run=2&suite=easy_mc&item={flipped[0]}")
-        [item] = query(db, "SELECT * FROM outcomes WHERE run_id = 2 AND item_id = ?", flipped[0])
-        card = pages.page.locator(f'.variant[data-item="{flipped[0]}"]')
+        # the drill-down of an item the broken checkpoint got wrong: the prompts it saw, its answer, the assertion
+        lost = [i for i in flipped if after[i] == "wrong"][0]
+        pages.open(f"item.html#run=2&suite=easy_mc&item={lost}")
+        [item] = query(db, "SELECT * FROM outcomes WHERE run_id = 2 AND item_id = ?", lost)
+        card = pages.page.locator(f'.variant[data-item="{lost}"]')
         assert card.locator("[data-field=prompt]").inner_text() == item["prompt"]
         assert card.locator("[data-field=response]").inner_text() == item["response"]
         assert card.locator("[data-field=message]").inner_text() == item["message"]
