@@ -28,7 +28,8 @@ def add_parser(sub) -> None:
     compare.set_defaults(run=compare_runs)
 
     history = sub.add_parser("history", help="a metric over checkpoints: one row per checkpoint, one column per suite")
-    history.add_argument("--metric", default="score", help="metric to follow (default score)")
+    history.add_argument("--metric", default="score", help="metric to follow (default score); `cs` follows the "
+                                                            "contamination score of perturbed suites")
     history.add_argument("--suite", action="append", help="only these suites (repeatable)")
     history.add_argument("--last", type=int, default=20, help="how many checkpoints (default 20; 0 for all)")
     add_db_argument(history)
@@ -191,8 +192,10 @@ def show_history(args) -> int:
         runs = runs[-int(args.last):]
     values: dict[int, dict[str, float]] = {}
     suites: set[str] = set()
+    contamination = args.metric.lower() in CS_NAMES
+    show = _cs_text if contamination else _value
     for run in runs:
-        per_suite = _metric_means(db, run["id"], args.metric)
+        per_suite = _cs(db, run["id"]) if contamination else _metric_means(db, run["id"], args.metric)
         values[run["id"]] = per_suite
         suites.update(per_suite)
     if args.suite:
@@ -208,17 +211,35 @@ def show_history(args) -> int:
         row = values[run["id"]]
         table.append((str(run["id"]), (run["started_at"] or "")[:10], run["model_hash"][:12],
                       ", ".join(marks.get(run["model_hash"], [])), _gates(run),
-                      *[_value(row.get(s)) for s in columns]))
-    print(f"{args.metric} per checkpoint (its newest finished run), oldest first")
-    for line in aligned(("run", "date", "sha256", "promoted", "gates", *columns), table, left=4):
+                      *[show(row.get(s)) for s in columns]) + (("yes" if run.get("review_required") else "-",)
+                                                               if contamination else ()))
+    title = "contamination score (CS)" if contamination else args.metric
+    print(f"{title} per checkpoint (its newest finished run), oldest first")
+    extra = ("review",) if contamination else ()
+    for line in aligned(("run", "date", "sha256", "promoted", "gates", *columns, *extra), table, left=4):
         print(line)
     for suite in columns:
-        series = [(run["id"], values[run["id"]][suite]) for run in runs if suite in values[run["id"]]]
+        series = [(run["id"], values[run["id"]][suite]) for run in runs if values[run["id"]].get(suite) is not None]
         if len(series) >= 2:
-            best = max(series, key=lambda item: item[1])
-            print(f"{suite}: {_value(series[0][1])} -> {_value(series[-1][1])} over {len(series)} checkpoints "
-                  f"(best {_value(best[1])} at run {best[0]})")
+            # a rising CS is a training-data governance signal: name the worst checkpoint, not the best
+            word = "highest" if contamination else "best"
+            top = max(series, key=lambda item: item[1])
+            print(f"{suite}: {show(series[0][1])} -> {show(series[-1][1])} over {len(series)} checkpoints "
+                  f"({word} {show(top[1])} at run {top[0]})")
     return 0
+
+
+CS_NAMES = ("cs", "contamination")
+
+
+def _cs(db, rid: int) -> dict[str, float | None]:
+    if "contamination" not in db.table_names():
+        return {}
+    return {row["suite"]: row["cs"] for row in db.query("SELECT suite, cs FROM contamination WHERE run_id = ?", [rid])}
+
+
+def _cs_text(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _metric_means(db, rid: int, metric: str) -> dict[str, float]:

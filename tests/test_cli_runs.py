@@ -119,6 +119,22 @@ def test_history_follows_a_metric_over_checkpoints(db, capsys):
     assert "no finished runs record win_rate" in out(capsys)
 
 
+def test_history_follows_the_contamination_score(db, capsys):
+    for model, cs, review in ((A, 0.02, 0), (B, 0.31, 1)):
+        rid = add_run(db, model, {"gsm": [1, 1]})
+        store = Store(db)
+        store.db["contamination"].insert({"run_id": rid, "suite": "gsm", "cs": cs, "n_items": 2})
+        store.update_run(rid, {"review_required": review})
+        store.close()
+    assert modeleval(["history", "--db", str(db), "--metric", "cs"]) == 0
+    lines = out(capsys).splitlines()
+    assert lines[0].startswith("contamination score (CS) per checkpoint")
+    assert lines[1].split() == ["run", "date", "sha256", "promoted", "gates", "gsm", "review"]
+    assert lines[2].split()[2:] == ["a" * 12, "passed", "0.020", "-"]
+    assert lines[3].split()[2:] == ["b" * 12, "passed", "0.310", "yes"]
+    assert "gsm: 0.020 -> 0.310 over 2 checkpoints (highest 0.310 at run 2)" in lines
+
+
 def test_export_json_and_csv(db, capsys, tmp_path):
     add_run(db, A, {"judge": [1, 0]}, metrics={"judge": {"win_rate": [1, 0]}}, gates=[FAILED_GATE])
     add_run(db, B, {"qa": [1]})

@@ -17,7 +17,9 @@ from .variant import GeneratorError, Variant, check_request, fields_hash
 TEMPLATE = ("Rewrite the question below so that it asks exactly the same thing in different words. Keep every "
             "number, name and quantity. Do not answer it. Reply with the rewritten question only.\n\n"
             "Question: {text}")
-_LABEL = re.compile(r"^\s*(rewritten question|paraphrased question|paraphrase|question)\s*:\s*", re.IGNORECASE)
+_LABEL = re.compile(r"^\s*(rewritten question|paraphrased question|paraphrase|rewrite|question)\s*:\s*",
+                    re.IGNORECASE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
 class ParaphraseLLM:
@@ -71,16 +73,15 @@ class ParaphraseLLM:
         if wanted:
             with standalone_predictor(self.resolved, self.settings) as (engine, predictor):
                 requests = [GenerateRequest(engine.render(self.template.format(text=text), True),
-                                            max_tokens=min(512, 32 + 3 * len(text.split())),
+                                            max_tokens=min(512, 16 + 2 * len(text.split())), stop=("\n\n",),
                                             temperature=self.temperature, top_p=self.top_p,
                                             seed=_seed(seed, rows[i], k)) for i, k, text in wanted]
                 texts = [p.value for p in predictor.generate(requests)]
-            for (i, k, _), raw in zip(wanted, texts):
-                found = out[i] if isinstance(out[i], list) else []
+            for (i, k, original), raw in zip(wanted, texts):
                 text = clean(raw)
-                if text:
-                    found.append(Variant(text, None, self.name, self.version, seed,
-                                         {**rows[i], self.field: text}, f"sample {k}"))
+                found = out[i] if isinstance(out[i], list) else []
+                found.append(Variant(text, None, self.name, self.version, seed, {**rows[i], self.field: text},
+                                     f"sample {k}", defect=defect(original, text)))
                 out[i] = found
         return [o if o is not None else [] for o in out]
 
@@ -90,6 +91,17 @@ def clean(raw: str) -> str:
     text = _LABEL.sub("", str(raw).strip())
     text = text.split("\n\n")[0].strip().strip('"').strip()
     return text
+
+
+def defect(original: str, text: str) -> str:
+    """Why a rewording cannot stand for the original, beyond distance: empty, or its numbers changed
+    (the answer is kept, so every quantity must be too)."""
+    if not text:
+        return "empty paraphrase"
+    before, after = sorted(_NUMBER.findall(original)), sorted(_NUMBER.findall(text))
+    if before != after:
+        return f"numbers changed: {' '.join(before) or 'none'} -> {' '.join(after) or 'none'}"
+    return ""
 
 
 def _seed(seed: int, fields: dict, k: int) -> int:

@@ -47,7 +47,9 @@ def screen(original: str, variants: list, distances: list[float], bounds: tuple[
     low, high = bounds
     out = []
     for variant, d in zip(variants, distances):
-        if d > high:
+        if getattr(variant, "defect", ""):
+            out.append(Screened(variant, d, False, variant.defect))
+        elif d > high:
             out.append(Screened(variant, d, False, f"distance {d:.3f} above {high:g}: may be another question"))
         elif not surface and d < low:
             out.append(Screened(variant, d, False, f"distance {d:.3f} below {low:g}: a near-copy"))

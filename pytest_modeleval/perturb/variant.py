@@ -25,6 +25,7 @@ class Variant:
     seed: int
     fields: dict = field(repr=False)
     note: str = ""
+    defect: str = ""  # why the generator itself finds this candidate invalid: kept in the library, rejected
 
 
 class Generator(Protocol):
