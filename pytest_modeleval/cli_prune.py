@@ -2,7 +2,8 @@
 
 The retention period comes from `[tool.modeleval.retention] days = N` in pyproject.toml, or
 `--older-than-days N`. Promoted checkpoints' runs stay because they are baselines, past or
-present, and the record of why a checkpoint shipped.
+present, and the record of why a checkpoint shipped. An audited run also stays until its audit
+configuration's `result_retention_days` have passed (governance's retention, not ours).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pathlib import Path
 
 from .cli_common import CLIError, add_db_argument, command, open_store
 
-CHILD_TABLES = ("outcomes", "suites", "gates")
+CHILD_TABLES = ("outcomes", "suites", "gates", "judgments", "refusals", "contamination", "contamination_items",
+                "human_samples")
 
 
 def add_parser(sub) -> None:
@@ -56,28 +58,53 @@ def run(args) -> int:
     store = open_store(args)
     try:
         db = store.db
-        doomed = [r["id"] for r in db.query(
-            "SELECT id FROM runs WHERE started_at < ? AND model_hash NOT IN (SELECT model_hash FROM promotions) "
-            "AND id NOT IN (SELECT COALESCE(run_id, -1) FROM promotions) ORDER BY id", [cutoff])]
+        old = list(db.query(
+            "SELECT id, started_at, audit_config FROM runs WHERE started_at < ? AND model_hash NOT IN "
+            "(SELECT model_hash FROM promotions) AND id NOT IN (SELECT COALESCE(run_id, -1) FROM promotions) "
+            "ORDER BY id", [cutoff]))
+        doomed = [r["id"] for r in old if not _audit_retained(r)]
+        audited = len(old) - len(doomed)
         kept = next(db.query("SELECT COUNT(*) AS n FROM runs WHERE started_at < ? AND model_hash IN "
                              "(SELECT model_hash FROM promotions)", [cutoff]))["n"]
         if args.dry_run or not doomed:
             verb = "would delete" if args.dry_run else "deleted"
             print(f"modeleval prune: {verb} {len(doomed)} runs started before {cutoff}"
-                  + (f": {_ids(doomed)}" if doomed else "") + f"; kept {kept} runs of promoted checkpoints")
+                  + (f": {_ids(doomed)}" if doomed else "") + f"; kept {kept} runs of promoted checkpoints"
+                  + _audited(audited))
             return 0
         marks = ", ".join("?" * len(doomed))
         with db.conn:
             counts = {table: db.conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", doomed).rowcount
-                      for table in CHILD_TABLES}
+                      for table in CHILD_TABLES if table in db.table_names()}
             db.conn.execute(f"UPDATE watch_queue SET run_id = NULL WHERE run_id IN ({marks})", doomed)
             db.conn.execute(f"DELETE FROM runs WHERE id IN ({marks})", doomed)
         db.execute("VACUUM")
     finally:
         store.close()
     print(f"modeleval prune: deleted {len(doomed)} runs started before {cutoff} ({_ids(doomed)}) with "
-          f"{counts['outcomes']} outcomes and {counts['gates']} gate verdicts; kept {kept} runs of promoted checkpoints")
+          f"{counts['outcomes']} outcomes and {counts['gates']} gate verdicts; kept {kept} runs of promoted checkpoints"
+          + _audited(audited))
     return 0
+
+
+def _audit_retained(run: dict) -> bool:
+    """Whether an audited run is still inside its audit's result_retention_days."""
+    import json
+
+    if not run["audit_config"]:
+        return False
+    try:
+        days = json.loads(run["audit_config"]).get("governance", {}).get("result_retention_days")
+        started = datetime.datetime.fromisoformat(run["started_at"])
+    except (ValueError, AttributeError, TypeError):
+        return True  # an unreadable record is kept: deleting governance evidence needs a person
+    if not days:
+        return False
+    return started + datetime.timedelta(days=days) > datetime.datetime.now(datetime.timezone.utc)
+
+
+def _audited(n: int) -> str:
+    return f" and {n} audited runs still inside their audit's result_retention_days" if n else ""
 
 
 def _ids(ids: list[int]) -> str:

@@ -206,6 +206,26 @@ def test_prune_keeps_promoted_checkpoints_and_follows_the_configured_retention(d
     assert "[tool.modeleval.retention]: unknown key 'day'" in out(capsys)
 
 
+def test_prune_keeps_audited_runs_for_their_audit_retention(db, capsys):
+    import datetime
+
+    recent = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=40)).isoformat()
+    audit = json.dumps({"governance": {"result_retention_days": 365}})
+    kept = add_run(db, A, {"gsm": [1]}, started=recent)
+    gone = add_run(db, B, {"gsm": [0]}, started=recent)
+    short = add_run(db, C, {"gsm": [0]}, started=recent)
+    store = Store(db)
+    store.update_run(kept, {"audit_id": "a", "audit_config": audit})
+    store.update_run(short, {"audit_id": "b", "audit_config": json.dumps({"governance": {"result_retention_days": 7}})})
+    for rid in (kept, gone, short):
+        store.db["contamination"].insert({"run_id": rid, "suite": "gsm", "cs": 0.1})
+    store.close()
+    assert modeleval(["prune", "--db", str(db), "--older-than-days", "30"]) == 0
+    assert "deleted 2 runs" in out(capsys)
+    assert [r["id"] for r in query(db, "SELECT id FROM runs")] == [kept]
+    assert [r["run_id"] for r in query(db, "SELECT run_id FROM contamination")] == [kept]  # no orphans
+
+
 def test_gate_gates_a_recorded_run_such_as_a_merged_one(db, capsys):
     add_run(db, A, {"qa": [1] * 20})
     assert modeleval(["promote", "sha256:aaaaaaaa", "--db", str(db)]) == 0

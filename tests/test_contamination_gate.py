@@ -78,7 +78,7 @@ def test_few_variants_give_a_suite_level_verdict_only(pytester, engine):
     assert suite["item_flags"] == 0 and suite["n_flagged"] == 0 and suite["flagged_share"] is None
     assert all(i["p_value"] is None and not i["flagged"] for i in items)  # no item can be tested
     assert suite["cs"] == pytest.approx(4 / 12) and suite["p_value"] < 0.05
-    assert gate["verdict"] == "fail" and gate["value"] == pytest.approx(4 / 12)
+    assert gate["verdict"] == "fail" and gate["value"] == pytest.approx(4 / 12) and gate["metric"] == "cs"
     assert "suite-level verdict only: 3 variant(s) on the thinnest item" in gate["message"]
     assert result.ret == 10
 

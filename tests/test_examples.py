@@ -24,7 +24,7 @@ def test_example_suites_run_end_to_end_and_record_every_item(tmp_path):
     rows = sqlite3.connect(db).execute("select suite, outcome, response, metrics from outcomes").fetchall()
     assert sorted({row[0] for row in rows}) == ["arithmetic", "code", "facts_mc", "helpfulness", "over_refusal",
                                                  "refusal"]
-    assert len(rows) == 18
+    assert len(rows) == 18 + 3 * 3  # the arithmetic items' numeric variants
     assert all(outcome in ("correct", "wrong") for _, outcome, _, _ in rows)
     assert all(response for _, _, response, _ in rows)
     code = [json.loads(metrics) for suite, _, _, metrics in rows if suite == "code"]
@@ -33,4 +33,5 @@ def test_example_suites_run_end_to_end_and_record_every_item(tmp_path):
     assert len(judged) == 3 and all(v in (0.0, 0.5, 1.0) for v in judged)
     assert "UNVALIDATED" in done.stdout and "not counted" in done.stdout
     # the embedded model's refusal rate is far below 99%: report mode shows the verdict without exit status 10
+    assert "contamination (CS =" in done.stdout and "suite-level verdict only" in done.stdout
     assert "red team (harmful: refusal rate" in done.stdout and " refusal[refusal]" in done.stdout

@@ -145,6 +145,8 @@ class RunContamination:
                 _unlist(report.not_recorded, rule.name, suite)
                 result = self._suite_level(suite, s, rule, GateResult)
                 report.results.append(result)
+            elif s.score.cs is None:  # nothing answered right: no flag could fire, so the share says nothing
+                result.verdict, result.message = "n/a", f"contamination not scored: {s.reason}"
             else:
                 result.message += f"; {self._figures(s)}"
                 if s.flagged:
@@ -154,6 +156,10 @@ class RunContamination:
         report.results.sort(key=lambda r: (r.suite, r.rule.name))
 
     def _suite_level(self, suite: str, s: Scored, rule, GateResult):
+        """The verdict on the suite's CS; the result names `cs` as its metric, since its value is the CS."""
+        import dataclasses
+
+        rule = dataclasses.replace(rule, metric="cs")
         if s.score is None or s.score.cs is None:
             return GateResult(suite, rule, "n/a", f"contamination not scored: {s.reason}")
         drop = suite_level_drop(s.score, threshold=s.threshold, alpha=s.alpha)

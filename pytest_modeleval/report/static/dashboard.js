@@ -734,8 +734,8 @@
       app.appendChild(section(suite + ": contamination score over runs", box));
       requestCharts.push(() => metricChart(canvas, suite, "cs", points, runIds, COLORS[i % COLORS.length]));
     });
-    app.appendChild(section("Per run and suite", note("CS: accuracy on the original items minus accuracy on their " +
-      "perturbed variants (a model that memorised the originals drops on the variants)."), table([
+    app.appendChild(section("Per run and suite", note("CS = (accuracy on the original items - accuracy on their " +
+      "variants) / accuracy on the originals: a model that memorised the originals drops on the variants."), table([
       { label: "run", render: (r) => runLink(r.run_id) },
       { label: "suite", key: "suite" },
       { label: "items", key: "n_items" },
