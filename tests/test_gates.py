@@ -16,6 +16,7 @@ from pytest_modeleval.gates import overrides as overrides_mod
 from pytest_modeleval.gates import rules
 from pytest_modeleval.gates.baseline import Baseline
 from pytest_modeleval.gates.evaluate import evaluate, paired
+from pytest_modeleval.gates.report import lines as report_lines
 from pytest_modeleval.stats import mcnemar_exact, wilson
 
 
@@ -218,6 +219,9 @@ def test_without_a_baseline_regression_gates_do_not_apply():
     [result] = report.results
     assert result.verdict == "n/a" and result.message == "no baseline: nothing is promoted"
     assert report.status == "passed"
+    text = "\n".join(report_lines(report))
+    assert "baseline: none (nothing is promoted)" in text
+    assert "n/a no-regression[qa]" not in text  # said once in the baseline line, not once per suite
 
 
 def test_a_suite_new_since_the_baseline_is_not_gated_and_a_dropped_one_is_listed():

@@ -27,7 +27,9 @@ def lines(report: GateReport, *, mode: str = "enforce", overrides=None, model_ha
         out += aligned(header, rows, left=3)
         out.append("(CI: of the value for thresholds, of the delta against the baseline for regressions)")
     for r in report.results:
-        if r.verdict in ("fail", "overridden") or r.verdict == "n/a" or "within noise" in r.message:
+        if r.verdict == "n/a" and r.rule.kind == "regression" and report.baseline is None:
+            continue  # the baseline line above already says why
+        if r.verdict in ("fail", "overridden", "n/a") or "within noise" in r.message:
             out.append(f"{VERDICTS[r.verdict]} {r.name}: {r.message}")
         if r.override:
             o = r.override
