@@ -7,6 +7,7 @@ tokenizer is the embedded model's real one, so the token split is the transforme
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from dataclasses import dataclass, field
@@ -158,6 +159,16 @@ def test_the_llm_is_built_from_the_converted_checkpoint_with_the_settings(fake_v
     assert engine.info.model_hash == embedded[0].sha256 and engine.info.dtype == "bfloat16"
     assert engine.info.extra["tensor_parallel"] == 2 and len(engine.info.extra["chat_template_sha256"]) == 64
     assert load(embedded, tensor_parallel=2, seed=7) is engine and len(fake_vllm.built) == 1, "built once"
+
+
+def test_the_engine_process_is_spawned_not_forked_unless_the_user_says(fake_vllm, embedded, monkeypatch):
+    monkeypatch.delenv("VLLM_WORKER_MULTIPROC_METHOD", raising=False)
+    load(embedded)
+    assert os.environ["VLLM_WORKER_MULTIPROC_METHOD"] == "spawn"
+    monkeypatch.setenv("VLLM_WORKER_MULTIPROC_METHOD", "fork")
+    monkeypatch.setattr(vllm_engine, "_LOADED", {})
+    load(embedded)
+    assert os.environ["VLLM_WORKER_MULTIPROC_METHOD"] == "fork"
 
 
 def test_generate_is_one_call_with_sampling_params_per_request(fake_vllm, embedded, tokenizer):

@@ -11,6 +11,7 @@ vLLM is imported only when this engine is built, never when pytest starts.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Sequence
 
@@ -27,6 +28,9 @@ _LOCK = threading.Lock()
 
 def load(resolved, settings) -> "VLLMEngine":
     """The engine for a resolved local model, built once per process (per hash, TP size and seed)."""
+    # vLLM forks its engine process unless told otherwise; a fork after anything in this process touched
+    # CUDA (torch.cuda.is_available() can) dies with "Cannot re-initialize CUDA in forked subprocess".
+    os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
     vllm = import_vllm()
     from .hf import model_dir
 
