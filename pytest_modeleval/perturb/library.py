@@ -77,21 +77,20 @@ def variants_for(db: Path, suite: str, items: list, perturb: Perturb, n: int, se
             generator.bind(settings)
     store = Store(db)
     try:
-        found: dict[str, list[dict]] = {}
-        missing = []
-        for item in items:
-            rows = _stored(store, suite, fields_hash(dict(item.fields)), perturb, seed)
-            if rows:
-                found[item.id] = rows
-            else:
-                missing.append(item)
-        if missing:
+        todo = []  # (generator, the items it still has to draw for)
+        for generator in perturb.generators:
+            drawn = _drawn(store, suite, generator, seed)
+            todo.append((generator, [item for item in items
+                                     if not _enough(drawn.get(fields_hash(dict(item.fields))), n)]))
+        if any(pending for _, pending in todo):
             from .embed import Embedder
 
             embedder = embedder or Embedder()
             candidates = []  # (item, generator, index, variant or error)
-            for generator in perturb.generators:
-                for item, drawn in zip(missing, _draw(generator, missing, CANDIDATES_PER_VARIANT * n, seed)):
+            for generator, pending in todo:
+                if not pending:
+                    continue
+                for item, drawn in zip(pending, _draw(generator, pending, CANDIDATES_PER_VARIANT * n, seed)):
                     if isinstance(drawn, Exception):
                         candidates.append((item, generator, 0, drawn))
                     else:
@@ -114,8 +113,7 @@ def variants_for(db: Path, suite: str, items: list, perturb: Perturb, n: int, se
                              "answer": json.dumps(v.answer, default=str), "distance": s.distance,
                              "accepted": int(s.accepted), "reason": s.reason or None})
             store.add_variants(rows)
-            for item in missing:
-                found[item.id] = _stored(store, suite, fields_hash(dict(item.fields)), perturb, seed)
+        found = {item.id: _stored(store, suite, fields_hash(dict(item.fields)), perturb, seed) for item in items}
         return {item_id: rows[:n] for item_id, rows in found.items()}
     finally:
         store.close()
@@ -136,6 +134,25 @@ def _draw(generator, items: list, k: int, seed: int) -> list:
         except GeneratorError as exc:
             out.append(exc)
     return out
+
+
+def _drawn(store, suite: str, generator, seed: int) -> dict[str, tuple[int, int, bool]]:
+    """Per item content hash: this generator's (at its version) candidate rows, how many were accepted,
+    and whether it said it has none (a generator error)."""
+    return {row["source_sha256"]: (row["n"], row["accepted"], bool(row["error"])) for row in store.db.query(
+        "SELECT source_sha256, count(*) AS n, sum(accepted) AS accepted, max(text IS NULL) AS error FROM variants "
+        "WHERE suite = ? AND generator = ? AND version = ? AND seed = ? GROUP BY source_sha256",
+        [suite, generator.name, generator.version, seed])}
+
+
+def _enough(drawn: tuple[int, int, bool] | None, n: int) -> bool:
+    """Whether a generator needs no new draw for an item: it has n accepted variants, or it said it has none,
+    or it drew every candidate n variants ask for. Drawing is deterministic and keeps its order, so a larger
+    draw adds candidates after the stored ones, and redrawing the same count would only reject them again."""
+    if drawn is None:
+        return False
+    rows, accepted, error = drawn
+    return error or accepted >= n or rows >= CANDIDATES_PER_VARIANT * n
 
 
 def _stored(store, suite: str, source_sha256: str, perturb: Perturb, seed: int) -> list[dict]:
