@@ -72,7 +72,7 @@ def _write(path: Path, runs: int, items: int, seed: int, progress) -> dict:
     config = rules.load(path.parent / "no-such-pyproject.toml")
     store = store_module.Store(path)
     facts = {"broken": None, "overridden": None, "contaminated": [], "promoted": []}
-    _library(store, sizes["gsm_pert"] // (1 + VARIANTS), rng)
+    library = _library(store, sizes["gsm_pert"] // (1 + VARIANTS), rng)
     checkpoint = 0
     for k in range(runs):
         if k % 7 != 6:  # every 7th run evaluates the previous checkpoint again
@@ -86,7 +86,7 @@ def _write(path: Path, runs: int, items: int, seed: int, progress) -> dict:
                                "model_kind": "hf-dir", "hash_basis": "content", "engine": "hf", "seed": 0,
                                "command": "pytest evals --model=checkpoints/step-N", "cache_mode": "readwrite"})
         store.update_run(rid, {"started_at": started.isoformat(timespec="seconds")})
-        _outcomes(store, rid, sizes, difficulty, ability, contaminated, k == overridden, rng)
+        _outcomes(store, rid, sizes, difficulty, ability, contaminated, k == overridden, rng, library)
         _judgments(store, rid, sizes["help"], ability, rng, wilson)
         _refusals(store, rid, sizes, ability, rng)
         store.flush()
@@ -125,7 +125,7 @@ def _write(path: Path, runs: int, items: int, seed: int, progress) -> dict:
     return facts
 
 
-def _outcomes(store, rid, sizes, difficulty, ability, contaminated, drop_mc, rng) -> None:
+def _outcomes(store, rid, sizes, difficulty, ability, contaminated, drop_mc, rng, library) -> None:
     for suite, n in sizes.items():
         if suite in ("help", "refusal", "over_refusal"):
             continue  # written with their judgments / refusals
@@ -137,15 +137,19 @@ def _outcomes(store, rid, sizes, difficulty, ability, contaminated, drop_mc, rng
                 p -= 0.3  # a checkpoint that saw the originals does worse on their variants
             right = rng.random() < p
             a, b = 3 * source + 7, 5 * source + 2
-            prompt = (f"Question {source}: Ann has {a} apples and buys {b + variant} more. How many apples does "
+            # variant v is the library's kept candidate VARIANTS - v: not the draw order, as after a generator is added
+            idx = VARIANTS - variant if variant else None
+            more = b + idx + 1 if variant else b
+            prompt = (f"Question {source}: Ann has {a} apples and buys {more} more. How many apples does "
                       f"she have now? Answer with just the final number.")
-            answer = a + b + variant
+            answer = a + more
             response = f"She has {answer if right else answer + rng.choice((-2, -1, 1, 3))} apples."
             score = (round(rng.uniform(0.5, 1.0), 3) if right else round(rng.uniform(0.0, 0.5), 3)) \
                 if suite == "graded" else float(right)
             metrics = {"contaminated": float(contaminated and i % 9 == 0)} if suite == "gsm_pert" and not variant else None
-            store.add_outcome(rid, _outcome(suite, source, variant, right, score, prompt, response, metrics,
-                                            None if right else f"AssertionError: assert '{response}' contains '{answer}'"))
+            outcome = _outcome(suite, source, variant, right, score, prompt, response, metrics,
+                               None if right else f"AssertionError: assert '{response}' contains '{answer}'")
+            store.add_outcome(rid, {**outcome, "variant_id": library.get((source, idx))})
         store.add_suite(rid, {"suite": suite, "source": f"data/{suite}.jsonl", "n_rows": n, "sample_seed": 0, "chat": 1,
                               "perturbations": VARIANTS if suite == "gsm_pert" else None})
 
@@ -245,8 +249,9 @@ def _contamination(store, rid, n_items, normal_ci) -> bool:
     return review
 
 
-def _library(store, sources: int, rng) -> None:
-    """The variant library of gsm_pert: per source item, VARIANTS kept candidates and two rejected ones."""
+def _library(store, sources: int, rng) -> dict[tuple[int, int], int]:
+    """The variant library of gsm_pert: per source item, VARIANTS kept candidates and two rejected ones;
+    returns (source, idx) -> library row id."""
     rows = []
     for source in range(sources):
         a, b = 3 * source + 7, 5 * source + 2
@@ -261,6 +266,8 @@ def _library(store, sources: int, rng) -> None:
                          "distance": distance, "accepted": int(kept),
                          "reason": None if kept else f"near-copy: distance {distance} below the window's 0.20"})
     store.add_variants(rows)
+    return {(int(row["source_id"].split("-")[1]), row["idx"]): row["id"]
+            for row in store.db.query("SELECT id, source_id, idx FROM variants WHERE suite = 'gsm_pert'")}
 
 
 def page_ready_ms(out: Path, pages: list[str], repeats: int = 3) -> dict[str, float]:

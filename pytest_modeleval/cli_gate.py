@@ -2,7 +2,8 @@
 
 A run merged from `--eval-shard` machines (`modeleval merge`) was gated only slice by slice, each
 shard against its part of the baseline; this gates the merged run as one, records the verdicts
-like a session does, and exits 10 when a gate fails, so CI can block on it.
+like a session does, and exits 10 when a gate fails, so CI can block on it. Perturbed suites are
+scored for contamination again over all their items (each shard scored only its own).
 """
 
 from __future__ import annotations
@@ -48,13 +49,33 @@ def run(args) -> int:
         rows = list(db.query("SELECT suite, item_id, outcome, score, metrics FROM outcomes WHERE run_id = ?", [rid]))
         if not rows:
             raise CLIError(f"run {rid} has no outcomes to gate")
+        contamination = _contamination(db, rid, rows)
+        if contamination:
+            rows = contamination.with_flags(rows)
         report = evaluate(gate_rules, rows, baseline, note)
+        if contamination:
+            contamination.decide(report, gate_rules)
         applied = overrides.apply(report, overrides_file, run_record["model_hash"])
         record(store, rid, report, overrides_file.record(applied))
+        if contamination:
+            contamination.record(store, rid)
     finally:
         store.close()
     status = GATES_FAILED if report.failed else 0
     print(f"modeleval gate: run {rid} (sha256:{run_record['model_hash'][:12]})")
+    for line in contamination.lines() if contamination else []:
+        print(line)
     for line in lines(report, overrides=overrides_file, model_hash=run_record["model_hash"], exit_status=status):
         print(line)
     return status
+
+
+def _contamination(db, rid: int, rows: list[dict]):
+    """The run's contamination scores, from its outcomes and its perturbed suites' recorded parameters."""
+    from .perturb.run import RunContamination
+
+    meta = {row["suite"]: row for row in db.query("SELECT * FROM suites WHERE run_id = ?", [rid])}
+    contamination = RunContamination()
+    for row in rows:
+        contamination.add({**row, "suite_meta": meta.get(row["suite"])})
+    return contamination

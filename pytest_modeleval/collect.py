@@ -111,7 +111,8 @@ class SuiteCollector:
         out = []
         for item in items:
             out.append(item)
-            out += [dataclasses.replace(item, fields=MappingProxyType(json.loads(row["fields"])), variant=k)
+            out += [dataclasses.replace(item, fields=MappingProxyType(json.loads(row["fields"])), variant=k,
+                                        library_id=row["id"])
                     for k, row in enumerate(found.get(item.id, []), 1)]
         return out
 

@@ -76,6 +76,7 @@ class Item:
     variant: int = 0
     width: int = MIN_WIDTH
     key: str | None = None
+    library_id: int | None = field(default=None, compare=False)  # the variant library row a -pK item came from
 
     @property
     def id(self) -> str:

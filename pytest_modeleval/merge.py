@@ -64,13 +64,42 @@ def merge(output: Path, inputs: list[Path]) -> tuple[int, dict]:
         for _, _, suites, _ in shards:
             for suite in suites:
                 store.add_suite(run_id, {k: v for k, v in suite.items() if k != "run_id"})
-        for row in outcomes:
-            store.add_outcome(run_id, row)
+        library = _copy_variants(store, [path for path, _, _, _ in shards])
+        for path, _, _, rows in shards:
+            for row in rows:
+                if row.get("variant_id") is not None:
+                    row = {**row, "variant_id": library[path].get(row["variant_id"])}
+                store.add_outcome(run_id, row)
         store.finish_run(run_id, record["exit_status"])
         store.update_run(run_id, {"ended_at": max(run.get("ended_at") or "" for _, run, _, _ in shards)})
     finally:
         store.close()
     return run_id, tally(outcomes)
+
+
+VARIANT_KEY = ("suite", "source_sha256", "generator", "version", "seed", "idx")
+
+
+def _copy_variants(store, paths: list[Path]) -> dict[Path, dict[int, int]]:
+    """Each shard's variant library into the output (a row already there is kept), and per shard its
+    library row ids -> the output's, so merged outcomes still name the row each variant came from."""
+    import sqlite_utils
+
+    ids = {}
+    for path in paths:
+        db = sqlite_utils.Database(path)
+        try:
+            rows = list(db["variants"].rows) if "variants" in db.table_names() else []
+        finally:
+            db.close()
+        store.add_variants([{k: v for k, v in row.items() if k not in ("id", "created_at")} for row in rows])
+        ids[path] = {row["id"]: _variant_id(store, row) for row in rows}
+    return ids
+
+
+def _variant_id(store, row: dict) -> int:
+    where = " AND ".join(f"{key} = ?" for key in VARIANT_KEY)
+    return store.db.execute(f"SELECT id FROM variants WHERE {where}", [row[key] for key in VARIANT_KEY]).fetchone()[0]
 
 
 def _newest_run(path: Path):

@@ -244,6 +244,7 @@ class EvalSession:
         log = item.stash.get(LOG_KEY, None)
         report.modeleval = {
             "suite": marker.args[0].name, "item_id": suite_item.id, "variant": suite_item.variant,
+            "variant_id": suite_item.library_id,
             "test_id": report.nodeid, "outcome": outcome, "score": score, "message": message,
             "metrics": metrics, "metric_aggregations": item.stash.get(AGGREGATIONS_KEY, None),
             "duration": report.duration, **(log.as_record() if log else CallLog().as_record()),

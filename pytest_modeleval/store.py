@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 RUNS = {
     "id": int, "started_at": str, "ended_at": str, "exit_status": int,
@@ -42,7 +42,7 @@ SUITES = {
     "rotation": str,
 }
 OUTCOMES = {
-    "id": int, "run_id": int, "suite": str, "item_id": str, "variant": int, "test_id": str,
+    "id": int, "run_id": int, "suite": str, "item_id": str, "variant": int, "variant_id": int, "test_id": str,
     "outcome": str, "score": float, "prompt_hash": str, "prompt": str, "response": str,
     "message": str, "metrics": str, "duration": float, "requests": int, "cache_hits": int, "prompt_tokens": int,
     "completion_tokens": int, "new_prompt_tokens": int, "new_completion_tokens": int, "finished_at": str,

@@ -55,6 +55,17 @@ def test_variants_become_test_ids_and_are_reused(pytester, engine, shared_data):
     for source in {r["source_id"] for r in accepted}:
         variant = outcomes[source.replace("-p0", "-p1")]
         assert variant["prompt"] != outcomes[source]["prompt"]  # the model saw the re-instantiated question
+    # each -pK outcome names the library row it came from: that source's K-th kept candidate
+    by_id = {r["id"]: r for r in library}
+    for item_id, o in outcomes.items():
+        if o["variant"] == 0:
+            assert o["variant_id"] is None
+            continue
+        row = by_id[o["variant_id"]]
+        kept = [r["id"] for r in accepted if r["source_id"] == row["source_id"]]
+        assert row["accepted"] and item_id == row["source_id"].replace("-p0", f"-p{o['variant']}")
+        assert kept.index(row["id"]) == o["variant"] - 1
+        assert json.loads(row["fields"])["question"] in o["prompt"]
     assert query(db, "SELECT perturbations FROM suites")[0]["perturbations"] == 3
     # a rerun draws nothing new: the same library rows, the same test ids
     again = run(pytester, "-q", "--collect-only")

@@ -167,8 +167,14 @@ def test_item_drill_down_shows_the_variants_side_by_side_with_the_library(pages,
     for i, v in enumerate(library):
         assert rows.nth(i).locator("td[data-col=text]").inner_text() == v["text"]
         assert float(rows.nth(i).locator("td[data-col=distance]").get_attribute("data-value")) == pytest.approx(v["distance"])
-    kept = [v for v in library if v["accepted"]]
-    assert rows.nth(0).locator("td[data-col=as]").inner_text() == "-p1" and kept[0]["id"] == library[0]["id"]
+    # "as" comes from the library row each outcome recorded (the synthetic DB maps -p1 to the last kept
+    # candidate, not the first, so a guess from the library's order would be wrong)
+    became = {o["variant_id"]: f"-p{o['variant']}" for o in outcomes if o["variant"]}
+    assert sorted(became.values()) == ["-p1", "-p2", "-p3"] and library[0]["id"] != next(iter(became))
+    assert [rows.nth(i).locator("td[data-col=as]").inner_text() for i in range(len(library))] == \
+        [became.get(v["id"], "") for v in library]
+    assert pages.page.locator(f'.variant[data-item="gsm_pert-0003-p1"] [data-field=prompt]').inner_text() == \
+        next(v["text"] for v in library if became.get(v["id"]) == "-p1")
 
 
 def test_items_are_paged_by_chunks_and_filtered_by_outcome(pages, site):

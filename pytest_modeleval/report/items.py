@@ -94,13 +94,13 @@ def write_run_items(db, run_id: int, slugs: dict[str, str], write: Write) -> dic
             entry["chunks"].append([source_item(chunk[0][0]), source_item(chunk[-1][0]), len(chunk), counts])
             start = end
 
-    for (s, item_id, variant, outcome, score, test_id, prompt_hash, response, message, metrics, duration) in \
-            queries.item_rows(db, run_id):
+    for (s, item_id, variant, outcome, score, test_id, prompt_hash, response, message, metrics, duration,
+         variant_id) in queries.item_rows(db, run_id):
         if s != suite:
             flush_suite()
             suite, rows = s, []
         rows.append([item_id, variant, outcome, queries.finite(score), test_id, prompt_key(prompt_hash),
-                     clip(response), message, metrics, None if duration is None else round(duration, 3)])
+                     clip(response), message, metrics, None if duration is None else round(duration, 3), variant_id])
     flush_suite()
     return manifest
 

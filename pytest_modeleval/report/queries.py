@@ -157,7 +157,8 @@ def contamination_items(db, limit: int = TOP_CONTAMINATED) -> dict[tuple[int, st
 def item_rows(db, run_id: int):
     """A run's outcomes as tuples, grouped by suite and source item (variants -p0, -p1, ... together)."""
     return db.conn.execute("""
-        SELECT suite, item_id, variant, outcome, score, test_id, prompt_hash, response, message, metrics, duration
+        SELECT suite, item_id, variant, outcome, score, test_id, prompt_hash, response, message, metrics, duration,
+               variant_id
         FROM outcomes WHERE run_id = ? ORDER BY suite, item_id""", [run_id])
 
 

@@ -572,7 +572,8 @@
       if (stem < c[0]) hi = mid - 1; else if (stem > c[1]) lo = mid + 1; else { at = mid; break; }
     }
     const chunk = at >= 0 ? await load("items/" + rid + "/" + s.slug + "/" + at) : { rows: [] };
-    // a chunk row: [item id, variant, outcome, score, test id (null: test_prefix[item id]), prompt key, response, message, metrics, duration]
+    // a chunk row: [item id, variant, outcome, score, test id (null: test_prefix[item id]), prompt key, response, message, metrics, duration,
+    //               variant library row id (null for canonical items and in DBs older than schema 5)]
     const rows = chunk.rows.filter((r) => sourceItem(r[0]) === stem).sort((x, y) => (x[1] || 0) - (y[1] || 0));
     const testId = (r) => r[4] ?? (chunk.test_prefix ? chunk.test_prefix + "[" + r[0] + "]" : "");
     if (!rows.length) { app.appendChild(note("Run " + rid + " has no item " + item + " in suite " + suite + ".", "error")); return; }
@@ -600,12 +601,17 @@
     if (s.variant_shards) {
       const library = (await load("variants/" + s.slug + "/" + shardOf(stem, s.variant_shards)))[stem] || [];
       const seed = (entry.sample_seed ?? null);
-      let k = 0;
       // a library row: [id, generator, version, seed, idx, text, distance, accepted, reason]
-      const used = library.map((v) => (v[7] && (seed === null || v[3] === seed) ? "-p" + ++k : ""));
+      const recorded = new Map(rows.filter((r) => r[10] != null).map((r) => [r[10], "-p" + r[1]]));
+      let k = 0;
+      const used = recorded.size
+        ? library.map((v) => recorded.get(v[0]) || "")
+        : library.map((v) => (v[7] && (seed === null || v[3] === seed) ? "-p" + ++k : ""));
       app.appendChild(section("Variant library for " + stem,
         note("Every candidate generated for this source item, kept or rejected, with its cosine distance to the original. " +
-          "\"as\" names the test id the k-th kept candidate (seed " + (seed ?? "?") + ") became."),
+          (recorded.size ? "\"as\" names the test id each candidate became in run " + rid + "."
+            : "\"as\" names the test id the k-th kept candidate (seed " + (seed ?? "?") + ") most likely became: " +
+              "this run does not record which library row each variant came from.")),
         table([
           { label: "as", col: "as", render: (v) => used[library.indexOf(v)] },
           { label: "generator", render: (v) => v[1] + " v" + v[2] },

@@ -1,0 +1,85 @@
+"""Perturbed suites across `--eval-shard` machines: `modeleval merge` keeps each variant outcome tied to
+the library row it came from (the shards' libraries are copied and variant_id renumbered), and
+`modeleval gate` scores contamination over the merged run's items (each shard scored only its own).
+Shard DBs are real SQLite files written through the Store, as a run writes them."""
+
+from __future__ import annotations
+
+import json
+
+from evalkit import query
+from pytest_modeleval.cli import main as modeleval
+from pytest_modeleval.merge import merge
+from pytest_modeleval.store import Store
+
+
+def library_row(source: int, idx: int) -> dict:
+    text = f"question {source}, variant {idx}"
+    return {"suite": "gsm", "source_id": f"gsm-{source:04d}-p0", "source_sha256": f"{source:064x}",
+            "generator": "numeric-gsm8k", "version": 1, "seed": 0, "idx": idx, "text": text,
+            "fields": json.dumps({"question": text}), "distance": 0.03, "accepted": 1}
+
+
+def shard(path, sources: list[int], library: list[tuple[int, int]]) -> None:
+    """A shard DB whose library holds `library` (in that order, so ids differ between shards) and whose
+    run has, per source, the canonical item and its -p1 from that source's idx 1 row."""
+    store = Store(path)
+    store.add_variants([library_row(s, i) for s, i in library])
+    ids = {(r["source_id"], r["idx"]): r["id"] for r in store.db.query("SELECT * FROM variants")}
+    run = store.start_run({"model_hash": "a" * 64, "seed": 0})
+    for s in sources:
+        for variant in (0, 1):
+            item = f"gsm-{s:04d}-p{variant}"
+            store.add_outcome(run, {"suite": "gsm", "item_id": item, "variant": variant, "test_id": f"t[{item}]",
+                                    "outcome": "correct", "score": 1.0,
+                                    "variant_id": ids[(f"gsm-{s:04d}-p0", 1)] if variant else None})
+    store.finish_run(run, 0)
+    store.close()
+
+
+def test_merged_outcomes_name_their_library_rows_in_the_merged_db(tmp_path):
+    shard(tmp_path / "s1.sqlite", [0, 1], [(0, 0), (0, 1), (1, 0), (1, 1)])
+    shard(tmp_path / "s2.sqlite", [2, 3], [(3, 1), (3, 0), (2, 1), (2, 0), (0, 0)])  # other ids, one shared row
+    merged = tmp_path / "merged.sqlite"
+    merge(merged, [tmp_path / "s1.sqlite", tmp_path / "s2.sqlite"])
+    library = {r["id"]: r for r in query(merged, "SELECT * FROM variants")}
+    assert len(library) == 8, "each (source, generator, seed, idx) once"
+    outcomes = query(merged, "SELECT * FROM outcomes WHERE variant = 1 ORDER BY item_id")
+    assert [o["item_id"] for o in outcomes] == [f"gsm-{s:04d}-p1" for s in range(4)]
+    for o in outcomes:
+        row = library[o["variant_id"]]
+        assert row["source_id"] == o["item_id"].replace("-p1", "-p0") and row["idx"] == 1
+    assert all(o["variant_id"] is None for o in query(merged, "SELECT * FROM outcomes WHERE variant = 0"))
+
+
+def perturbed_shard(path, sources: range, variants_right) -> None:
+    """A shard run of suite gsm (3 variants per item): every canonical item right, and variant k of
+    each source right when variants_right(source, k)."""
+    store = Store(path)
+    run = store.start_run({"model_hash": "a" * 64, "seed": 0})
+    store.add_suite(run, {"suite": "gsm", "perturbations": 3, "cs_threshold": 0.1, "cs_alpha": 0.05})
+    for s in sources:
+        for k in range(4):
+            item = f"gsm-{s:04d}-p{k}"
+            right = k == 0 or variants_right(s, k)
+            store.add_outcome(run, {"suite": "gsm", "item_id": item, "variant": k, "test_id": f"t[{item}]",
+                                    "outcome": "correct" if right else "wrong", "score": float(right)})
+    store.finish_run(run, 0)
+    store.close()
+
+
+def test_gate_scores_contamination_over_the_merged_items(tmp_path, capsys):
+    # shard 1 alone shows no drop; shard 2 drops on every variant: only the merged run tells the whole suite
+    perturbed_shard(tmp_path / "s1.sqlite", range(0, 12), lambda s, k: True)
+    perturbed_shard(tmp_path / "s2.sqlite", range(12, 24), lambda s, k: False)
+    merged = tmp_path / "merged.sqlite"
+    run_id, _ = merge(merged, [tmp_path / "s1.sqlite", tmp_path / "s2.sqlite"])
+    capsys.readouterr()
+    assert modeleval(["gate", str(run_id), "--db", str(merged)]) == 10
+    text = capsys.readouterr().out
+    assert "contamination (CS =" in text and "suite-level verdict only" in text
+    [row] = query(merged, "SELECT * FROM contamination WHERE run_id = ?", run_id)
+    assert row["n_items"] == 24 and row["cs"] == 0.5 and row["verdict"] == "fail"
+    assert len(query(merged, "SELECT * FROM contamination_items WHERE run_id = ?", run_id)) == 24
+    [gate] = query(merged, "SELECT metric, verdict FROM gates WHERE run_id = ? AND gate = 'contamination'", run_id)
+    assert gate == {"metric": "cs", "verdict": "fail"}
