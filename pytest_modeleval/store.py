@@ -86,7 +86,7 @@ CLASSIFIER_VALIDATIONS = {
 VARIANTS = {
     "id": int, "suite": str, "source_id": str, "source_sha256": str, "generator": str, "version": int,
     "seed": int, "idx": int, "text": str, "fields": str, "answer": str, "distance": float, "accepted": int,
-    "reason": str, "created_at": str,
+    "reason": str, "draw_size": int, "created_at": str,
 }
 # The contamination score of a run's perturbed suites (pytest_modeleval.perturb.audit): one row per suite ...
 CONTAMINATION = {

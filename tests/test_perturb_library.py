@@ -16,7 +16,7 @@ from pytest_modeleval.perturb.variant import GeneratorError, Variant
 
 class Counting:
     """Candidates 'q 0', 'q 1', ... in a fixed order (as every real generator keeps), counting draws.
-    Items whose question holds 'none' have no variant at all."""
+    Items whose question holds 'none' have no variant at all, those holding 'few' only one."""
 
     name, version, surface = "counting", 1, False
 
@@ -29,7 +29,8 @@ class Counting:
         if "none" in fields["question"]:
             raise GeneratorError("nothing to vary")
         return [Variant(f"{fields['question']} {i}", None, self.name, self.version, seed,
-                        {**fields, "question": f"{fields['question']} {i}"}) for i in range(n)]
+                        {**fields, "question": f"{fields['question']} {i}"})
+                for i in range(1 if "few" in fields["question"] else n)]
 
 
 class Distances:
@@ -64,6 +65,14 @@ def test_a_rerun_draws_nothing_not_even_for_items_whose_candidates_were_all_reje
     with sqlite3.connect(db) as conn:
         reasons = dict(conn.execute("SELECT source_id || ':' || idx, coalesce(reason, '') FROM variants"))
     assert reasons["s-0001-p0:0"].endswith("a near-copy") and reasons["s-0002-p0:0"] == "generator error: nothing to vary"
+
+
+def test_a_generator_with_fewer_candidates_than_asked_is_not_asked_again(tmp_path):
+    db, generator = tmp_path / "results.sqlite", Counting()
+    first, _ = draw(db, [generator], 3, questions=("ok few",))
+    assert first == {"s-0000-p0": ["ok few 0"]}
+    again, embedder = draw(db, [generator], 3, questions=("ok few",))
+    assert again == first and len(generator.draws) == 1 and embedder.embedded == 0
 
 
 def test_a_larger_n_draws_again_only_where_too_few_were_kept_and_keeps_the_first_draw(tmp_path):

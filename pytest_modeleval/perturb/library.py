@@ -103,7 +103,8 @@ def variants_for(db: Path, suite: str, items: list, perturb: Perturb, n: int, se
             for c in candidates:
                 item, generator, index, v = c
                 base = {"suite": suite, "source_id": item.id, "source_sha256": fields_hash(dict(item.fields)),
-                        "generator": generator.name, "version": generator.version, "seed": seed, "idx": index}
+                        "generator": generator.name, "version": generator.version, "seed": seed, "idx": index,
+                        "draw_size": CANDIDATES_PER_VARIANT * n}
                 if isinstance(v, Exception):
                     rows.append({**base, "accepted": 0, "reason": f"generator error: {v}"})
                     continue
@@ -136,23 +137,24 @@ def _draw(generator, items: list, k: int, seed: int) -> list:
     return out
 
 
-def _drawn(store, suite: str, generator, seed: int) -> dict[str, tuple[int, int, bool]]:
-    """Per item content hash: this generator's (at its version) candidate rows, how many were accepted,
-    and whether it said it has none (a generator error)."""
-    return {row["source_sha256"]: (row["n"], row["accepted"], bool(row["error"])) for row in store.db.query(
-        "SELECT source_sha256, count(*) AS n, sum(accepted) AS accepted, max(text IS NULL) AS error FROM variants "
-        "WHERE suite = ? AND generator = ? AND version = ? AND seed = ? GROUP BY source_sha256",
+def _drawn(store, suite: str, generator, seed: int) -> dict[str, tuple[int, int | None, bool]]:
+    """Per item content hash: how many accepted variants this generator (at its version) gave, the most
+    candidates it was asked for (None in libraries older than draw_size), and whether it said it has none."""
+    return {row["source_sha256"]: (row["accepted"], row["asked"], bool(row["error"])) for row in store.db.query(
+        "SELECT source_sha256, sum(accepted) AS accepted, max(draw_size) AS asked, max(text IS NULL) AS error "
+        "FROM variants WHERE suite = ? AND generator = ? AND version = ? AND seed = ? GROUP BY source_sha256",
         [suite, generator.name, generator.version, seed])}
 
 
-def _enough(drawn: tuple[int, int, bool] | None, n: int) -> bool:
+def _enough(drawn: tuple[int, int | None, bool] | None, n: int) -> bool:
     """Whether a generator needs no new draw for an item: it has n accepted variants, or it said it has none,
-    or it drew every candidate n variants ask for. Drawing is deterministic and keeps its order, so a larger
-    draw adds candidates after the stored ones, and redrawing the same count would only reject them again."""
+    or it was already asked for as many candidates as n variants need (it may have had fewer to give).
+    Drawing is deterministic and keeps its order, so a larger draw adds candidates after the stored ones,
+    and the same draw again would only give, and reject, the same candidates."""
     if drawn is None:
         return False
-    rows, accepted, error = drawn
-    return error or accepted >= n or rows >= CANDIDATES_PER_VARIANT * n
+    accepted, asked, error = drawn
+    return error or accepted >= n or asked is None or asked >= CANDIDATES_PER_VARIANT * n
 
 
 def _stored(store, suite: str, source_sha256: str, perturb: Perturb, seed: int) -> list[dict]:
