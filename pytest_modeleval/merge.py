@@ -70,6 +70,9 @@ def merge(output: Path, inputs: list[Path]) -> tuple[int, dict]:
                 if row.get("variant_id") is not None:
                     row = {**row, "variant_id": library[path].get(row["variant_id"])}
                 store.add_outcome(run_id, row)
+        for table in EVIDENCE:
+            _copy_evidence(store, table, [(path, run["id"]) for path, run, _, _ in shards], run_id)
+        _judge_figures(store, output, run_id)
         store.finish_run(run_id, record["exit_status"])
         store.update_run(run_id, {"ended_at": max(run.get("ended_at") or "" for _, run, _, _ in shards)})
     finally:
@@ -78,6 +81,37 @@ def merge(output: Path, inputs: list[Path]) -> tuple[int, dict]:
 
 
 VARIANT_KEY = ("suite", "source_sha256", "generator", "version", "seed", "idx")
+EVIDENCE = ("judgments", "refusals")  # per-item rows of a run, keyed by test id like its outcomes
+
+
+def _copy_evidence(store, table: str, runs: list[tuple[Path, int]], run_id: int) -> None:
+    """The shards' judge or red-team rows of their runs, as rows of the merged run."""
+    import sqlite_utils
+
+    for path, shard_run in runs:
+        db = sqlite_utils.Database(path)
+        try:
+            rows = list(db[table].rows_where("run_id = ?", [shard_run])) if table in db.table_names() else []
+        finally:
+            db.close()
+        store.db[table].insert_all([{**{k: v for k, v in row.items() if k != "id"}, "run_id": run_id}
+                                    for row in rows])
+
+
+def _judge_figures(store, output: Path, run_id: int) -> None:
+    """Each judged suite's win rate, interval and position bias over all the merged judgments (each
+    shard's suites row held its own slice's); the judge counts as it would in a session."""
+    import json
+
+    from .cli_common import settings
+    from .judge.run import RunJudgments
+
+    judgments = RunJudgments(output, settings().judge_min_kappa)
+    for row in store.db["judgments"].rows_where("run_id = ?", [run_id], order_by="id"):
+        judgments.add(row["suite"], {**row, **{k: json.loads(row[k] or "[]")
+                                             for k in ("candidate_slots", "slot_verdicts", "outputs")}})
+    if judgments:
+        judgments.record(store, run_id)
 
 
 def _copy_variants(store, paths: list[Path]) -> dict[Path, dict[int, int]]:

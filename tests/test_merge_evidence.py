@@ -1,6 +1,7 @@
-"""Perturbed suites across `--eval-shard` machines: `modeleval merge` keeps each variant outcome tied to
-the library row it came from (the shards' libraries are copied and variant_id renumbered), and
-`modeleval gate` scores contamination over the merged run's items (each shard scored only its own).
+"""What `modeleval merge` carries beyond outcomes, and what `modeleval gate` recomputes for a merged run:
+- each variant outcome stays tied to the library row it came from (libraries copied, variant_id renumbered);
+- the judge's and red-team rows are copied, and the judge figures recomputed over all the items;
+- `modeleval gate` scores contamination over the merged items (each shard scored only its own).
 Shard DBs are real SQLite files written through the Store, as a run writes them."""
 
 from __future__ import annotations
@@ -83,3 +84,43 @@ def test_gate_scores_contamination_over_the_merged_items(tmp_path, capsys):
     assert len(query(merged, "SELECT * FROM contamination_items WHERE run_id = ?", run_id)) == 24
     [gate] = query(merged, "SELECT metric, verdict FROM gates WHERE run_id = ? AND gate = 'contamination'", run_id)
     assert gate == {"metric": "cs", "verdict": "fail"}
+
+
+def judged_shard(path, items: range, wins: set[int]) -> None:
+    """A shard run of the judged suite help: the candidate in slot A, winning the items in `wins`."""
+    from pytest_modeleval.judge.judgment import Judgment
+
+    store = Store(path)
+    run = store.start_run({"model_hash": "a" * 64, "seed": 0})
+    store.add_suite(run, {"suite": "help"})
+    for i in items:
+        item = f"help-{i:04d}-p0"
+        won = i in wins
+        judgment = Judgment("pairwise", "j" * 64, "t" * 64, f"question {i}", "answer", "reference", ["A"],
+                            ["A" if won else "B"], ["[[A]]" if won else "[[B]]"], 1, "win" if won else "loss")
+        payload = {"suite": "help", "item_id": item, "variant": 0, "test_id": f"t[{item}]",
+                   "judgment": judgment.record()}
+        store.add_outcome(run, {**payload, "outcome": "correct" if won else "wrong", "score": float(won),
+                                "metrics": {"win_rate": float(won)}})
+        store.add_judgment(run, payload)
+        store.add_refusal(run, {**payload, "refusal": {"kind": "harmful", "category": "c", "refused": int(won),
+                                                       "classifier": "string-match", "completion": "answer"}})
+    from pytest_modeleval.judge.run import RunJudgments
+
+    judgments = RunJudgments(path, 0.7)
+    for row in store.db["judgments"].rows:
+        judgments.add("help", {**row, **{k: json.loads(row[k]) for k in ("candidate_slots", "slot_verdicts", "outputs")}})
+    judgments.record(store, run)  # the shard's own figures, as its session writes them
+    store.finish_run(run, 0)
+    store.close()
+
+
+def test_merge_copies_judge_and_red_team_rows_and_recomputes_the_judge_figures(tmp_path):
+    judged_shard(tmp_path / "s1.sqlite", range(0, 10), wins=set(range(0, 10)))  # alone: win rate 100%
+    judged_shard(tmp_path / "s2.sqlite", range(10, 20), wins=set())  # alone: 0%
+    merged = tmp_path / "merged.sqlite"
+    run_id, _ = merge(merged, [tmp_path / "s1.sqlite", tmp_path / "s2.sqlite"])
+    assert len(query(merged, "SELECT * FROM judgments WHERE run_id = ?", run_id)) == 20
+    assert len(query(merged, "SELECT * FROM refusals WHERE run_id = ?", run_id)) == 20
+    [suite] = query(merged, "SELECT judged, win_rate, first_slot_rate FROM suites WHERE run_id = ?", run_id)
+    assert suite == {"judged": 20, "win_rate": 0.5, "first_slot_rate": 0.5}
