@@ -80,7 +80,6 @@ def merge(output: Path, inputs: list[Path]) -> tuple[int, dict]:
     return run_id, tally(outcomes)
 
 
-VARIANT_KEY = ("suite", "source_sha256", "generator", "version", "seed", "idx")
 EVIDENCE = ("judgments", "refusals")  # per-item rows of a run, keyed by test id like its outcomes
 
 
@@ -105,11 +104,11 @@ def _judge_figures(store, output: Path, run_id: int) -> None:
 
     from .cli_common import settings
     from .judge.run import RunJudgments
+    from .store import JUDGMENT_LISTS
 
     judgments = RunJudgments(output, settings().judge_min_kappa)
     for row in store.db["judgments"].rows_where("run_id = ?", [run_id], order_by="id"):
-        judgments.add(row["suite"], {**row, **{k: json.loads(row[k] or "[]")
-                                             for k in ("candidate_slots", "slot_verdicts", "outputs")}})
+        judgments.add(row["suite"], {**row, **{k: json.loads(row[k] or "[]") for k in JUDGMENT_LISTS}})
     if judgments:
         judgments.record(store, run_id)
 
@@ -132,6 +131,8 @@ def _copy_variants(store, paths: list[Path]) -> dict[Path, dict[int, int]]:
 
 
 def _variant_id(store, row: dict) -> int:
+    from .store import VARIANT_KEY
+
     where = " AND ".join(f"{key} = ?" for key in VARIANT_KEY)
     return store.db.execute(f"SELECT id FROM variants WHERE {where}", [row[key] for key in VARIANT_KEY]).fetchone()[0]
 

@@ -88,6 +88,8 @@ VARIANTS = {
     "seed": int, "idx": int, "text": str, "fields": str, "answer": str, "distance": float, "accepted": int,
     "reason": str, "draw_size": int, "created_at": str,
 }
+VARIANT_KEY = ("suite", "source_sha256", "generator", "version", "seed", "idx")  # one library row per key
+JUDGMENT_LISTS = ("candidate_slots", "slot_verdicts", "outputs")  # judgments columns holding JSON lists
 # The contamination score of a run's perturbed suites (pytest_modeleval.perturb.audit): one row per suite ...
 CONTAMINATION = {
     "run_id": int, "suite": str, "n_items": int, "n_scored": int, "min_variants": int, "acc_baseline": float,
@@ -179,7 +181,7 @@ class Store:
             db["classifier_validations"].create(CLASSIFIER_VALIDATIONS, pk="id")
         if "variants" not in db.table_names():
             db["variants"].create(VARIANTS, pk="id")
-            db["variants"].create_index(["suite", "source_sha256", "generator", "version", "seed", "idx"], unique=True)
+            db["variants"].create_index(list(VARIANT_KEY), unique=True)
         if "contamination" not in db.table_names():
             db["contamination"].create(CONTAMINATION, pk=("run_id", "suite"), foreign_keys=[("run_id", "runs", "id")])
         if "contamination_items" not in db.table_names():
@@ -248,7 +250,7 @@ class Store:
         """The judge's record of one item (kept even when its verdict was unreadable: that is the evidence)."""
         judgment = payload["judgment"]
         row = {key: judgment.get(key) for key in JUDGMENTS if key in judgment}
-        for key in ("candidate_slots", "slot_verdicts", "outputs"):
+        for key in JUDGMENT_LISTS:
             row[key] = json.dumps(row.get(key) or [])
         row.update(run_id=run_id, suite=payload["suite"], test_id=payload["test_id"], item_id=payload["item_id"],
                    variant=payload["variant"])
