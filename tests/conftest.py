@@ -39,3 +39,24 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip("reference benchmark data (../shared/data next to the repo) is absent")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL server per test session (tests/pgserver.py); skips without the binaries,
+    fails under scripts/test.sh (MODELEVAL_REQUIRE_POSTGRES=1), where install.sh has installed them."""
+    from pgserver import start
+
+    server = start()
+    if server is None:
+        if os.environ.get("MODELEVAL_REQUIRE_POSTGRES"):
+            pytest.fail("PostgreSQL's initdb was not found: scripts/install.sh installs Debian's postgresql package")
+        pytest.skip("PostgreSQL's initdb / pg_ctl are not installed (Debian: apt-get install postgresql)")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """The URL (password included) of a fresh, empty database on the session's server."""
+    return postgres_server.create_database()
