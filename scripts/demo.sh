@@ -5,9 +5,11 @@
 # Extra arguments go to every pytest run (e.g. --eval-batch-size 8). The demo's results DB,
 # registry and dashboard live in .modeleval/demo/ (the results DB starts afresh on every demo);
 # predictions stay in the prediction cache, so a second demo computes nothing again.
+# DEMO_PYTHON=PATH runs it with a Python that has the plugin installed already, instead of .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/install.sh
+python=${DEMO_PYTHON:-.venv/bin/python}
+[ -n "${DEMO_PYTHON:-}" ] || ./scripts/install.sh
 export HF_HUB_OFFLINE=1
 
 demo=.modeleval/demo
@@ -16,7 +18,6 @@ registry=$demo/registry
 report=$demo/report
 capability=(example_suites --deselect example_suites/test_redteam.py)
 common=(--judge=embedded --judge-allow-self --eval-db="$db" -p no:cacheprovider)
-python=.venv/bin/python
 stages=7
 
 stage() { echo; echo "demo [$1/$stages] $2"; }
