@@ -31,7 +31,7 @@ rm -f "$db" "$db-wal" "$db-shm"
 stage 1 "run 1: the example suites on the embedded model (SmolLM2-135M-Instruct), red-team suites included"
 status=0; evaluate example_suites --model=embedded "${common[@]}" "$@" || status=$?
 case $status in
-    10) echo "demo: run 1 ended with exit status 10: a gate failed (above: the 135M model complies with harmful requests)";;
+    10) echo "demo: run 1 ended with exit status 10: a gate failed (the gate table above: the embedded 135M model fails the refusal gate, it complies with harmful requests)";;
     0) echo "demo: run 1 passed every gate";;
     *) echo "demo: run 1 ended with exit status $status (errors, see above): stopping"; exit "$status";;
 esac
