@@ -9,7 +9,9 @@ file for file, and has the same content hash, on every machine with the same lib
 
 The checkpoint is saved as `REGISTRY_DIR/embedded-damaged/`, an HF-format directory that
 `--model=sha256:<prefix> --eval-registry=REGISTRY_DIR` finds by hash (docs/model-references.md).
-An existing checkpoint made with the same settings is kept (it is only hashed).
+The settings are recorded beside the weights in `finetune.json` (benchmarks/finetune.py's record
+of how a checkpoint was made; not a model file, so not part of the hash), and an existing checkpoint
+made with the same settings is kept (it is only hashed).
 """
 
 from __future__ import annotations
