@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The product's story in one command: a checkpoint evaluated and promoted to production, a damaged
 # checkpoint evaluated against it item by item, blocked by the paired no-regression gates (exit
-# status 10), refused by `modeleval promote`, and the dashboard of both runs.
+# status 10), refused by `modeleval promote`, and the dashboard of every run.
 # Extra arguments go to every pytest run (e.g. --eval-batch-size 8). The demo's results DB,
 # registry and dashboard live in .modeleval/demo/ (the results DB starts afresh on every demo);
 # predictions stay in the prediction cache, so a second demo computes nothing again.
@@ -61,7 +61,7 @@ stage 4 "checkpoint 2: a damaged copy of the embedded model (seeded noise on its
 hash=$("$python" scripts/damaged_checkpoint.py "$registry")
 echo "demo: $registry/embedded-damaged is sha256:$hash"
 
-stage 5 "the capability suites on --model=sha256:${hash:0:12}, gated item by item against production"
+stage 5 "run $((promoted ? 2 : 3)): the capability suites on --model=sha256:${hash:0:12}, gated item by item against production"
 status=0; evaluate "${capability[@]}" --model="sha256:${hash:0:12}" --eval-registry="$registry" "${common[@]}" "$@" \
     || status=$?
 case $status in
