@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from evalkit import one_thread_engine
 from pytest_modeleval.engines import hf
 from pytest_modeleval.engines.base import EngineError, GenerateRequest, LoglikelihoodRequest
 from pytest_modeleval.engines.gguf import converted_dir, ensure_converted
@@ -23,9 +24,14 @@ EASY = [  # (context, true continuation, corrupted continuation)
 
 @pytest.fixture(scope="module")
 def engine():
-    engine = hf.load(resolve("embedded"), batch_size=16)
-    yield engine
-    engine.batch_size = 16
+    """The embedded engine on one torch thread: these are many short calls (see evalkit.one_thread_engine)."""
+    threads = one_thread_engine()
+    engine = next(threads)
+    try:
+        yield engine
+    finally:
+        engine.batch_size = 16
+        threads.close()  # restores torch's thread count
 
 
 def test_generates_real_text_with_the_chat_template(engine):

@@ -28,6 +28,18 @@ def ref(converted):
     return resolve(f"lmeval:hf#pretrained={converted},dtype=float32")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Many short calls on two engines: one torch thread, which does not spin when other processes
+    share the cores (see evalkit.one_thread_engine); restored after the module."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def engine(ref):
     return lmeval.load(ref, Settings(batch_size=16), device="cpu")
