@@ -112,7 +112,9 @@ def test_first_run_then_a_regression_against_production_then_production_again(py
     write(pytester, 20)
     again = run(pytester, "--junitxml=again.xml")
     assert again.ret == 0, again.stdout.str()
-    again.stdout.fnmatch_lines(["demo*no-regression*score*20*100.0%*100.0%*+0.0 pts*1.000*pass", "gates passed: 1 of 1"])
+    again.stdout.fnmatch_lines(["demo*no-regression*score*20*100.0%*100.0%*+0.0 pts*1.000*1.000*underpowered",
+                                "underpowered no-regression[[]demo[]]:*needs about 783 paired items",
+                                "gates passed: 1 of 1, 1 underpowered*"])
     assert gate_cases(pytester.path / "again.xml")["no-regression[demo]"][0] == "passed"
 
 

@@ -83,7 +83,9 @@ def lines(report: GateReport, *, mode: str = "enforce", overrides=None, model_ha
         out.append(f"no gate applied ({len(report.results)} not applicable)")
     else:
         overridden = sum(r.verdict == "overridden" for r in report.results)
-        extra = f", {overridden} by override" if overridden else ""
+        weak = sum(r.verdict == "underpowered" for r in report.results)
+        extra = (f", {overridden} by override" if overridden else "") + (
+            f", {weak} underpowered (could not see a fall beyond the margin)" if weak else "")
         out.append(f"gates passed: {total} of {total}{extra}")
     return out
 
