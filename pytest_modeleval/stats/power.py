@@ -120,12 +120,13 @@ def mcnemar_power(n: int, discordance: float, fall: float, alpha: float = 0.05) 
     falls = _likely_counts(n, p_fall)
     rises = _likely_counts(n, p_rise)
     lf = _log_factorials(n)
-    f, r = np.meshgrid(falls, rises, indexing="ij")
+    f, r = falls[:, None], rises[None, :]
     rest = n - f - r
-    ok = rest >= 0
-    f, r, rest = f[ok], r[ok], rest[ok]
-    log_pmf = lf[n] - lf[f] - lf[r] - lf[rest] + _xlogy(f, p_fall) + _xlogy(r, p_rise) + _xlogy(rest, 1 - q)
-    reject = (f > r) & (f >= _critical(alpha, n)[f + r])
+    log_pmf = (lf[n] - lf[f] - lf[r] - lf[np.maximum(rest, 0)] + (f * _log(p_fall)) + (r * _log(p_rise))
+               + (rest * _log(1 - q)))
+    low = int(falls[0] + rises[0])
+    critical = _critical(alpha, np.arange(low, int(falls[-1] + rises[-1]) + 1))
+    reject = (rest >= 0) & (f > r) & (f >= critical[f + r - low])
     return float(np.exp(log_pmf[reject]).sum())
 
 
@@ -225,10 +226,9 @@ def _likely_counts(n: int, p: float):
     return np.arange(lo, hi + 1, dtype=np.int64)
 
 
-def _xlogy(k, p: float):
-    import numpy as np
-
-    return np.zeros(k.shape) if p <= 0 else k * math.log(p)
+def _log(p: float) -> float:
+    """log p, with 0 for p = 0 (its count is then always 0, and 0 * log 0 counts as 0)."""
+    return math.log(p) if p > 0 else 0.0
 
 
 _FACTORIALS: list = []
@@ -246,22 +246,22 @@ def _log_factorials(n: int):
     return _FACTORIALS[0]
 
 
-def _critical(alpha: float, n: int):
-    """c[D] for D = 0..n: the fewest falls out of D discordant items that McNemar's exact test
-    (p = 2 * P(Binomial(D, 1/2) <= D - falls), as `mcnemar_exact`) rejects at `alpha`; D + 1 if none."""
+def _critical(alpha: float, totals):
+    """c[D] for each D in `totals`: the fewest falls out of D discordant items that McNemar's exact test
+    (p = 2 * P(Binomial(D, 1/2) <= D - falls), as `mcnemar_exact`) rejects at `alpha`; D + 1 if none.
+    Cached per alpha and D, computed only for the totals asked for."""
     import numpy as np
 
-    table = _CRITICAL.get(alpha)
-    if table is not None and len(table) > n:
-        return table
-    size = max(n + 1, 2 * len(table) if table is not None else 1024)
-    lf = _log_factorials(size)
-    out = np.empty(size, dtype=np.int64)
+    known = _CRITICAL.setdefault(alpha, {})
+    lf = _log_factorials(int(totals.max()) if totals.size else 0)
     log_half = math.log(0.5)
-    for d in range(size):
-        k = np.arange(d + 1)
-        cdf = np.cumsum(np.exp(lf[d] - lf[k] - lf[d - k] + d * log_half))
-        small = np.flatnonzero(2 * cdf < alpha)  # rises R = D - falls with 2 * P(X <= R) < alpha
-        out[d] = d - small[-1] if small.size else d + 1
-    _CRITICAL[alpha] = out
+    out = np.empty(len(totals), dtype=np.int64)
+    for i, d in enumerate(totals.tolist()):
+        c = known.get(d)
+        if c is None:
+            k = np.arange(d // 2 + 1)  # rejecting needs R < D / 2
+            cdf = np.cumsum(np.exp(lf[d] - lf[k] - lf[d - k] + d * log_half))
+            small = np.flatnonzero(2 * cdf < alpha)
+            c = known[d] = d - int(small[-1]) if small.size else d + 1
+        out[i] = c
     return out
