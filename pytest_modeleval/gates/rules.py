@@ -14,6 +14,9 @@ Two kinds:
 
 Configured in `[tool.modeleval.gates]`: a sub-table per rule (changing a default or adding one),
 `false` to switch a rule off, and `[tool.modeleval.gates.suites.NAME]` for per-suite changes.
+Top-level `correction` ("holm" | "bonferroni" | "none") is how the run's regression gates are
+adjusted as one family; `underpowered` ("pass" | "fail") and a threshold's `basis` ("estimate" |
+"lower-bound") are rule fields (see `evaluate`).
 """
 
 from __future__ import annotations
