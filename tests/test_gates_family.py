@@ -301,3 +301,32 @@ def test_p_correct_and_the_gate_columns_in_the_db(tmp_path):
         assert rows["no-regression"]["underpowered"] == int(report.results[0].underpowered)
     finally:
         store.close()
+
+
+def test_modeleval_gate_and_compare_use_the_same_family(tmp_path, monkeypatch, capsys):
+    """A recorded run gated again (a merged run) is one family; `modeleval compare` adjusts its rows alike."""
+    from pytest_modeleval.cli import main as modeleval
+
+    monkeypatch.chdir(tmp_path)
+    store = Store(tmp_path / "results.sqlite")
+    families = [flipped("a", 400, falls=15, rises=0), flipped("b", 200, falls=12, rises=3),
+                flipped("c", 100, falls=0, rises=0)]
+    runs = []
+    for side in (1, 0):  # the baseline's rows first
+        run = store.start_run({"model_hash": ("ab" if side else "cd") * 32})
+        for rows_of in families:
+            for row in rows_of[side]:
+                store.add_outcome(run, {**row, "test_id": row["item_id"]})
+        store.finish_run(run, 0)
+        runs.append(run)
+    store.close()
+    assert modeleval(["gate", str(runs[1]), "--baseline", f"run:{runs[0]}", "--db", "results.sqlite"]) == 10
+    text = capsys.readouterr().out
+    assert "(p adj: Holm's step-down over the run's 3 regression gates" in text
+    gates = {g["suite"]: g for g in Store(tmp_path / "results.sqlite").db["gates"].rows_where("run_id = ?", [runs[1]])}
+    assert gates["b"]["p_adjusted"] == pytest.approx(2 * gates["b"]["p_value"]) and gates["b"]["verdict"] != "fail"
+    assert gates["a"]["verdict"] == "fail" and {g["family_size"] for g in gates.values()} == {3}
+    assert modeleval(["compare", str(runs[0]), str(runs[1]), "--db", "results.sqlite"]) == 0
+    compared = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()
+                if line[:2] in ("a ", "b ", "c ")}
+    assert compared["b"][9] == f"{gates['b']['p_value']:.3f}" and compared["b"][10] == f"{gates['b']['p_adjusted']:.3f}"
