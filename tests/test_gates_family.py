@@ -203,6 +203,8 @@ def test_exact_mcnemar_power_agrees_with_simulation_of_the_test():
         rejected += fell and mcnemar_exact(b, a).p_value < alpha
     exact = mcnemar_power(n, q, d, alpha)
     assert abs(rejected / runs - exact) < 0.04
+    # with the margin too (the gate's whole rule) it can only be lower; a margin of 0 changes nothing
+    assert mcnemar_power(n, q, d, alpha, margin=0.05) < exact == mcnemar_power(n, q, d, alpha, margin=0.0)
     # the detectable fall is where the exact power reaches 80%, close to Connor's approximation at large n
     fall = detectable_fall(2000, 0.23, 0.05)
     assert mcnemar_power(2000, 0.23, fall, 0.05) == pytest.approx(0.8, abs=2e-3)

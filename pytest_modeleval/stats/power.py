@@ -103,14 +103,15 @@ def _check(design: str, baseline: float, discordance: float | None) -> str:
 
 # --- the power of a gate: what its paired test could have seen ---------------------------------------
 
-def mcnemar_power(n: int, discordance: float, fall: float, alpha: float = 0.05) -> float:
+def mcnemar_power(n: int, discordance: float, fall: float, alpha: float = 0.05, margin: float = 0.0) -> float:
     """Exact probability that McNemar's exact two-sided test at `alpha` rejects in the direction of
     a true `fall`, on n paired items of which a share `discordance` differ between the runs.
 
     Each item independently falls (right -> wrong) with probability (q + d) / 2, rises with
     (q - d) / 2 and agrees otherwise, q = max(discordance, fall) (a fall d needs at least d of the
     items to differ). The test rejects when 2 * P(Binomial(F + R, 1/2) <= R) < alpha for F falls,
-    R rises, F > R: the gate's own rule (`mcnemar_exact`), summed exactly over the trinomial.
+    R rises, F > R: the gate's own rule (`mcnemar_exact`), summed exactly over the trinomial. With a
+    `margin`, the observed fall (F - R) / n must also exceed it: the power of the whole noise rule.
     """
     import numpy as np
 
@@ -126,7 +127,7 @@ def mcnemar_power(n: int, discordance: float, fall: float, alpha: float = 0.05) 
                + (rest * _log(1 - q)))
     low = int(falls[0] + rises[0])
     critical = _critical(alpha, np.arange(low, int(falls[-1] + rises[-1]) + 1))
-    reject = (rest >= 0) & (f > r) & (f >= critical[f + r - low])
+    reject = (rest >= 0) & (f > r) & (f >= critical[f + r - low]) & (f - r > n * margin + 1e-9)
     return float(np.exp(log_pmf[reject]).sum())
 
 
