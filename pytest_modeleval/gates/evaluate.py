@@ -101,10 +101,6 @@ class GateReport:
         return [r for r in self.results if r.verdict == "fail"]
 
     @property
-    def underpowered(self) -> list[GateResult]:
-        return [r for r in self.results if r.underpowered]
-
-    @property
     def status(self) -> str:
         """`failed`, `overridden` (failures all covered by overrides) or `passed`."""
         if self.failed:
