@@ -202,7 +202,8 @@ def main() -> None:
     parser.add_argument("--power-runs", type=int, default=200, help="simulated checkpoints per accuracy power figure")
     parser.add_argument("--pc-runs", type=int, default=40, help="per p_correct power figure (each resamples "
                         "10,000 times: the paired bootstrap of the gate)")
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / ".modeleval" / "bench" / "gate_validity"),
+    default_out = Path(__file__).resolve().parent.parent / ".modeleval" / "bench" / "gate_validity"
+    parser.add_argument("--out", default=str(default_out),
                         help="checkpoints, runs and cached outcomes (ignored by git, as .modeleval/ is)")
     args = parser.parse_args()
     started = time.perf_counter()
