@@ -20,8 +20,9 @@ Prints side by side: the single-suite false-block rate at n = 200 and 1,000, the
 (any gate of the family blocks) for 10 suites of 300 items, with `correction = "none"` (the rule
 before family-wise control) and the default Holm; and the power to block true falls of 1, 3 and 5
 points at n = 1,000 and 5,000 for accuracy and for p_correct, next to the exact power of McNemar's
-test at the real discordance (alone, and with the margin condition: the gate's whole rule). Targets: family-wise <= 5%, single-suite <= 2.5%, one-suite power
-within 5 points of the exact test's.
+test at the real discordance (alone, and with the margin condition: the gate's whole rule).
+Targets: family-wise <= 5%, single-suite <= 2.5%, one-suite power within 5 points of the exact
+test's.
 
 Run: .venv/bin/python benchmarks/gate_validity.py [--items 60] [--runs 200] [--power-runs 200] [--pc-runs 40]
      (the two checkpoints' outcomes are cached in --out; a rerun only simulates)
