@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from . import config
     from .gates import GATES_FAILED, overrides, rules
-    from .gates.baseline import find
+    from .gates.baseline import find, outcome_rows
     from .gates.evaluate import evaluate
     from .gates.record import record
     from .gates.report import lines
@@ -46,7 +46,7 @@ def run(args) -> int:
         rid = run_id(db, args.run_ref)
         run_record = run_row(db, rid)
         baseline, note = find(db, args.baseline, rid)
-        rows = list(db.query("SELECT suite, item_id, outcome, score, metrics FROM outcomes WHERE run_id = ?", [rid]))
+        rows = outcome_rows(db, rid)
         if not rows:
             raise CLIError(f"run {rid} has no outcomes to gate")
         contamination = _contamination(db, rid, rows)

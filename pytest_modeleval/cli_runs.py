@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from .cli_common import add_db_argument, channels_by_run, command, open_store, pct, run_id, run_row
 
@@ -134,7 +135,9 @@ def show_run(args) -> int:
 
 @command("compare")
 def compare_runs(args) -> int:
+    from .gates import rules as gate_rules
     from .gates.evaluate import fmt, fmt_delta, fmt_p, item_values, paired
+    from .stats.multiplicity import adjust
     from .summary import aligned
 
     store = open_store(args)
@@ -161,17 +164,23 @@ def compare_runs(args) -> int:
             cmp = paired([vb[i] for i in shared], [va[i] for i in shared], shared)
             ci = "-" if cmp.ci is None else (f"[{fmt_delta(cmp.ci[0], cmp.proportion).replace(' pts', '')}, "
                                             f"{fmt_delta(cmp.ci[1], cmp.proportion).replace(' pts', '')}]")
-            table.append((suite, metric, str(cmp.n), fmt(cmp.baseline_mean, cmp.proportion),
+            table.append([suite, metric, str(cmp.n), fmt(cmp.baseline_mean, cmp.proportion),
                           fmt(cmp.mean, cmp.proportion), fmt_delta(cmp.delta, cmp.proportion), ci,
-                          fmt_p(cmp.p_value), cmp.test))
+                          fmt_p(cmp.p_value), cmp.p_value, cmp.test])
             only_a, only_b = len(va.keys() - vb.keys()), len(vb.keys() - va.keys())
             if only_a or only_b:
                 notes.append(f"{suite} {metric}: unpaired items: {only_a} only in run {a_id}, {only_b} only in run {b_id}")
+    # the comparisons are one family, as a run's regression gates are: the gates' correction adjusts them
+    correction = gate_rules.load(Path.cwd() / "pyproject.toml").correction
+    for row, p_adj in zip(table, adjust([row[8] for row in table], correction)):
+        row[8] = fmt_p(p_adj)
     print(f"run {b_id} compared with run {a_id} (delta = run {b_id} - run {a_id}, paired on shared items)")
     if table:
-        for line in aligned(("suite", "metric", "n", f"run {a_id}", f"run {b_id}", "delta", "95% CI", "p", "test"),
-                            table, left=2):
+        for line in aligned(("suite", "metric", "n", f"run {a_id}", f"run {b_id}", "delta", "95% CI", "p", "p adj",
+                             "test"), table, left=2):
             print(line)
+        how = {"holm": "Holm's step-down", "bonferroni": "Bonferroni", "none": "no correction"}[correction]
+        print(f"(p adj: {how} over the {len(table)} comparisons, the gates' `correction`)")
     for note in notes:
         print(note)
     return 0

@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 RUNS = {
     "id": int, "started_at": str, "ended_at": str, "exit_status": int,
@@ -46,12 +46,19 @@ OUTCOMES = {
     "outcome": str, "score": float, "prompt_hash": str, "prompt": str, "response": str,
     "message": str, "metrics": str, "duration": float, "requests": int, "cache_hits": int, "prompt_tokens": int,
     "completion_tokens": int, "new_prompt_tokens": int, "new_completion_tokens": int, "finished_at": str,
+    # multiple-choice items: the probability the choice distribution puts on the right answer (NULL otherwise)
+    "p_correct": float,
 }
 # One row per gate per suite per run (see pytest_modeleval.gates).
 GATES = {
     "run_id": int, "suite": str, "gate": str, "metric": str, "kind": str, "verdict": str, "n": int,
     "value": float, "ci_lo": float, "ci_hi": float, "baseline_run_id": int, "baseline_value": float,
     "delta": float, "p_value": float, "test": str, "message": str, "missing": str, "override": str,
+    # family-wise control and power (regression gates): p adjusted over the run's family, how, its size,
+    # the smallest fall detectable with 80% power, the items a fall of the margin needs (thresholds: to
+    # show the bound), and whether the gate could not see a fall beyond its margin
+    "p_adjusted": float, "correction": str, "family_size": int, "detectable": float, "needed_n": int,
+    "underpowered": int,
 }
 # Which checkpoint each channel points at, newest last; the newest `production` row is the gates' baseline.
 PROMOTIONS = {

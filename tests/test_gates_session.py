@@ -112,8 +112,21 @@ def test_first_run_then_a_regression_against_production_then_production_again(py
     write(pytester, 20)
     again = run(pytester, "--junitxml=again.xml")
     assert again.ret == 0, again.stdout.str()
-    again.stdout.fnmatch_lines(["demo*no-regression*score*20*100.0%*100.0%*+0.0 pts*1.000*pass", "gates passed: 1 of 1"])
-    assert gate_cases(pytester.path / "again.xml")["no-regression[demo]"][0] == "passed"
+    again.stdout.fnmatch_lines(["demo*no-regression*score*20*100.0%*100.0%*+0.0 pts*1.000*1.000*underpowered",
+                                "underpowered no-regression[[]demo[]]:*needs about 783 paired items",
+                                "gates passed: 1 of 1, 1 underpowered*"])
+    kind, _, props = gate_cases(pytester.path / "again.xml")["no-regression[demo]"]
+    assert kind == "passed" and props["modeleval_verdict"] == "underpowered"
+    assert (props["modeleval_p_adjusted"], props["modeleval_correction"]) == ("1.000", "holm over 1")
+    assert props["modeleval_detectable"] == "36.6 pts" and props["modeleval_needed_n"] == "783"
+    # the exit-status policy: underpowered = "fail" blocks the same run (exit status 10, a JUnit failure)
+    pytester.makefile(".toml", pyproject='[tool.modeleval.gates]\nunderpowered = "fail"\n')
+    strict = run(pytester, "--junitxml=strict.xml")
+    assert strict.ret == 10, strict.stdout.str()
+    strict.stdout.fnmatch_lines(["demo*no-regression*36.6 pts*FAIL (underpowered)",
+                                 "GATES FAILED: 1 of 1 (exit status 10)"])
+    kind, message, _ = gate_cases(pytester.path / "strict.xml")["no-regression[demo]"]
+    assert kind == "failure" and 'underpowered = "fail" blocks it' in message
 
 
 def test_xdist_controller_gates_the_run(pytester):

@@ -13,6 +13,7 @@ import json
 import pytest
 
 from evalkit import query
+from pytest_modeleval.gates.evaluate import fmt_p
 from reportkit import Pages, build, close_browser, launch_browser, pct, synthetic_db
 
 
@@ -103,6 +104,11 @@ def test_gate_history_names_the_blocked_checkpoint_the_reason_and_the_override(p
     assert pages.cell(f"{row} td[data-col=verdict]") == "fail"
     assert pages.cell(f"{row} td[data-col=message]") == gate["message"]
     assert gate["message"].startswith("score fell") and "McNemar exact" in gate["message"]
+    # family-wise control and power: the adjusted p and the detectable fall, as the DB holds them
+    assert pages.cell(f"{row} td[data-col=p]") == fmt_p(gate["p_value"])
+    assert pages.cell(f"{row} td[data-col=p_adjusted]") == fmt_p(gate["p_adjusted"])
+    assert gate["p_adjusted"] >= gate["p_value"] and gate["correction"] == "holm" and gate["family_size"] >= 1
+    assert pages.cell(f"{row} td[data-col=detectable]") == f"{100 * gate['detectable']:.1f} pts"
     [over] = query(db, "SELECT * FROM gates WHERE verdict = 'overridden'")
     assert over["run_id"] == facts["overridden"]
     row = f'#gate-table tr[data-run="{over["run_id"]}"][data-suite="{over["suite"]}"]'
@@ -115,7 +121,7 @@ def test_gate_history_names_the_blocked_checkpoint_the_reason_and_the_override(p
     assert pages.page.locator("#gate-table tbody tr").count() == \
         len(query(db, "SELECT 1 FROM gates WHERE run_id = ?", facts["broken"]))
     verdicts = pages.chart("verdicts")
-    assert [d["label"] for d in verdicts] == ["fail", "overridden", "pass", "n/a"]
+    assert [d["label"] for d in verdicts] == ["fail", "overridden", "underpowered", "pass", "n/a"]
     assert sum(d["data"][facts["broken"] - 1] for d in verdicts) == \
         len(query(db, "SELECT 1 FROM gates WHERE run_id = ?", facts["broken"]))
 

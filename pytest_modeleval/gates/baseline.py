@@ -53,9 +53,17 @@ def find(db, spec: str | None, current_run_id: int | None) -> tuple[Baseline | N
         run_id = newest_run_of(db, value, exclude=current_run_id, what=f"--baseline {spec}")
         why = "--baseline"
     run = _run(db, run_id)
-    rows = list(db.query("SELECT suite, item_id, outcome, score, metrics FROM outcomes WHERE run_id = ?", [run_id]))
+    rows = outcome_rows(db, run_id)
     label = f"run {run_id} ({why}, sha256:{run['model_hash'][:12]})"
     return Baseline(run_id, run["model_hash"], label, rows), ""
+
+
+def outcome_rows(db, run_id: int) -> list[dict]:
+    """The columns the gates read of a run's outcomes; `p_correct` only where the DB has it (schema 6)."""
+    columns = "suite, item_id, outcome, score, metrics"
+    if "p_correct" in db["outcomes"].columns_dict:
+        columns += ", p_correct"
+    return list(db.query(f"SELECT {columns} FROM outcomes WHERE run_id = ?", [run_id]))
 
 
 def latest_promotion(db, channel: str) -> dict | None:

@@ -17,6 +17,13 @@ alpha / 2 (the two-sided test, one direction blocks).
 Threshold rules compare the point estimate with `min` / `max` and, where given, the bounds of a
 95% interval with `ci-min` / `ci-max`: Wilson for per-item values in [0, 1] without variants (a
 tie counted 0.5 is fine), the cluster bootstrap otherwise.
+
+Family-wise control: the regression gates of one run are one family. Their raw p-values are
+adjusted together (Holm by default, `correction` in [tool.modeleval.gates]) and the rule above
+reads the adjusted p. A regression gate that does not fail but could not have detected a fall
+beyond its margin (80% power, `gates.power`) is `underpowered`; `underpowered = "fail"` blocks it.
+Threshold rules compare the estimate (basis "estimate") or the interval's bound ("lower-bound")
+and always say whether the interval shows the bound.
 """
 
 from __future__ import annotations
@@ -46,13 +53,15 @@ class Paired:
     p_value: float
     test: str
     proportion: bool
+    discordance: float | None = None  # right/wrong items on independent items: the share that differ
+    se: float | None = None  # otherwise: the bootstrap standard error of delta
 
 
 @dataclass
 class GateResult:
     suite: str
     rule: Rule
-    verdict: str  # "pass" | "fail" | "n/a" | "overridden"
+    verdict: str  # "pass" | "fail" | "underpowered" | "n/a" | "overridden"
     message: str
     n: int = 0
     value: float | None = None
@@ -66,6 +75,12 @@ class GateResult:
     proportion: bool = True
     missing: dict | None = None  # {"not_in_run": n, "not_in_run_first": [...], "not_in_baseline": ..., ...}
     override: dict | None = None
+    p_adjusted: float | None = None  # regression: p adjusted over the run's family of regression gates
+    correction: str | None = None  # "holm" | "bonferroni" | "none"
+    family_size: int | None = None  # regression gates in that family
+    detectable: float | None = None  # regression: smallest fall detected with 80% power (inf: none)
+    needed_n: int | None = None  # items for the gate to see a fall of its margin (thresholds: to show the bound)
+    underpowered: bool = False  # could not have seen a fall beyond its margin
 
     @property
     def name(self) -> str:
@@ -110,6 +125,8 @@ def item_values(rows) -> tuple[dict, set]:
         per_suite = values[suite]
         if row.get("score") is not None:
             per_suite["score"][item] = float(row["score"])
+        if row.get("p_correct") is not None and math.isfinite(float(row["p_correct"])):
+            per_suite["p_correct"][item] = float(row["p_correct"])  # Choices suites: see docs/gates.md
         per_suite["accuracy"][item] = 1.0 if row["outcome"] == "correct" else 0.0
         metrics = row.get("metrics")
         if isinstance(metrics, str):
@@ -126,6 +143,7 @@ def evaluate(config: GateConfig, rows, baseline=None, baseline_note: str = "") -
     current, suites = item_values(rows)
     before = item_values(baseline.rows)[0] if baseline is not None else {}
     report = GateReport([], baseline=baseline, baseline_note=baseline_note)
+    compared: list[tuple[GateResult, Paired]] = []  # the family: regression gates with a paired test
     for suite in sorted(suites):
         for rule in config.rules_for(suite):
             values = current.get(suite, {}).get(rule.metric)
@@ -137,10 +155,13 @@ def evaluate(config: GateConfig, rows, baseline=None, baseline_note: str = "") -
                     report.not_recorded.setdefault(rule.name, []).append(suite)
                 continue
             if rule.kind == "regression":
-                result = _regression(suite, rule, values, before, baseline, baseline_note)
+                result, cmp = _regression(suite, rule, values, before, baseline, baseline_note)
+                if cmp is not None:
+                    compared.append((result, cmp))
             else:
                 result = _threshold(suite, rule, values)
             report.results.append(result)
+    _decide_family(compared, config.correction, baseline)
     if baseline is not None:
         report.suites_not_run = sorted(set(before) - suites)
     return report
@@ -160,54 +181,99 @@ def paired(a: list[float], b: list[float], item_ids: list[str], *, confidence: f
     proportion = all(0.0 <= v <= 1.0 for v in a + b)
     binary = all(v in (0.0, 1.0) for v in a + b)
     mean, baseline_mean = sum(a) / n, sum(b) / n
-    ci, p_value, test = None, 1.0, "none (one item)"
+    ci, p_value, test, se, discordance = None, 1.0, "none (one item)", None, None
     if n_clusters >= 2:
         clustered = n_clusters < n
         diff = paired_bootstrap_diff(a, b, clusters=clusters if clustered else None, confidence=confidence, seed=0)
-        ci, p_value = (diff.diff.lo, diff.diff.hi), diff.p_value
+        ci, p_value, se = (diff.diff.lo, diff.diff.hi), diff.p_value, diff.diff.se
         test = "paired cluster bootstrap" if clustered else "paired bootstrap"
     if binary and n_clusters == n:
         p_value, test = mcnemar_exact(a, b).p_value, "McNemar exact"
-    return Paired(n, n_clusters, mean, baseline_mean, mean - baseline_mean, ci, p_value, test, proportion)
+        discordance = sum(x != y for x, y in zip(a, b)) / n
+    return Paired(n, n_clusters, mean, baseline_mean, mean - baseline_mean, ci, p_value, test, proportion,
+                  discordance, se)
 
 
-def _regression(suite: str, rule: Rule, values: dict, before: dict, baseline, note: str) -> GateResult:
+def _regression(suite: str, rule: Rule, values: dict, before: dict, baseline, note: str):
+    """(result, paired comparison): the comparison is decided with the rest of the family (`_decide_family`)."""
     if baseline is None:
-        return GateResult(suite, rule, "n/a", f"no baseline: {note}")
+        return GateResult(suite, rule, "n/a", f"no baseline: {note}"), None
     old = before.get(suite, {}).get(rule.metric)
     if not old:
         return GateResult(suite, rule, "n/a", f"baseline run {baseline.run_id} has no {rule.metric} for suite "
-                                               f"{suite}", baseline_run_id=baseline.run_id)
+                                               f"{suite}", baseline_run_id=baseline.run_id), None
     shared = sorted(values.keys() & old.keys())
     missing = _missing(values, old)
     if not shared:
         return GateResult(suite, rule, "n/a", f"no items in common with baseline run {baseline.run_id}",
-                          baseline_run_id=baseline.run_id, missing=missing)
+                          baseline_run_id=baseline.run_id, missing=missing), None
     cmp = paired([values[i] for i in shared], [old[i] for i in shared], shared, confidence=rule.confidence)
+    result = GateResult(suite, rule, "pending", "", n=cmp.n, value=cmp.mean, ci=cmp.ci,
+                        ci_method="paired bootstrap" if cmp.ci else None, baseline_run_id=baseline.run_id,
+                        baseline_value=cmp.baseline_mean, delta=cmp.delta, p_value=cmp.p_value, test=cmp.test,
+                        proportion=cmp.proportion, missing=missing)
+    return result, cmp
+
+
+def _decide_family(compared: list, correction: str, baseline) -> None:
+    """Adjust the family's p-values together, then apply the noise rule and the power check to each gate."""
+    from ..stats.multiplicity import adjust, single_level
+    from .power import regression_power
+
+    m = len(compared)
+    adjusted = adjust([cmp.p_value for _, cmp in compared], correction)
+    for (result, cmp), p_adj in zip(compared, adjusted):
+        rule = result.rule
+        result.p_adjusted, result.correction, result.family_size = p_adj, correction, m
+        power = regression_power(cmp, rule.margin, single_level(rule.alpha, m, correction))
+        result.detectable, result.needed_n = power.detectable, power.needed_n
+        _verdict(result, cmp, baseline, power)
+
+
+def _verdict(result: GateResult, cmp: Paired, baseline, power) -> None:
+    rule = result.rule
     fall = -cmp.delta if rule.better == "higher" else cmp.delta
     beyond = fall > rule.margin + _EPS
-    significant = cmp.p_value < rule.alpha
+    significant = result.p_adjusted < rule.alpha
     change = (f"{fmt(cmp.baseline_mean, cmp.proportion)} -> {fmt(cmp.mean, cmp.proportion)} "
               f"on {cmp.n} paired items")
     test = f"{cmp.test} p={fmt_p(cmp.p_value)}"
+    if result.correction != "none":
+        test += (f", {result.correction.capitalize()}-adjusted p={fmt_p(result.p_adjusted)} over "
+                 f"{result.family_size} regression gate{'s' if result.family_size != 1 else ''}")
     margin = f"{100 * rule.margin:g}-point" if cmp.proportion else f"{rule.margin:g}"
     if beyond and significant:
-        verdict = "fail"
-        message = (f"{rule.metric} fell {fmt_delta(fall, cmp.proportion, signed=False)} against baseline run "
-                   f"{baseline.run_id} ({change}): more than the {margin} margin, and significant "
-                   f"({test} < {rule.alpha:g})")
-    elif beyond:
-        verdict = "pass"
+        result.verdict = "fail"
+        result.message = (f"{rule.metric} fell {fmt_delta(fall, cmp.proportion, signed=False)} against baseline "
+                          f"run {baseline.run_id} ({change}): more than the {margin} margin, and significant "
+                          f"({test} < {rule.alpha:g})")
+        return
+    if beyond:
         message = (f"{rule.metric} fell {fmt_delta(fall, cmp.proportion, signed=False)} ({change}), more than "
                    f"the {margin} margin but not significant ({test} >= {rule.alpha:g}): within noise")
     else:
-        verdict = "pass"
         message = (f"{rule.metric} changed {fmt_delta(cmp.delta, cmp.proportion)} against baseline run "
                    f"{baseline.run_id} ({change}; {test}); the margin is {margin}")
-    return GateResult(suite, rule, verdict, message, n=cmp.n, value=cmp.mean, ci=cmp.ci,
-                      ci_method="paired bootstrap" if cmp.ci else None, baseline_run_id=baseline.run_id,
-                      baseline_value=cmp.baseline_mean, delta=cmp.delta, p_value=cmp.p_value, test=cmp.test,
-                      proportion=cmp.proportion, missing=missing)
+    seen = _power_text(power, cmp, margin)
+    result.underpowered = rule.margin > 0 and power.detectable > rule.margin + _EPS
+    if not result.underpowered:
+        result.verdict, result.message = "pass", f"{message}; {seen}"
+    elif rule.underpowered == "fail":
+        result.verdict = "fail"
+        result.message = f"underpowered, and underpowered = \"fail\" blocks it: {message}; {seen}"
+    else:
+        result.verdict, result.message = "underpowered", f"{message}; underpowered: {seen}"
+
+
+def _power_text(power, cmp: Paired, margin: str) -> str:
+    level = f"80% power at alpha {power.level:.3g}"
+    if math.isinf(power.detectable):
+        seen = f"no fall of any size is detectable on {cmp.n} paired items ({level})"
+    else:
+        seen = f"it detects a fall of {fmt_delta(power.detectable, cmp.proportion, signed=False)} ({level})"
+    if power.needed_n is not None and power.needed_n > cmp.n:
+        seen += f"; a fall of the {margin} margin needs about {power.needed_n:,} paired items"
+    return seen
 
 
 def _threshold(suite: str, rule: Rule, values: dict) -> GateResult:
@@ -219,10 +285,21 @@ def _threshold(suite: str, rule: Rule, values: dict) -> GateResult:
     ci, method = _interval(x, ids, proportion, rule.confidence)
     level = f"{100 * rule.confidence:g}%"
     problems = []
-    if rule.min is not None and mean < rule.min:
-        problems.append(f"{rule.metric} {fmt(mean, proportion)} is below the minimum {fmt(rule.min, proportion)}")
-    if rule.max is not None and mean > rule.max:
-        problems.append(f"{rule.metric} {fmt(mean, proportion)} is above the maximum {fmt(rule.max, proportion)}")
+    if rule.basis == "lower-bound":  # the interval's bound, not the estimate, must clear min / max
+        for bound, limit, side in ((0, rule.min, "lower"), (1, rule.max, "upper")):
+            if limit is None:
+                continue
+            if ci is None:
+                problems.append(f"the {side} bound of a {level} interval cannot be computed from {n} item")
+            elif (ci[bound] < limit) if side == "lower" else (ci[bound] > limit):
+                word = "minimum" if side == "lower" else "maximum"
+                problems.append(f"the {side} bound of its {level} {method} interval, {fmt(ci[bound], proportion)}, "
+                                f"does not clear the {word} {fmt(limit, proportion)} (basis = \"lower-bound\")")
+    else:
+        if rule.min is not None and mean < rule.min:
+            problems.append(f"{rule.metric} {fmt(mean, proportion)} is below the minimum {fmt(rule.min, proportion)}")
+        if rule.max is not None and mean > rule.max:
+            problems.append(f"{rule.metric} {fmt(mean, proportion)} is above the maximum {fmt(rule.max, proportion)}")
     for bound, limit, side in ((0, rule.ci_min, "lower"), (1, rule.ci_max, "upper")):
         if limit is None:
             continue
@@ -240,8 +317,14 @@ def _threshold(suite: str, rule: Rule, values: dict) -> GateResult:
         message = "; ".join(problems) + f" ({shown})"
     else:
         message = f"{shown}: within {rule.describe().split(': ', 1)[1]}"
+    needed = None
+    if rule.min is not None or rule.max is not None:  # what the suite can and cannot show, always said
+        from .power import threshold_shows
+
+        shows, needed = threshold_shows(rule, mean, n, ci, method, proportion)
+        message += f"; {shows}"
     return GateResult(suite, rule, "fail" if problems else "pass", message, n=n, value=mean, ci=ci,
-                      ci_method=method, proportion=proportion)
+                      ci_method=method, proportion=proportion, needed_n=needed)
 
 
 def _interval(x: list[float], ids: list[str], proportion: bool, confidence: float):
@@ -282,6 +365,13 @@ def fmt_delta(value: float, proportion: bool, signed: bool = True) -> str:
     if proportion:
         return f"{100 * value:{sign}.1f} pts"
     return f"{value:{sign}.4g}"
+
+
+def fmt_detectable(value: float | None, proportion: bool) -> str:
+    """The smallest detectable fall: `4.3 pts`, `none` when no fall is detectable, `-` when not computed."""
+    if value is None:
+        return "-"
+    return "none" if math.isinf(value) else fmt_delta(value, proportion, signed=False)
 
 
 def fmt_p(p: float | None) -> str:

@@ -14,7 +14,7 @@ could not be applied (no baseline) is `<skipped>` with the reason.
 
 from __future__ import annotations
 
-from .evaluate import GateResult, fmt, fmt_p
+from .evaluate import GateResult, fmt, fmt_detectable, fmt_p
 
 NODE_PREFIX = "modeleval/gates"  # JUnit classname "modeleval.gates"
 
@@ -90,6 +90,12 @@ def properties(result: GateResult) -> list[tuple[str, str]]:
         props += [("modeleval_baseline_run", str(result.baseline_run_id)),
                   ("modeleval_baseline_value", fmt(result.baseline_value, result.proportion)),
                   ("modeleval_p_value", fmt_p(result.p_value))]
+    if result.p_adjusted is not None:
+        props += [("modeleval_p_adjusted", fmt_p(result.p_adjusted)),
+                  ("modeleval_correction", f"{result.correction} over {result.family_size}"),
+                  ("modeleval_detectable", fmt_detectable(result.detectable, result.proportion))]
+    if result.needed_n is not None:
+        props.append(("modeleval_needed_n", str(result.needed_n)))
     if result.override:
         props += [("modeleval_override_approver", result.override["approver"]),
                   ("modeleval_override_reason", result.override["reason"]),

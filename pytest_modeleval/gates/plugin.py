@@ -69,7 +69,7 @@ class GateKeeper:
         if payload is None or self.is_worker:
             return
         self.rows[payload["test_id"]] = {key: payload.get(key) for key in
-                                         ("suite", "item_id", "outcome", "score", "metrics")}
+                                         ("suite", "item_id", "outcome", "score", "metrics", "p_correct")}
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session, exitstatus):

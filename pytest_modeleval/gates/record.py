@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from .evaluate import GateReport
 
@@ -16,6 +17,9 @@ def record(store, run_id: int, report: GateReport, overrides: dict | None) -> No
         "p_value": r.p_value, "test": r.test, "message": r.message,
         "missing": json.dumps(r.missing) if r.missing else None,
         "override": json.dumps(r.override) if r.override else None,
+        "p_adjusted": r.p_adjusted, "correction": r.correction, "family_size": r.family_size,
+        "detectable": r.detectable if r.detectable is None or math.isfinite(r.detectable) else None,
+        "needed_n": r.needed_n, "underpowered": int(r.underpowered) if r.rule.kind == "regression" else None,
     } for r in report.results]
     with store.db.conn:  # a run gated again (`modeleval gate`) keeps only its new verdicts
         store.db.conn.execute("DELETE FROM gates WHERE run_id = ?", [run_id])

@@ -6,9 +6,9 @@ import datetime
 
 from ..summary import aligned
 from . import GATES_FAILED
-from .evaluate import GateReport, fmt, fmt_delta, fmt_p
+from .evaluate import GateReport, fmt, fmt_delta, fmt_detectable, fmt_p
 
-VERDICTS = {"pass": "pass", "fail": "FAIL", "n/a": "n/a", "overridden": "overridden"}
+VERDICTS = {"pass": "pass", "fail": "FAIL", "n/a": "n/a", "overridden": "overridden", "underpowered": "underpowered"}
 
 
 def lines(report: GateReport, *, mode: str = "enforce", overrides=None, model_hash: str = "",
@@ -16,20 +16,29 @@ def lines(report: GateReport, *, mode: str = "enforce", overrides=None, model_ha
     out = [f"baseline: {report.baseline.label}" if report.baseline is not None
            else f"baseline: none ({report.baseline_note})"]
     if report.results:
-        header = ("suite", "gate", "metric", "n", "value", "95% CI", "baseline", "delta", "p", "verdict")
+        header = ("suite", "gate", "metric", "n", "value", "95% CI", "baseline", "delta", "p", "p adj", "detectable",
+                  "verdict")
         rows = []
         for r in report.results:
             ci = "-" if r.ci is None else f"[{_ci(r.ci[0], r)}, {_ci(r.ci[1], r)}]"
             delta = "-" if r.delta is None else fmt_delta(r.delta, r.proportion)
             rows.append((r.suite, r.rule.name, r.rule.metric, str(r.n) if r.n else "-",
                          fmt(r.value, r.proportion), ci, fmt(r.baseline_value, r.proportion), delta,
-                         fmt_p(r.p_value), VERDICTS[r.verdict]))
+                         fmt_p(r.p_value), fmt_p(r.p_adjusted), fmt_detectable(r.detectable, r.proportion),
+                         VERDICTS[r.verdict] + (" (underpowered)" if r.underpowered and r.verdict != "underpowered"
+                                                else "")))
         out += aligned(header, rows, left=3)
         out.append("(CI: of the value for thresholds, of the delta against the baseline for regressions)")
+        family = next((r for r in report.results if r.family_size), None)
+        if family is not None:
+            how = {"holm": "Holm's step-down", "bonferroni": "Bonferroni", "none": "no correction"}[family.correction]
+            out.append(f"(p adj: {how} over the run's {family.family_size} regression gate"
+                       f"{'s' if family.family_size != 1 else ''}; detectable: the smallest fall seen with 80% power)")
     for r in report.results:
         if r.verdict == "n/a" and r.rule.kind == "regression" and report.baseline is None:
             continue  # the baseline line above already says why
-        if r.verdict in ("fail", "overridden", "n/a") or "within noise" in r.message:
+        if (r.verdict in ("fail", "overridden", "n/a", "underpowered") or "within noise" in r.message
+                or "cannot show" in r.message):
             out.append(f"{VERDICTS[r.verdict]} {r.name}: {r.message}")
         if r.override:
             o = r.override
@@ -74,7 +83,9 @@ def lines(report: GateReport, *, mode: str = "enforce", overrides=None, model_ha
         out.append(f"no gate applied ({len(report.results)} not applicable)")
     else:
         overridden = sum(r.verdict == "overridden" for r in report.results)
-        extra = f", {overridden} by override" if overridden else ""
+        weak = sum(r.verdict == "underpowered" for r in report.results)
+        extra = (f", {overridden} by override" if overridden else "") + (
+            f", {weak} underpowered (could not see a fall beyond the margin)" if weak else "")
         out.append(f"gates passed: {total} of {total}{extra}")
     return out
 

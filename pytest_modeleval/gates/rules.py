@@ -14,6 +14,9 @@ Two kinds:
 
 Configured in `[tool.modeleval.gates]`: a sub-table per rule (changing a default or adding one),
 `false` to switch a rule off, and `[tool.modeleval.gates.suites.NAME]` for per-suite changes.
+Top-level `correction` ("holm" | "bonferroni" | "none") is how the run's regression gates are
+adjusted as one family; `underpowered` ("pass" | "fail") and a threshold's `basis` ("estimate" |
+"lower-bound") are rule fields (see `evaluate`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ class Rule:
     ci_min: float | None = None  # threshold: the interval's lower bound must be >= this
     ci_max: float | None = None  # threshold: the interval's upper bound must be <= this
     confidence: float = 0.95  # of the reported intervals
+    underpowered: str = "pass"  # regression: whether a gate that could not see a fall beyond its margin blocks
+    basis: str = "estimate"  # threshold: compare the mean ("estimate") or the interval's bound ("lower-bound")
 
     def describe(self) -> str:
         """The rule in words, for the summary and the docs."""
@@ -50,7 +55,8 @@ class Rule:
             return (f"{self.metric} must not fall more than {_amount(self.margin)} below the baseline "
                     f"(blocking only when the paired test gives p < {self.alpha:g})")
         parts = []
-        for label, value in (("mean >=", self.min), ("mean <=", self.max),
+        point = "mean" if self.basis == "estimate" else "CI bound"
+        for label, value in ((f"{point} >=", self.min), (f"{point} <=", self.max),
                              ("CI lower bound >=", self.ci_min), ("CI upper bound <=", self.ci_max)):
             if value is not None:
                 parts.append(f"{label} {value:g}")
@@ -69,10 +75,13 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("contamination", "contaminated", "threshold", max=0.05),
 )
 
-_FIELDS = {"metric", "kind", "margin", "better", "alpha", "min", "max", "ci_min", "ci_max", "confidence", "enabled"}
+_FIELDS = {"metric", "kind", "margin", "better", "alpha", "min", "max", "ci_min", "ci_max", "confidence", "enabled",
+           "underpowered", "basis"}
 _THRESHOLD_FIELDS = {"min", "max", "ci_min", "ci_max"}
-_REGRESSION_FIELDS = {"margin", "better", "alpha"}
-_GLOBAL_KEYS = {"alpha", "confidence"}
+_REGRESSION_FIELDS = {"margin", "better", "alpha", "underpowered"}
+_GLOBAL_KEYS = {"alpha", "confidence", "underpowered"}
+_CHOICES = {"underpowered": ("pass", "fail"), "basis": ("estimate", "lower-bound")}
+_FAMILY_KEYS = {"correction"}  # of the run's family of regression gates, not of one rule
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,7 @@ class GateConfig:
 
     rules: tuple[Rule, ...] = DEFAULT_RULES
     suites: dict = dataclasses.field(default_factory=dict)  # suite -> tuple[Rule, ...]
+    correction: str = "holm"  # how the run's regression gates' p-values are adjusted as one family
 
     def rules_for(self, suite: str) -> tuple[Rule, ...]:
         return self.suites.get(suite, self.rules)
@@ -109,19 +119,22 @@ def parse(table: Any, where: str = "[tool.modeleval.gates]") -> GateConfig:
     defaults: dict[str, Any] = {}
     for key in _GLOBAL_KEYS:
         if key in table:
-            defaults[key] = _number(table[key], f"{where} {key}", key)
+            defaults[key] = _choice(table[key], f"{where} {key}", key) if key in _CHOICES else \
+                _number(table[key], f"{where} {key}", key)
+    correction = _choice(table.get("correction", "holm"), f"{where} correction", "correction")
     base = {rule.name: dataclasses.replace(rule, **defaults) for rule in DEFAULT_RULES}
     suites_table = table.get("suites", {})
     if not isinstance(suites_table, dict):
         raise ConfigError(f"{where} suites must be a table of suite names ([tool.modeleval.gates.suites.NAME])")
-    rules = _apply(base, {k: v for k, v in table.items() if k not in _GLOBAL_KEYS | {"suites"}}, where, defaults)
+    rules = _apply(base, {k: v for k, v in table.items() if k not in _GLOBAL_KEYS | _FAMILY_KEYS | {"suites"}},
+                   where, defaults)
     suites = {}
     for suite, overrides in suites_table.items():
         suite_where = f"{where.rstrip(']')}.suites.{suite}]"
         if not isinstance(overrides, dict):
             raise ConfigError(f"{suite_where} must be a table of rule names, got {overrides!r}")
         suites[suite] = tuple(r for r in _apply(dict(rules), overrides, suite_where, defaults).values() if r)
-    return GateConfig(tuple(r for r in rules.values() if r), suites)
+    return GateConfig(tuple(r for r in rules.values() if r), suites, correction)
 
 
 def with_suite_rule(config: GateConfig, suite: str, name: str, **fields) -> GateConfig:
@@ -203,8 +216,11 @@ def _build(name: str, current: Rule | None, fields: dict, where: str, defaults: 
         if better not in ("higher", "lower"):
             raise ConfigError(f"{where} better: must be \"higher\" or \"lower\", got {better!r}")
         values["better"] = better
+    if "basis" in fields and kind != "threshold":
+        raise ConfigError(f"{where}: basis does not apply to a {kind} rule")
     for key, item in fields.items():
-        values[key] = _number(item, f"{where} {key.replace('_', '-')}", key)
+        label = f"{where} {key.replace('_', '-')}"
+        values[key] = _choice(item, label, key) if key in _CHOICES else _number(item, label, key)
     if current is None:
         rule = Rule(name=name, metric=values.pop("metric"), kind=kind, **{**defaults, **values})
     else:
@@ -212,6 +228,17 @@ def _build(name: str, current: Rule | None, fields: dict, where: str, defaults: 
     if rule.kind == "threshold" and all(getattr(rule, f) is None for f in _THRESHOLD_FIELDS):
         raise ConfigError(f"{where}: a threshold rule needs at least one of min, max, ci-min, ci-max")
     return rule
+
+
+def _choice(value: Any, where: str, key: str) -> str:
+    if key == "correction":
+        from ..stats.multiplicity import CORRECTIONS as allowed
+    else:
+        allowed = _CHOICES[key]
+    if value not in allowed:
+        shown = " | ".join(f'"{a}"' for a in allowed)
+        raise ConfigError(f"{where}: must be {shown}, got {value!r}")
+    return value
 
 
 def _number(value: Any, where: str, key: str) -> float:

@@ -75,7 +75,8 @@ def gates(db) -> list[dict]:
     """Every gate verdict, with the override (JSON) parsed; `missing` reduced to its counts."""
     rows = list(db.query("""
         SELECT run_id, suite, gate, metric, kind, verdict, n, value, ci_lo, ci_hi, baseline_run_id,
-               baseline_value, delta, p_value, test, message, missing, override
+               baseline_value, delta, p_value, test, message, missing, override,
+               p_adjusted, correction, family_size, detectable, needed_n, underpowered
         FROM gates ORDER BY run_id, suite, gate"""))
     for row in rows:
         row["override"] = _json(row["override"])

@@ -148,7 +148,7 @@
   // ---------- charts (Chart.js) ----------
 
   const COLORS = ["#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b83280", "#2c7a7b", "#975a16", "#4a5568"];
-  const VERDICT_COLOR = { fail: "#c53030", overridden: "#d69e2e", pass: "#2f855a", "n/a": "#a0aec0" };
+  const VERDICT_COLOR = { fail: "#c53030", overridden: "#d69e2e", underpowered: "#805ad5", pass: "#2f855a", "n/a": "#a0aec0" };
   const METRIC_LABEL = {
     score: "mean score", win_rate: "judge win rate", refusal_rate: "refusal rate (harmful)",
     over_refusal_rate: "over-refusal rate (benign)", contaminated: "share of items flagged contaminated",
@@ -335,7 +335,7 @@
     }
     requestCharts.push(() => new Chart(canvas, {
       type: "bar",
-      data: { labels: runIds.map(runLabel), datasets: ["fail", "overridden", "pass", "n/a"].map((v) => ({
+      data: { labels: runIds.map(runLabel), datasets: ["fail", "overridden", "underpowered", "pass", "n/a"].map((v) => ({
         label: v, data: runIds.map((rid) => (counts[rid] && counts[rid][v]) || 0), backgroundColor: VERDICT_COLOR[v] })) },
       options: { animation: false, responsive: true, maintainAspectRatio: false,
         scales: { x: { stacked: true, ticks: { font: { size: 10 } } }, y: { stacked: true, title: { display: true, text: "gates" } } },
@@ -346,7 +346,7 @@
     const suite = p.get("suite") || "";
     const run = p.get("run") || "";
     const filters = el("div", { class: "filters" },
-      "verdict ", select([["blocked", "fail or overridden"], ["all", "all"], ["fail", "fail"], ["overridden", "overridden"], ["pass", "pass"], ["n/a", "n/a"]],
+      "verdict ", select([["blocked", "fail or overridden"], ["all", "all"], ["fail", "fail"], ["overridden", "overridden"], ["underpowered", "underpowered"], ["pass", "pass"], ["n/a", "n/a"]],
         verdict, (v) => setParams({ verdict: v }), { id: "verdict-filter" }),
       " suite ", select([["", "all suites"], ...S.suites.map((s) => [s.name, s.name])], suite, (v) => setParams({ suite: v || null })),
       " run ", select([["", "all runs"], ...S.runs.slice().reverse().map((r) => [r.id, runLabel(r.id)])], run, (v) => setParams({ run: v || null }), { id: "run-filter" }));
@@ -363,7 +363,11 @@
         render: (g) => (g.kind === "regression" ? interval(g.ci_lo, g.ci_hi, (v) => pts(v).replace(" pts", "")) : interval(g.ci_lo, g.ci_hi, value)) },
       { label: "baseline", render: (g) => (g.baseline_run_id ? el("span", {}, value(g.baseline_value), " (", runLink(g.baseline_run_id), ")") : DASH) },
       { label: "delta", render: (g) => pts(g.delta) },
-      { label: "p", render: (g) => pval(g.p_value) },
+      { label: "p", col: "p", render: (g) => pval(g.p_value) },
+      { label: "p adj", col: "p_adjusted", title: "adjusted over the run's regression gates (correction and family size on hover)",
+        render: (g) => (isNum(g.p_adjusted) ? el("span", { title: g.correction + " over " + g.family_size + " gates" }, pval(g.p_adjusted)) : DASH) },
+      { label: "detectable", col: "detectable", title: "the smallest fall the gate detects with 80% power (regressions)",
+        render: (g) => (!isNum(g.p_adjusted) ? DASH : isNum(g.detectable) ? pts(g.detectable).replace("+", "") : "none") },
       { label: "message", col: "message", cls: "message", render: (g) => g.message || "" },
       { label: "override", col: "override", cls: "message", render: (g) => (g.override ? overrideText(g.override) : "") },
     ], rows, { pageSize: 50, id: "gate-table", empty: "No gate verdicts match.",
