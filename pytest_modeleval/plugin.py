@@ -181,8 +181,13 @@ def completion(request):
 def loglikelihoods(request):
     """The declared Choices request's loglikelihood per choice for this item."""
     from .declare import Choices
+    from .session import P_CORRECT_KEY
 
-    return planned_value(request, Choices, "loglikelihoods")
+    values = planned_value(request, Choices, "loglikelihoods")
+    declared = request.node.get_closest_marker(MARK).args[0].request
+    if declared.answer is not None:  # a bad answer field makes this item an error naming it
+        request.node.stash[P_CORRECT_KEY] = declared.p_correct(request.node.callspec.params["item"], values)
+    return values
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ SANDBOX_KEY = pytest.StashKey[str]()  # what ran the test's model code (the `san
 METRICS_KEY = pytest.StashKey[dict]()
 AGGREGATIONS_KEY = pytest.StashKey[dict]()
 JUDGMENT_KEY = pytest.StashKey[dict]()  # the judge's decision about the item (judge/judgment.py), for the DB
+P_CORRECT_KEY = pytest.StashKey[float]()  # a multiple-choice item's probability on the right answer (pcorrect.py)
 REFUSAL_KEY = pytest.StashKey[dict]()  # a red-team item's answer and its class (redteam/declare.py), for the DB
 
 
@@ -237,15 +238,16 @@ class EvalSession:
             report.longrepr = None
         elif outcome == "error" and call.excinfo is not None:
             message = _short(call.excinfo.exconly())
-        score, metrics = None, None  # errors and skips carry no score, even if the test recorded one first
+        score, metrics, p_correct = None, None, None  # errors and skips carry no score, even if recorded first
         if outcome in ("correct", "wrong"):
             score = item.stash.get(SCORE_KEY, 1.0 if outcome == "correct" else 0.0)
             metrics = item.stash.get(METRICS_KEY, None)
+            p_correct = item.stash.get(P_CORRECT_KEY, None)
         log = item.stash.get(LOG_KEY, None)
         report.modeleval = {
             "suite": marker.args[0].name, "item_id": suite_item.id, "variant": suite_item.variant,
             "variant_id": suite_item.library_id,
-            "test_id": report.nodeid, "outcome": outcome, "score": score, "message": message,
+            "test_id": report.nodeid, "outcome": outcome, "score": score, "p_correct": p_correct, "message": message,
             "metrics": metrics, "metric_aggregations": item.stash.get(AGGREGATIONS_KEY, None),
             "duration": report.duration, **(log.as_record() if log else CallLog().as_record()),
             "suite_meta": self.suite_meta.get(marker.args[0].name),

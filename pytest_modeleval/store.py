@@ -46,6 +46,7 @@ OUTCOMES = {
     "outcome": str, "score": float, "prompt_hash": str, "prompt": str, "response": str,
     "message": str, "metrics": str, "duration": float, "requests": int, "cache_hits": int, "prompt_tokens": int,
     "completion_tokens": int, "new_prompt_tokens": int, "new_completion_tokens": int, "finished_at": str,
+    "p_correct": float,  # multiple-choice items: the probability on the right answer (pytest_modeleval.pcorrect)
 }
 # One row per gate per suite per run (see pytest_modeleval.gates).
 GATES = {
