@@ -113,6 +113,7 @@ def _register_gates(config, settings, session, audit=None) -> None:
         raise pytest.UsageError(str(exc)) from None
     if audit is not None:  # the audit's deployment gate, for its suite
         gate_rules = rules.with_suite_rule(gate_rules, audit.suite, "contamination", max=audit.max_flagged)
+    session.gate_rules = gate_rules  # the planner re-judges a baseline only for a gate that compares it
     keeper = GateKeeper(config, settings, session, gate_rules)
     config.stash[GATES_KEY] = keeper
     config.pluginmanager.register(keeper, "modeleval-gates")

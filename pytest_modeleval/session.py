@@ -28,6 +28,7 @@ SANDBOX_KEY = pytest.StashKey[str]()  # what ran the test's model code (the `san
 METRICS_KEY = pytest.StashKey[dict]()
 AGGREGATIONS_KEY = pytest.StashKey[dict]()
 JUDGMENT_KEY = pytest.StashKey[dict]()  # the judge's decision about the item (judge/judgment.py), for the DB
+BASELINE_JUDGMENT_KEY = pytest.StashKey[dict]()  # this run's judge on the baseline's answer (judge/rejudge.py)
 P_CORRECT_KEY = pytest.StashKey[float]()  # a multiple-choice item's probability on the right answer (pcorrect.py)
 REFUSAL_KEY = pytest.StashKey[dict]()  # a red-team item's answer and its class (redteam/declare.py), for the DB
 
@@ -67,6 +68,7 @@ class EvalSession:
         self.refusals = RunRefusals()
         self.contamination = RunContamination()
         self.audit = audit  # perturb.audit_config.AuditConfig, recorded with the run
+        self.gate_rules = None  # gates.rules.GateConfig when the gates are on (set by the plugin)
         self.audit_record = None  # where the governance record was written
         # When the run started: xdist workers get the controller's (pytest_configure_node), so each counts
         # what a peer computed in this run as computed, not as a cache hit.
@@ -100,9 +102,13 @@ class EvalSession:
         if self._planner is None:
             from .planner import Planner
 
+            from .judge.rejudge import BaselineAnswers
+
             self._planner = Planner(self.predictor_for, self.render_for, self.settings.seed,
                                     self.roles.production_answer,
-                                    judge_hash=self.roles.judge.sha256 if self.roles.judge else "")
+                                    judge_hash=self.roles.judge.sha256 if self.roles.judge else "",
+                                    baseline_judgment=BaselineAnswers(self.settings.db, self.settings.baseline,
+                                                                      self.gate_rules))
         return self._planner
 
     def predictor_for(self, role: str):
@@ -253,6 +259,7 @@ class EvalSession:
             "suite_meta": self.suite_meta.get(marker.args[0].name),
             "engine": _engine_fields(self._engine), "sandbox": item.stash.get(SANDBOX_KEY, None),
             "judgment": item.stash.get(JUDGMENT_KEY, None), "refusal": item.stash.get(REFUSAL_KEY, None),
+            "baseline_judgment": item.stash.get(BASELINE_JUDGMENT_KEY, None),
         }
         # On the item too: reports copy the item's list, and junitxml reads the teardown report's.
         properties = [("modeleval_outcome", outcome)] + ([("modeleval_score", score)] if score is not None else [])
@@ -281,6 +288,8 @@ class EvalSession:
         tally.add_usage(payload)
         if payload.get("judgment"):
             self.judgments.add(payload["suite"], payload["judgment"])
+        if payload.get("baseline_judgment"):
+            self.judgments.add_rejudged(payload["suite"], payload["baseline_judgment"])
         if payload.get("refusal"):
             self.refusals.add(payload["suite"], payload["refusal"])
         self.contamination.add(payload)
@@ -299,6 +308,8 @@ class EvalSession:
         self.store.add_outcome(self.run_id, payload)
         if payload.get("judgment"):
             self.store.add_judgment(self.run_id, payload)
+        if payload.get("baseline_judgment"):
+            self.store.add_rejudgment(self.run_id, payload["baseline_judgment"])
         if payload.get("refusal"):
             self.store.add_refusal(self.run_id, payload)
 
