@@ -285,6 +285,8 @@ class EvalSession:
         tally = self.tallies.setdefault(payload["suite"], SuiteTally())
         tally.add(payload["outcome"], payload["score"])
         tally.add_metrics(payload.get("metrics"), payload.get("metric_aggregations"))
+        if payload.get("p_correct") is not None:  # shown with the named metrics; stored in its own column
+            tally.add_metrics({"p_correct": payload["p_correct"]})
         tally.add_usage(payload)
         if payload.get("judgment"):
             self.judgments.add(payload["suite"], payload["judgment"])

@@ -79,3 +79,5 @@ def test_choices_suites_record_p_correct_from_their_loglikelihoods(pytester, eng
         most_likely = max(range(len(stored)), key=lambda i: (stored[i], -i))
         assert row["outcome"] == ("correct" if most_likely == source["answer"] else "wrong")
     assert all(r["p_correct"] is None for r in rows if r["suite"] == "mc_plain")  # no answer= declared
+    mean = sum(r["p_correct"] for r in answered) / len(answered)
+    assert f"mc     p_correct  {len(answered)}  {mean:.4f}" in result.stdout.str()  # the summary's metric table
