@@ -32,6 +32,7 @@ def run(args) -> int:
     from .gates.record import record
     from .gates.report import lines
     from .judge.rejudge import annotate, judge_consistent
+    from .judge.trust import discount, trust
 
     if args.baseline:
         option = next(o for o in config.OPTIONS if o.name == "baseline")
@@ -53,9 +54,14 @@ def run(args) -> int:
         contamination = _contamination(db, rid, rows)
         if contamination:
             rows = contamination.with_flags(rows)
-        baseline, comparisons = judge_consistent(db, baseline, *_judges(db, rid))
+        judges, kinds = _judges(db, rid)
+        baseline, comparisons = judge_consistent(db, baseline, judges, kinds)
         report = evaluate(gate_rules, rows, baseline, note)
         annotate(report.results, comparisons, baseline)
+        if judges:  # as in a session: a judge not validated against human labels does not decide a gate
+            pairs = set().union(*judges.values())
+            discount(report.results, judges, {pair: trust(store.path, *pair, settings().judge_min_kappa)
+                                              for pair in pairs})
         if contamination:
             contamination.decide(report, gate_rules)
         applied = overrides.apply(report, overrides_file, run_record["model_hash"])

@@ -88,6 +88,9 @@ def test_a_baseline_judged_by_another_judge_is_judged_again_once(pytester, engin
     assert verdicts["no-regression"]["verdict"] == "n/a"
     assert "cannot be recomputed for the baseline" in verdicts["no-regression"]["message"]
     assert "its stored answers were judged again by this run's judge" in result.stdout.str()
+    # `modeleval gate` on the recorded run reads the recorded re-judgments: the same comparison
+    assert modeleval(["gate", "2", "--db", str(db)]) == 0  # the unvalidated judge decides no gate there either
+    assert gates(db, 2)["win-regression"]["message"] == verdicts["win-regression"]["message"]
 
     # the same judge again: everything from the cache, the recorded re-judgments reused
     run(pytester, *JUDGE)

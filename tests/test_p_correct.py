@@ -81,3 +81,40 @@ def test_choices_suites_record_p_correct_from_their_loglikelihoods(pytester, eng
     assert all(r["p_correct"] is None for r in rows if r["suite"] == "mc_plain")  # no answer= declared
     mean = sum(r["p_correct"] for r in answered) / len(answered)
     assert f"mc     p_correct  {len(answered)}  {mean:.4f}" in result.stdout.str()  # the summary's metric table
+
+
+class FakeTask:
+    """The parts of an lm-eval multiple-choice task that p_correct reads."""
+
+    OUTPUT_TYPE = "multiple_choice"
+    multiple_input = False
+
+    def __init__(self, choices, gold):
+        self.config = type("Config", (), {"process_results": None})()
+        self._choices, self._gold = choices, gold
+
+    def doc_to_choice(self, doc):
+        return self._choices
+
+    def doc_to_target(self, doc):
+        return self._gold
+
+
+def lm_eval_p_correct(choices, gold, lls, metric):
+    from pytest_modeleval.lmeval_tasks import TaskRequests
+
+    requests = TaskRequests.__new__(TaskRequests)
+    requests._tasks = {"t": FakeTask(choices, gold)}
+    requests._instances = {("t", 0): [type("Instance", (), {"doc": {}})()]}
+    requests._lock = __import__("threading").Lock()
+    return requests.p_correct({"lm_eval_task": "t", "lm_eval_doc_id": 0}, [(ll, False) for ll in lls], metric)
+
+
+def test_lm_eval_tasks_normalise_as_their_deciding_metric():
+    choices, lls = ["a", "bbbb"], [-2.0, -4.0]
+    assert lm_eval_p_correct(choices, 1, lls, "acc,none") == pytest.approx(p_correct([-2.0, -4.0], 1))
+    # acc_norm compares loglikelihood per character: -2/1 against -4/4, so "bbbb" is the likelier one
+    assert lm_eval_p_correct(choices, 1, lls, "acc_norm,none") == pytest.approx(p_correct([-2.0, -1.0], 1))
+    assert lm_eval_p_correct(["é", "ab"], 0, lls, "acc_bytes,none") == pytest.approx(p_correct([-1.0, -2.0], 0))
+    assert lm_eval_p_correct(choices, "bbbb", lls, "acc,none") == pytest.approx(p_correct(lls, 1))  # gold as text
+    assert lm_eval_p_correct(choices, 5, lls, "acc,none") is None  # a gold naming no choice: none recorded
