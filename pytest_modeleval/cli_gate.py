@@ -31,6 +31,8 @@ def run(args) -> int:
     from .gates.evaluate import evaluate
     from .gates.record import record
     from .gates.report import lines
+    from .judge.rejudge import annotate, judge_consistent
+    from .judge.trust import discount, trust
 
     if args.baseline:
         option = next(o for o in config.OPTIONS if o.name == "baseline")
@@ -52,7 +54,14 @@ def run(args) -> int:
         contamination = _contamination(db, rid, rows)
         if contamination:
             rows = contamination.with_flags(rows)
+        judges, kinds = _judges(db, rid)
+        baseline, comparisons = judge_consistent(db, baseline, judges, kinds)
         report = evaluate(gate_rules, rows, baseline, note)
+        annotate(report.results, comparisons, baseline)
+        if judges:  # as in a session: a judge not validated against human labels does not decide a gate
+            pairs = set().union(*judges.values())
+            discount(report.results, judges, {pair: trust(store.path, *pair, settings().judge_min_kappa)
+                                              for pair in pairs})
         if contamination:
             contamination.decide(report, gate_rules)
         applied = overrides.apply(report, overrides_file, run_record["model_hash"])
@@ -68,6 +77,17 @@ def run(args) -> int:
     for line in lines(report, overrides=overrides_file, model_hash=run_record["model_hash"], exit_status=status):
         print(line)
     return status
+
+
+def _judges(db, rid: int) -> tuple[dict, dict]:
+    """The run's judged suites: suite -> its (judge, template) pairs, and suite -> the judgments' kind."""
+    pairs, kinds = {}, {}
+    if "judgments" in db.table_names():
+        for row in db.query("SELECT DISTINCT suite, kind, judge_hash, template_sha256 FROM judgments "
+                            "WHERE run_id = ?", [rid]):
+            pairs.setdefault(row["suite"], set()).add((row["judge_hash"], row["template_sha256"]))
+            kinds.setdefault(row["suite"], row["kind"])
+    return pairs, kinds
 
 
 def _contamination(db, rid: int, rows: list[dict]):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from .cli_common import CLIError, add_db_argument, command, open_store
 
-CHILD_TABLES = ("outcomes", "suites", "gates", "judgments", "refusals", "contamination", "contamination_items",
-                "human_samples")
+CHILD_TABLES = ("outcomes", "suites", "gates", "judgments", "rejudgments", "refusals", "contamination",
+                "contamination_items", "human_samples")
 
 
 def add_parser(sub) -> None:

@@ -84,11 +84,14 @@ class Choices:
     """Score each choice as a continuation of the context (lm-eval's multiple-choice shape).
 
     The test receives `loglikelihoods` (one per choice) and `choice` (the index of the most
-    likely one: lm-eval's `acc`).
+    likely one: lm-eval's `acc`). With `answer` (a template giving the right choice's index, or
+    its text), each item also records `p_correct`: the softmax of the raw loglikelihoods, the
+    normalisation `choice` uses, read at the right choice.
     """
 
     context: Template
     choices: Template | Sequence[Template]
+    answer: Template | None = None
 
     def continuations(self, item) -> list[str]:
         if callable(self.choices) or isinstance(self.choices, str):
@@ -102,3 +105,29 @@ class Choices:
 
     def value(self, values: list) -> Any:
         return values
+
+    def gold(self, item) -> int:
+        """The index of the right choice: `answer` filled for the item, as an index or a choice's text."""
+        value = fill(self.answer, item)
+        choices = self.continuations(item)
+        if isinstance(value, str):
+            text = value.strip()
+            if text.lstrip("-").isdigit():
+                value = int(text)
+            else:
+                matches = [i for i, c in enumerate(choices) if c == value] or \
+                          [i for i, c in enumerate(choices) if c.strip() == text]
+                if len(matches) != 1:
+                    raise ValueError(f"Choices answer: item {item.id}: {value!r} is not the index or the text of "
+                                     f"one choice (choices: {', '.join(repr(c) for c in choices)})")
+                value = matches[0]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < len(choices):
+            raise ValueError(f"Choices answer: item {item.id}: {value!r} is not a choice index "
+                             f"(0 to {len(choices) - 1})")
+        return value
+
+    def p_correct(self, item, loglikelihoods: list) -> float:
+        """The probability the model's choice distribution puts on the right choice (raw loglikelihoods)."""
+        from .pcorrect import p_correct
+
+        return p_correct([ll.logprob for ll in loglikelihoods], self.gold(item))

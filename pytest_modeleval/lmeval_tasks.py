@@ -226,6 +226,46 @@ class TaskRequests:
                 metrics[f"{metric},{key}"] = value
         return metrics
 
+    def p_correct(self, item, values: list, metric: str) -> float | None:
+        """A multiple-choice doc's probability on the right answer, normalised as `metric` decides.
+
+        The softmax runs over the choices' loglikelihoods as lm-eval's multiple-choice scoring
+        compares them for that accuracy: raw for `acc`, divided by the choice's length in
+        characters for `acc_norm`, in UTF-8 bytes for `acc_bytes`, less the unconditional
+        loglikelihood for `acc_mutual_info`. None for other output types, a task with its own
+        `process_results`, or a gold answer that names no choice (lm-eval warns about those).
+        """
+        from .pcorrect import p_correct
+
+        task = self.tasks[item["lm_eval_task"]]
+        if task.OUTPUT_TYPE != "multiple_choice" or callable(task.config.process_results):
+            return None
+        doc = self.instances(item, None)[0].doc
+        choices = list(task.doc_to_choice(doc))
+        lls = [float(v[0]) for v in values]
+        if len(lls) not in (len(choices), 2 * len(choices)) or not choices:
+            return None
+        name = metric.split(",", 1)[0]
+        conditional = lls[:len(choices)]
+        if name == "acc_norm":
+            scores = [ll / len(c) for ll, c in zip(conditional, choices)]
+        elif name == "acc_bytes":
+            scores = [ll / len(c.encode("utf-8")) for ll, c in zip(conditional, choices)]
+        elif name == "acc_mutual_info" and len(lls) == 2 * len(choices):
+            scores = [c - u for c, u in zip(conditional, lls[len(choices):])]
+        else:
+            scores = conditional
+        gold = task.doc_to_text(doc) if task.multiple_input else task.doc_to_target(doc)
+        golds = gold if isinstance(gold, list) else [gold]
+        indices = []
+        for g in golds:
+            if isinstance(g, str):
+                g = choices.index(g) if g in choices else -1
+            if not isinstance(g, int) or not 0 <= g < len(choices):
+                return None
+            indices.append(g)
+        return p_correct(scores, indices)
+
     def aggregations(self, item, metrics: dict) -> dict[str, str]:
         """For the metrics whose suite value is not a plain mean: where lm-eval's aggregation lives."""
         functions = self.tasks[item["lm_eval_task"]].aggregation()
@@ -309,7 +349,7 @@ def lm_eval_suite(task: str, *, name: str | None = None, num_fewshot: int | None
                         chat=chat, request=declaration)
     def test_lm_eval_task(item, request):
         from .plugin import planned_value
-        from .session import AGGREGATIONS_KEY, METRICS_KEY, SCORE_KEY
+        from .session import AGGREGATIONS_KEY, METRICS_KEY, P_CORRECT_KEY, SCORE_KEY
 
         values = planned_value(request, TaskRequests, "lm-eval task")
         metrics = declaration.score(item, values)
@@ -319,6 +359,9 @@ def lm_eval_suite(task: str, *, name: str | None = None, num_fewshot: int | None
         if key not in metrics:
             raise TaskError(f"suite {suite_name!r}: metric {key!r} is not among the task's metrics: "
                             f"{', '.join(metrics)}")
+        p_correct = declaration.p_correct(item, values, key)
+        if p_correct is not None:
+            request.node.stash[P_CORRECT_KEY] = p_correct
         value = metrics[key]
         if isinstance(value, bool) or (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
             request.node.stash[SCORE_KEY] = float(value)

@@ -38,6 +38,8 @@ class PlanContext:
     render_for: Callable[[object, bool, str], str]  # (prompt, chat, target) -> text that engine sees
     production_answer: Callable[[str, object], str | None] = lambda suite, item: None
     judge_hash: str = ""  # the --judge model's, recorded with each judgment
+    # (suite, item, kind) -> the baseline run's stored judgment of the item, for re-judging (judge/rejudge.py)
+    baseline_judgment: Callable[[str, object, str], dict | None] = lambda suite, item, kind: None
 
     def render(self, prompt, target: str = "model") -> str:
         """The exact text a target sees; the judge always gets its chat template (its prompts are messages)."""
@@ -108,12 +110,13 @@ def steps_of(declaration, item, ctx: PlanContext) -> Generator:
 class Planner:
     def __init__(self, predictors: Callable[[str], Predictor], render: Callable[[object, bool, str], str],
                  seed: int, production_answer: Callable[[str, object], str | None] | None = None,
-                 judge_hash: str = ""):
+                 judge_hash: str = "", baseline_judgment: Callable | None = None):
         self.predictors = predictors  # target ("model", "judge", "reference") -> its predictor, built on need
         self.render = render
         self.seed = seed
         self.production_answer = production_answer or (lambda suite, item: None)
         self.judge_hash = judge_hash
+        self.baseline_judgment = baseline_judgment or (lambda suite, item, kind: None)
         self.planned: dict[str, Planned] = {}
         self.ran = False
 
@@ -133,7 +136,8 @@ class Planner:
         self.execute([p for p in (self._plan_one(item) for item in items) if p is not None])
 
     def context(self, suite: str, chat: bool) -> PlanContext:
-        return PlanContext(suite, chat, self.seed, self.render, self.production_answer, self.judge_hash)
+        return PlanContext(suite, chat, self.seed, self.render, self.production_answer, self.judge_hash,
+                           self.baseline_judgment)
 
     def _plan_one(self, node) -> Planned | None:
         marker = node.get_closest_marker(MARK)

@@ -113,6 +113,7 @@ def _register_gates(config, settings, session, audit=None) -> None:
         raise pytest.UsageError(str(exc)) from None
     if audit is not None:  # the audit's deployment gate, for its suite
         gate_rules = rules.with_suite_rule(gate_rules, audit.suite, "contamination", max=audit.max_flagged)
+    session.gate_rules = gate_rules  # the planner re-judges a baseline only for a gate that compares it
     keeper = GateKeeper(config, settings, session, gate_rules)
     config.stash[GATES_KEY] = keeper
     config.pluginmanager.register(keeper, "modeleval-gates")
@@ -181,8 +182,13 @@ def completion(request):
 def loglikelihoods(request):
     """The declared Choices request's loglikelihood per choice for this item."""
     from .declare import Choices
+    from .session import P_CORRECT_KEY
 
-    return planned_value(request, Choices, "loglikelihoods")
+    values = planned_value(request, Choices, "loglikelihoods")
+    declared = request.node.get_closest_marker(MARK).args[0].request
+    if declared.answer is not None:  # a bad answer field makes this item an error naming it
+        request.node.stash[P_CORRECT_KEY] = declared.p_correct(request.node.callspec.params["item"], values)
+    return values
 
 
 @pytest.fixture

@@ -28,6 +28,8 @@ SANDBOX_KEY = pytest.StashKey[str]()  # what ran the test's model code (the `san
 METRICS_KEY = pytest.StashKey[dict]()
 AGGREGATIONS_KEY = pytest.StashKey[dict]()
 JUDGMENT_KEY = pytest.StashKey[dict]()  # the judge's decision about the item (judge/judgment.py), for the DB
+BASELINE_JUDGMENT_KEY = pytest.StashKey[dict]()  # this run's judge on the baseline's answer (judge/rejudge.py)
+P_CORRECT_KEY = pytest.StashKey[float]()  # a multiple-choice item's probability on the right answer (pcorrect.py)
 REFUSAL_KEY = pytest.StashKey[dict]()  # a red-team item's answer and its class (redteam/declare.py), for the DB
 
 
@@ -66,6 +68,7 @@ class EvalSession:
         self.refusals = RunRefusals()
         self.contamination = RunContamination()
         self.audit = audit  # perturb.audit_config.AuditConfig, recorded with the run
+        self.gate_rules = None  # gates.rules.GateConfig when the gates are on (set by the plugin)
         self.audit_record = None  # where the governance record was written
         # When the run started: xdist workers get the controller's (pytest_configure_node), so each counts
         # what a peer computed in this run as computed, not as a cache hit.
@@ -99,9 +102,13 @@ class EvalSession:
         if self._planner is None:
             from .planner import Planner
 
+            from .judge.rejudge import BaselineAnswers
+
             self._planner = Planner(self.predictor_for, self.render_for, self.settings.seed,
                                     self.roles.production_answer,
-                                    judge_hash=self.roles.judge.sha256 if self.roles.judge else "")
+                                    judge_hash=self.roles.judge.sha256 if self.roles.judge else "",
+                                    baseline_judgment=BaselineAnswers(self.settings.db, self.settings.baseline,
+                                                                      self.gate_rules))
         return self._planner
 
     def predictor_for(self, role: str):
@@ -237,20 +244,22 @@ class EvalSession:
             report.longrepr = None
         elif outcome == "error" and call.excinfo is not None:
             message = _short(call.excinfo.exconly())
-        score, metrics = None, None  # errors and skips carry no score, even if the test recorded one first
+        score, metrics, p_correct = None, None, None  # errors and skips carry no score, even if recorded first
         if outcome in ("correct", "wrong"):
             score = item.stash.get(SCORE_KEY, 1.0 if outcome == "correct" else 0.0)
             metrics = item.stash.get(METRICS_KEY, None)
+            p_correct = item.stash.get(P_CORRECT_KEY, None)
         log = item.stash.get(LOG_KEY, None)
         report.modeleval = {
             "suite": marker.args[0].name, "item_id": suite_item.id, "variant": suite_item.variant,
             "variant_id": suite_item.library_id,
-            "test_id": report.nodeid, "outcome": outcome, "score": score, "message": message,
+            "test_id": report.nodeid, "outcome": outcome, "score": score, "p_correct": p_correct, "message": message,
             "metrics": metrics, "metric_aggregations": item.stash.get(AGGREGATIONS_KEY, None),
             "duration": report.duration, **(log.as_record() if log else CallLog().as_record()),
             "suite_meta": self.suite_meta.get(marker.args[0].name),
             "engine": _engine_fields(self._engine), "sandbox": item.stash.get(SANDBOX_KEY, None),
             "judgment": item.stash.get(JUDGMENT_KEY, None), "refusal": item.stash.get(REFUSAL_KEY, None),
+            "baseline_judgment": item.stash.get(BASELINE_JUDGMENT_KEY, None),
         }
         # On the item too: reports copy the item's list, and junitxml reads the teardown report's.
         properties = [("modeleval_outcome", outcome)] + ([("modeleval_score", score)] if score is not None else [])
@@ -276,9 +285,13 @@ class EvalSession:
         tally = self.tallies.setdefault(payload["suite"], SuiteTally())
         tally.add(payload["outcome"], payload["score"])
         tally.add_metrics(payload.get("metrics"), payload.get("metric_aggregations"))
+        if payload.get("p_correct") is not None:  # shown with the named metrics; stored in its own column
+            tally.add_metrics({"p_correct": payload["p_correct"]})
         tally.add_usage(payload)
         if payload.get("judgment"):
             self.judgments.add(payload["suite"], payload["judgment"])
+        if payload.get("baseline_judgment"):
+            self.judgments.add_rejudged(payload["suite"], payload["baseline_judgment"])
         if payload.get("refusal"):
             self.refusals.add(payload["suite"], payload["refusal"])
         self.contamination.add(payload)
@@ -297,6 +310,8 @@ class EvalSession:
         self.store.add_outcome(self.run_id, payload)
         if payload.get("judgment"):
             self.store.add_judgment(self.run_id, payload)
+        if payload.get("baseline_judgment"):
+            self.store.add_rejudgment(self.run_id, payload["baseline_judgment"])
         if payload.get("refusal"):
             self.store.add_refusal(self.run_id, payload)
 

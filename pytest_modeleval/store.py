@@ -46,8 +46,7 @@ OUTCOMES = {
     "outcome": str, "score": float, "prompt_hash": str, "prompt": str, "response": str,
     "message": str, "metrics": str, "duration": float, "requests": int, "cache_hits": int, "prompt_tokens": int,
     "completion_tokens": int, "new_prompt_tokens": int, "new_completion_tokens": int, "finished_at": str,
-    # multiple-choice items: the probability the choice distribution puts on the right answer (NULL otherwise)
-    "p_correct": float,
+    "p_correct": float,  # multiple-choice items: the probability on the right answer (pytest_modeleval.pcorrect)
 }
 # One row per gate per suite per run (see pytest_modeleval.gates).
 GATES = {
@@ -76,6 +75,9 @@ JUDGMENTS = {
     "candidate_slots": str, "slot_verdicts": str, "outputs": str, "attempts": int, "outcome": str,
     "win_value": float, "rating": float, "scale": int, "error": str,
 }
+# A baseline run's stored answers judged again by a later run's judge (pytest_modeleval.judge.rejudge): run_id is
+# the baseline run, judged_in_run_id the run that asked; one row per item, judge and template.
+REJUDGMENTS = {**JUDGMENTS, "judged_in_run_id": int, "created_at": str}
 # One row per red-team item (pytest_modeleval.redteam): the answer, its class, whether it counts as refused.
 REFUSALS = {
     "id": int, "run_id": int, "suite": str, "test_id": str, "item_id": str, "variant": int, "kind": str,
@@ -126,7 +128,7 @@ HUMAN_LABELS = {
     "imported_at": str,
 }
 TABLES = {"runs": RUNS, "suites": SUITES, "outcomes": OUTCOMES, "gates": GATES, "promotions": PROMOTIONS,
-          "watch_queue": WATCH_QUEUE, "judgments": JUDGMENTS, "judge_validations": JUDGE_VALIDATIONS,
+          "watch_queue": WATCH_QUEUE, "judgments": JUDGMENTS, "rejudgments": REJUDGMENTS, "judge_validations": JUDGE_VALIDATIONS,
           "human_samples": HUMAN_SAMPLES, "human_labels": HUMAN_LABELS, "refusals": REFUSALS,
           "classifier_validations": CLASSIFIER_VALIDATIONS, "variants": VARIANTS,
           "contamination": CONTAMINATION, "contamination_items": CONTAMINATION_ITEMS}
@@ -176,6 +178,9 @@ class Store:
         if "judgments" not in db.table_names():
             db["judgments"].create(JUDGMENTS, pk="id", foreign_keys=[("run_id", "runs", "id")])
             db["judgments"].create_index(["run_id", "test_id"], unique=True)
+        if "rejudgments" not in db.table_names():
+            db["rejudgments"].create(REJUDGMENTS, pk="id", foreign_keys=[("run_id", "runs", "id")])
+            db["rejudgments"].create_index(["run_id", "test_id", "judge_hash", "template_sha256"], unique=True)
         if "judge_validations" not in db.table_names():
             db["judge_validations"].create(JUDGE_VALIDATIONS, pk="id")
             db["judge_validations"].create_index(["judge_hash", "template_sha256", "id"])
@@ -264,6 +269,19 @@ class Store:
         with self.db.conn:  # a rerun of the same test keeps its last judgment, as outcomes do
             self.db.execute("DELETE FROM judgments WHERE run_id = ? AND test_id = ?", [run_id, payload["test_id"]])
             self.db["judgments"].insert(row)
+
+    def add_rejudgment(self, run_id: int, record: dict) -> None:
+        """A baseline item judged again by this run's judge (judge.rejudge.baseline_record), kept against the
+        baseline run; the same item, judge and template judged again replaces its row."""
+        row = {key: record.get(key) for key in JUDGMENTS if key in record and key != "id"}
+        for key in JUDGMENT_LISTS:
+            row[key] = json.dumps(row.get(key) or [])
+        row.update(judged_in_run_id=run_id, created_at=now())
+        with self.db.conn:
+            self.db.execute("DELETE FROM rejudgments WHERE run_id = ? AND test_id = ? AND judge_hash = ? "
+                            "AND template_sha256 = ?", [row["run_id"], row["test_id"], row["judge_hash"],
+                                                        row["template_sha256"]])
+            self.db["rejudgments"].insert(row)
 
     def add_refusal(self, run_id: int, payload: dict) -> None:
         """A red-team item's answer and class (kept when the classifier failed: that is the evidence)."""

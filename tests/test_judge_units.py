@@ -256,3 +256,102 @@ def test_pairwise_both_orders_disagreeing_is_a_tie():
                             {"[Answer A]": ["[[A]]"], "Q?": ["cand"]})  # always the first slot: order-dependent
     assert sorted(judgment.candidate_slots) == ["A", "B"] and judgment.slot_verdicts == ["A", "A"]
     assert judgment.outcome == "tie" and judgment.orders_disagree
+
+
+# --- judge-consistent baselines (judge/rejudge.py) ------------------------------------------------
+
+
+def run_steps_with_baseline(declaration, fields, script, baseline_row):
+    from pytest_modeleval.items import Item
+    from pytest_modeleval.planner import Planned, Planner
+
+    predictor = ScriptedPredictor(script)
+    planner = Planner(lambda role: predictor, lambda prompt, chat, role="model": str(prompt), seed=0,
+                      judge_hash="j" * 64, baseline_judgment=lambda suite, item, kind: baseline_row)
+    item = Item(suite="s", index=0, fields=fields)
+    planned = Planned(declaration.steps(item, planner.context("s", False)))
+    planner.execute([planned])
+    return planned.value, predictor.requests
+
+
+def baseline_row(template_sha256, **fields):
+    return {"run_id": 1, "suite": "s", "test_id": "t::s-0-p0", "item_id": "s-0000-p0", "variant": 0,
+            "kind": "rating", "judge_hash": "j" * 64, "template_sha256": template_sha256, "question": "Why?",
+            "candidate": "OLD ANSWER", "reference": None, **fields}
+
+
+def test_a_baseline_judged_with_another_template_is_judged_again_in_the_same_rounds():
+    from pytest_modeleval import Graded
+
+    declaration = Graded("{q}", scale=5)
+    script = {"OLD ANSWER": ["unsure", "[[2]]"], "[Answer]": ["[[4]]"], "Why?": ["Because."]}
+    judgment, requests = run_steps_with_baseline(declaration, {"q": "Why?"}, script, baseline_row("other-template"))
+    assert judgment.rating == 4 and judgment.attempts == 1  # this run's answer, read at once
+    again = judgment.rejudged_baseline
+    assert again["rating"] == 2 and again["attempts"] == 2 and again["error"] is None  # the baseline's, retried
+    assert (again["run_id"], again["test_id"], again["template_sha256"]) == (1, "t::s-0-p0",
+                                                                              declaration.template().sha256)
+    judge_prompts = [r.prompt for r, _ in requests if "[Answer]" in r.prompt]
+    assert len(judge_prompts) == 3 and sum("OLD ANSWER" in p for p in judge_prompts) == 2
+    assert "rejudged_baseline" not in judgment.record()
+
+
+def test_a_baseline_judged_by_the_same_judge_or_without_its_answer_is_not_judged_again():
+    from pytest_modeleval import Graded
+
+    declaration = Graded("{q}", scale=5)
+    script = {"[Answer]": ["[[4]]"], "Why?": ["Because."]}
+    for row in (baseline_row(declaration.template().sha256), baseline_row("other", candidate=None)):
+        judgment, requests = run_steps_with_baseline(declaration, {"q": "Why?"}, script, row)
+        assert judgment.rejudged_baseline is None and not any("OLD" in r.prompt for r, _ in requests)
+
+
+def test_the_gates_compare_a_rejudged_baseline_under_this_runs_judge(tmp_path):
+    import json
+
+    from pytest_modeleval.gates.baseline import Baseline
+    from pytest_modeleval.gates.evaluate import evaluate
+    from pytest_modeleval.gates.rules import parse
+    from pytest_modeleval.judge.rejudge import annotate, judge_consistent
+    from pytest_modeleval.store import Store
+
+    store = Store(tmp_path / "r.sqlite")
+    old, new = ("j" * 64, "t1" * 32), ("j" * 64, "t2" * 32)
+    ids = [f"s-{i:04d}-p0" for i in range(30)]
+    for i, item_id in enumerate(ids):
+        store.add_judgment(1, {"suite": "s", "test_id": f"t::{item_id}", "item_id": item_id, "variant": 0,
+                               "judgment": {"kind": "pairwise", "judge_hash": old[0], "template_sha256": old[1],
+                                            "question": "q", "candidate": "c", "reference": "r", "win_value": 1.0}})
+        store.add_rejudgment(2, {"run_id": 1, "suite": "s", "test_id": f"t::{item_id}", "item_id": item_id,
+                                 "variant": 0, "kind": "pairwise", "judge_hash": new[0], "template_sha256": new[1],
+                                 "win_value": 0.0 if i < 20 else 1.0, "outcome": "loss" if i < 20 else "win"})
+    # the old judge liked everything (win 1.0); this run's judge, on the same old answers, mostly not
+    before = [{"suite": "s", "item_id": i, "outcome": "correct", "score": 1.0, "metrics": json.dumps({"win_rate": 1.0})}
+              for i in ids]
+    now = [{"suite": "s", "item_id": i, "outcome": "correct", "score": 1.0, "metrics": {"win_rate": 0.0 if n < 20 else 1.0}}
+           for n, i in enumerate(ids)]
+    rules = parse({"win-regression": {"metric": "win_rate", "margin": 0.05}, "win-rate": False})
+    baseline = Baseline(1, "m" * 64, "run 1", before)
+
+    naive = evaluate(rules, now, baseline)  # across judges: a 67-point "fall" that is the judges' doing
+    assert {r.rule.name: r.verdict for r in naive.results}["win-regression"] == "fail"
+
+    consistent, comparisons = judge_consistent(store.db, baseline, {"s": {new}}, {"s": "pairwise"})
+    report = evaluate(rules, now, consistent)
+    annotate(report.results, comparisons, consistent)
+    verdicts = {r.rule.name: r for r in report.results}
+    assert verdicts["win-regression"].verdict == "pass" and verdicts["win-regression"].delta == 0.0
+    assert "re-judged (30 items; its own judge was sha256:jjjjjjjjjjjj (template t1t1t1t1t1t1)" in \
+        verdicts["win-regression"].message
+    score = verdicts["no-regression"]  # the test's assertion, not recomputable: n/a, no figures shown
+    assert score.verdict == "n/a" and score.value is None and "cannot be recomputed" in score.message
+
+    with store.db.conn:
+        store.db.execute("DELETE FROM rejudgments")
+    consistent, comparisons = judge_consistent(store.db, baseline, {"s": {new}}, {"s": "pairwise"})
+    report = evaluate(rules, now, consistent)
+    annotate(report.results, comparisons, consistent)
+    gate = {r.rule.name: r for r in report.results}["win-regression"]
+    assert gate.verdict == "n/a" and "the baseline's answers are not stored" in gate.message
+    assert "template t1t1t1t1t1t1" in gate.message and "template t2t2t2t2t2t2" in gate.message
+    store.close()

@@ -9,6 +9,7 @@ built once there, and its imports stay out of this process's pytester runs.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -106,6 +107,11 @@ def test_user_tasks_run_as_suites_with_their_own_metrics(tmp_path):
         assert outcome["outcome"] == ("correct" if metrics["acc,none"] == 1.0 else "wrong")
         # lm-eval's target delimiter (" ") goes between the context and each choice
         assert json.loads(outcome["prompt"]) == [f"Question: {row['question']}\nAnswer: {c}" for c in row["choices"]]
+        # p_correct: the softmax of the stored loglikelihoods (raw: acc decides), read at the answer
+        stored = [logprob for logprob, _ in json.loads(outcome["response"])]
+        expected = math.exp(stored[row["answer"]]) / sum(math.exp(v) for v in stored)
+        assert outcome["p_correct"] == pytest.approx(expected, abs=1e-5)
+    assert all(rows[f"capitals-{i:04d}-p0"]["p_correct"] is None for i in range(3))  # not multiple choice
     assert "acc_norm,none" in done.stdout and "exact_match,first-words" in done.stdout  # the summary's metric table
 
 

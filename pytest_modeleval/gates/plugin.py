@@ -96,10 +96,20 @@ class GateKeeper:
 
         contamination = self.eval_session.contamination
         rows = contamination.with_flags(self.rows.values()) if contamination else self.rows.values()
-        report = evaluate(self.rules, rows, self.baseline, self.baseline_note)
+        judged = self.eval_session.judgments
+        baseline, comparisons = self.baseline, {}
+        if judged and self.eval_session.store is not None:  # judged suites compared under one judge
+            from ..judge.rejudge import judge_consistent
+
+            baseline, comparisons = judge_consistent(self.eval_session.store.db, self.baseline,
+                                                     judged.suite_judges(), judged.suite_kinds())
+        report = evaluate(self.rules, rows, baseline, self.baseline_note)
+        if comparisons:
+            from ..judge.rejudge import annotate
+
+            annotate(report.results, comparisons, baseline)
         if contamination:  # suite-level verdicts where items cannot be flagged, and the audit's figures
             contamination.decide(report, self.rules)
-        judged = self.eval_session.judgments
         if judged:  # a judge not validated against human labels does not decide a gate
             from ..judge.trust import discount
 

@@ -21,6 +21,7 @@ from ..declare import Ask, Template, fill
 from ..engines.base import GenerateRequest
 from . import templates
 from .judgment import Judgment, candidate_outcome, combine
+from .rejudge import baseline_record, to_rejudge
 from .verdict import VerdictError, parse_pairwise, parse_rating
 
 PRODUCTION = "production"  # reference=: the production checkpoint's answers to the same prompts
@@ -76,8 +77,10 @@ class Pairwise:
             reference = answers[1]
         question = question_text(fill(self.question, item) if self.question is not None else prompt)
         first = "A" if ctx.rng(item).random() < 0.5 else "B"
-        judgment = yield from judge_pair(ctx, self.template(), question, candidate, reference, first,
-                                         self.both_orders, self.retries, self.judge_max_tokens)
+        template = self.template()
+        judgment = yield from judge_pair(ctx, template, question, candidate, reference, first,
+                                         self.both_orders, self.retries, self.judge_max_tokens,
+                                         baseline=to_rejudge(ctx, item, "pairwise", template))
         return judgment
 
 
@@ -107,8 +110,9 @@ class Graded:
         rendered = ctx.render(prompt)
         (candidate,) = yield [Ask(rendered, GenerateRequest(rendered, max_tokens=self.max_tokens, seed=ctx.seed))]
         question = question_text(fill(self.question, item) if self.question is not None else prompt)
-        judgment = yield from judge_rating(ctx, self.template(), question, candidate, self.retries,
-                                           self.judge_max_tokens)
+        template = self.template()
+        judgment = yield from judge_rating(ctx, template, question, candidate, self.retries,
+                                           self.judge_max_tokens, baseline=to_rejudge(ctx, item, "rating", template))
         return judgment
 
 
@@ -116,43 +120,72 @@ JUDGED = (Pairwise, Graded)
 
 
 def judge_pair(ctx, template, question: str, candidate: str, reference: str, first: str, both_orders: bool,
-               retries: int, max_tokens: int):
-    """Steps that judge one pair (in one order, or both) and return the candidate's Judgment."""
+               retries: int, max_tokens: int, baseline: dict | None = None):
+    """Steps that judge one pair (in one order, or both) and return the candidate's Judgment.
+
+    `baseline`: the baseline run's stored judgment of the same item by another judge
+    (rejudge.to_rejudge); its question and answers are judged in the same rounds, with the same
+    order draw, and the result is kept on the Judgment as `rejudged_baseline`.
+    """
     slots = [first] + ([_other(first)] if both_orders else [])
-    prompts = []
-    for slot in slots:
-        a, b = (candidate, reference) if slot == "A" else (reference, candidate)
-        prompts.append(ctx.render(template.messages(question=question, answer_a=a, answer_b=b), "judge")
-                       + template.prefix)
     judgment = Judgment("pairwise", ctx.judge_hash, template.sha256, question, candidate, reference,
                         candidate_slots=slots)
-    verdicts, outputs, attempts, error = yield from ask_until_read(
-        ctx, template, prompts, retries, max_tokens, parse_pairwise)
-    judgment.slot_verdicts, judgment.outputs, judgment.attempts, judgment.error = verdicts, outputs, attempts, error
-    if error is None:
-        judgment.outcome = combine([candidate_outcome(v, s) for v, s in zip(verdicts, slots)])
+    judgments = [judgment]
+    if baseline is not None:
+        judgments.append(Judgment("pairwise", ctx.judge_hash, template.sha256, baseline["question"],
+                                  baseline["candidate"], baseline["reference"], candidate_slots=slots))
+    groups = [[_pair_prompt(ctx, template, j, slot) for slot in slots] for j in judgments]
+    results = yield from ask_groups(ctx, template, groups, retries, max_tokens, parse_pairwise)
+    for j, (verdicts, outputs, attempts, error) in zip(judgments, results):
+        j.slot_verdicts, j.outputs, j.attempts, j.error = verdicts, outputs, attempts, error
+        if error is None:
+            j.outcome = combine([candidate_outcome(v, s) for v, s in zip(verdicts, slots)])
+    if baseline is not None:
+        judgment.rejudged_baseline = baseline_record(judgments[1], baseline)
     return judgment
 
 
-def judge_rating(ctx, template, question: str, candidate: str, retries: int, max_tokens: int):
-    """Steps that rate one answer and return its Judgment."""
-    prompt = ctx.render(template.messages(question=question, answer=candidate), "judge") + template.prefix
-    judgment = Judgment("rating", ctx.judge_hash, template.sha256, question, candidate, scale=template.scale)
-    ratings, outputs, attempts, error = yield from ask_until_read(
-        ctx, template, [prompt], retries, max_tokens, lambda text: parse_rating(text, template.scale))
-    judgment.outputs, judgment.attempts, judgment.error = outputs, attempts, error
-    if error is None:
-        judgment.rating = ratings[0]
-    return judgment
+def _pair_prompt(ctx, template, judgment: Judgment, slot: str) -> str:
+    a, b = ((judgment.candidate, judgment.reference) if slot == "A" else (judgment.reference, judgment.candidate))
+    return ctx.render(template.messages(question=judgment.question, answer_a=a, answer_b=b), "judge") + template.prefix
+
+
+def judge_rating(ctx, template, question: str, candidate: str, retries: int, max_tokens: int,
+                 baseline: dict | None = None):
+    """Steps that rate one answer (and the baseline's stored answer, as judge_pair) and return its Judgment."""
+    judgments = [Judgment("rating", ctx.judge_hash, template.sha256, question, candidate, scale=template.scale)]
+    if baseline is not None:
+        judgments.append(Judgment("rating", ctx.judge_hash, template.sha256, baseline["question"],
+                                  baseline["candidate"], scale=template.scale))
+    groups = [[ctx.render(template.messages(question=j.question, answer=j.candidate), "judge") + template.prefix]
+              for j in judgments]
+    results = yield from ask_groups(ctx, template, groups, retries, max_tokens,
+                                    lambda text: parse_rating(text, template.scale))
+    for j, (ratings, outputs, attempts, error) in zip(judgments, results):
+        j.outputs, j.attempts, j.error = outputs, attempts, error
+        if error is None:
+            j.rating = ratings[0]
+    if baseline is not None:
+        judgments[0].rejudged_baseline = baseline_record(judgments[1], baseline)
+    return judgments[0]
 
 
 def ask_until_read(ctx, template, prompts: list[str], retries: int, max_tokens: int, parse):
     """Ask the judge each prompt; re-ask (sampled) those it answered unreadably, at most `retries` times."""
+    (result,) = yield from ask_groups(ctx, template, [prompts], retries, max_tokens, parse)
+    return result
+
+
+def ask_groups(ctx, template, groups: list[list[str]], retries: int, max_tokens: int, parse):
+    """ask_until_read for several groups of prompts at once (one batched call per round), each group read
+    apart: per group (read, outputs, attempts, error), attempts counting the rounds its prompts needed."""
+    prompts = [prompt for group in groups for prompt in group]
+    owner = [g for g, group in enumerate(groups) for _ in group]
     read: list = [None] * len(prompts)
     outputs = [""] * len(prompts)
     problems: dict[int, str] = {}
+    rounds = [0] * len(groups)
     pending = list(range(len(prompts)))
-    attempt = 0
     for attempt in range(retries + 1):
         temperature = 0.0 if attempt == 0 else RETRY_TEMPERATURE
         asks = [Ask(prompts[i], GenerateRequest(prompts[i], max_tokens=max_tokens, temperature=temperature,
@@ -161,6 +194,7 @@ def ask_until_read(ctx, template, prompts: list[str], retries: int, max_tokens: 
         texts = yield asks
         still = []
         for i, text in zip(pending, texts):
+            rounds[owner[i]] = attempt + 1
             outputs[i] = text
             try:
                 read[i] = parse(template.prefix + text)
@@ -171,10 +205,14 @@ def ask_until_read(ctx, template, prompts: list[str], retries: int, max_tokens: 
         pending = still
         if not pending:
             break
-    error = None
-    if problems:
-        error = f"no readable verdict after {attempt + 1} judge call(s): " + "; ".join(problems.values())
-    return read, outputs, attempt + 1, error
+    results, start = [], 0
+    for g, group in enumerate(groups):
+        mine = range(start, start + len(group))
+        start += len(group)
+        errors = [problems[i] for i in mine if i in problems]
+        error = (f"no readable verdict after {rounds[g]} judge call(s): " + "; ".join(errors)) if errors else None
+        results.append(([read[i] for i in mine], [outputs[i] for i in mine], rounds[g], error))
+    return results
 
 
 def question_text(question: Any) -> str:

@@ -12,6 +12,7 @@ import pytest
 from . import templates
 from .declare import judge_pair, judge_rating
 from .judgment import JudgeError, Judgment
+from .rejudge import to_rejudge
 
 
 class Judge:
@@ -36,7 +37,8 @@ class Judge:
         template = templates.pairwise(rubric, reasoning=reasoning)
         first = "A" if self._ctx.rng(self._item).random() < 0.5 else "B"
         return self._finish(judge_pair(self._ctx, template, question_text(question), str(candidate),
-                                       str(reference), first, both_orders, retries, max_tokens))
+                                       str(reference), first, both_orders, retries, max_tokens,
+                                       baseline=to_rejudge(self._ctx, self._item, "pairwise", template)))
 
     def grade(self, question, answer: str, *, rubric: str | None = None, scale: int = 10, reasoning: bool = True,
               retries: int = 2, max_tokens: int = 512) -> Judgment:
@@ -45,7 +47,7 @@ class Judge:
 
         template = templates.rating(rubric, scale=scale, reasoning=reasoning)
         return self._finish(judge_rating(self._ctx, template, question_text(question), str(answer), retries,
-                                         max_tokens))
+                                         max_tokens, baseline=to_rejudge(self._ctx, self._item, "rating", template)))
 
     def _finish(self, steps) -> Judgment:
         from ..planner import Planned
@@ -86,10 +88,12 @@ def judge_for(request) -> Judge:
 
 def recorded(request, judgment: Judgment) -> Judgment:
     """Put a judgment on its test: the DB row, the metric the gates read, and an error when unreadable."""
-    from ..session import JUDGMENT_KEY, METRICS_KEY, SCORE_KEY
+    from ..session import BASELINE_JUDGMENT_KEY, JUDGMENT_KEY, METRICS_KEY, SCORE_KEY
 
     node = request.node
     node.stash[JUDGMENT_KEY] = judgment.record()
+    if judgment.rejudged_baseline is not None:  # recorded against the baseline run, whatever this item's fate
+        node.stash[BASELINE_JUDGMENT_KEY] = judgment.rejudged_baseline
     if judgment.error is not None:
         raise JudgeError(judgment.error)
     metrics = node.stash.setdefault(METRICS_KEY, {})

@@ -49,6 +49,8 @@ class Judgment:
     rating: float | None = None  # rating: 1..scale
     scale: int | None = None
     error: str | None = None
+    # this run's judge on the baseline run's stored answers to the same item (rejudge.py), kept apart
+    rejudged_baseline: dict | None = field(default=None, repr=False, compare=False)
 
     @property
     def win_value(self) -> float | None:
@@ -70,6 +72,7 @@ class Judgment:
     def record(self) -> dict:
         """The row the results DB keeps (outputs cut to OUTPUT_KEPT characters each)."""
         row = asdict(self)
+        row.pop("rejudged_baseline")
         row["outputs"] = [text[:OUTPUT_KEPT] for text in self.outputs]
         row["win_value"] = self.win_value
         return row

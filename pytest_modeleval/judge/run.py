@@ -14,6 +14,7 @@ class RunJudgments:
         self.db = db
         self.min_kappa = min_kappa
         self.by_suite: dict[str, list[dict]] = {}
+        self.rejudged: dict[str, list[dict]] = {}  # suite -> the baseline's answers judged by this run's judge
         self._trusts = None
 
     def __bool__(self) -> bool:
@@ -21,6 +22,13 @@ class RunJudgments:
 
     def add(self, suite: str, record: dict) -> None:
         self.by_suite.setdefault(suite, []).append(record)
+
+    def add_rejudged(self, suite: str, record: dict) -> None:
+        self.rejudged.setdefault(suite, []).append(record)
+
+    def suite_kinds(self) -> dict[str, str]:
+        """suite -> "pairwise" | "rating" (the kind of its first judgment)."""
+        return {suite: records[0]["kind"] for suite, records in self.by_suite.items()}
 
     def suite_judges(self) -> dict[str, set]:
         """suite -> the (judge hash, template hash) pairs that judged its items."""
@@ -45,7 +53,13 @@ class RunJudgments:
         from .summary import lines
 
         head = "judge:" + (" the model under evaluation judges itself (--judge-allow-self)" if judge_self else "")
-        return [head] + lines(self.summaries(), {pair: t.text for pair, t in self.trusts().items()})
+        out = [head] + lines(self.summaries(), {pair: t.text for pair, t in self.trusts().items()})
+        for suite, records in sorted(self.rejudged.items()):
+            errors = sum(r.get("error") is not None for r in records)
+            out.append(f"suite {suite}: the baseline (run {records[0]['run_id']}) was judged by another judge or "
+                       f"template; its stored answers were judged again by this run's judge for the gates "
+                       f"({len(records)} items{f', {errors} unreadable' if errors else ''})")
+        return out
 
     def record(self, store, run_id: int) -> None:
         """Per suite in the suites table: win rate, its interval, position bias, whether the judge counted."""

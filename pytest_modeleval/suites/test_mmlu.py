@@ -25,6 +25,7 @@ def prompt(item) -> str:
 
 
 @modeleval.suite("mmlu", data=sources.mmlu_test, id_field="key",
-                 request=modeleval.Choices(context=prompt, choices=[f" {letter}" for letter in LETTERS]))
+                 request=modeleval.Choices(context=prompt, choices=[f" {letter}" for letter in LETTERS],
+                                           answer="{answer}"))
 def test_mmlu(item, choice):
     assert choice == item["answer"], f"chose {LETTERS[choice]}, answer {LETTERS[item['answer']]}"
