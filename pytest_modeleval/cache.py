@@ -116,12 +116,17 @@ class PredictionCache:
         if not keys:
             return {}
         t = predictions.c
-        query = sa.select(t.key, t.value, t.prompt_tokens, t.completion_tokens, t.created_at).where(
-            t.key.in_(sa.bindparam("keys", expanding=True)))
+        if self.backend == "postgresql":  # one array parameter: 3x faster than a thousand-value IN list
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            wanted, size = t.key == sa.any_(sa.bindparam("keys", type_=ARRAY(sa.Text))), 5000
+        else:
+            wanted, size = t.key.in_(sa.bindparam("keys", expanding=True)), 1000
+        query = sa.select(t.key, t.value, t.prompt_tokens, t.completion_tokens, t.created_at).where(wanted)
 
         def read(conn):
             found = {}
-            for chunk in chunks(keys):
+            for chunk in chunks(keys, size):
                 for key, value, p_tokens, c_tokens, created in conn.execute(query, {"keys": chunk}):
                     found[key] = {"value": json.loads(value), "prompt_tokens": p_tokens,
                                   "completion_tokens": c_tokens, "created_at": created}

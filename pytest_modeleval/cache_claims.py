@@ -87,19 +87,29 @@ class LeasedClaims:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    # One round trip: new claims, and expired ones taken over (rows another claimant is taking over right
+    # now are skipped, not waited for), on the server's clock so that machines' clocks need not agree.
+    CLAIM = sa.text("""
+        WITH clock AS (SELECT EXTRACT(EPOCH FROM now())::float8 AS now),
+        fresh AS (
+            INSERT INTO prediction_claims (key, owner, claimed_at, expires_at)
+            SELECT k, :owner, clock.now, clock.now + :lease FROM unnest(CAST(:keys AS text[])) AS k, clock
+            ORDER BY k
+            ON CONFLICT (key) DO NOTHING
+            RETURNING key),
+        taken AS (
+            UPDATE prediction_claims SET owner = :owner, claimed_at = clock.now, expires_at = clock.now + :lease
+            FROM clock
+            WHERE key IN (SELECT c.key FROM prediction_claims AS c, clock
+                          WHERE c.key = ANY(CAST(:keys AS text[])) AND c.expires_at < clock.now
+                          AND c.owner <> :owner ORDER BY c.key FOR UPDATE OF c SKIP LOCKED)
+            RETURNING key),
+        held AS (SELECT key FROM prediction_claims WHERE key = ANY(CAST(:keys AS text[])) AND owner = :owner)
+        SELECT key FROM fresh UNION SELECT key FROM taken UNION SELECT key FROM held""")
+
     def claim(self, conn, keys: list[str], stale_after: float) -> set[str]:
-        now = conn.scalar(sa.text("SELECT EXTRACT(EPOCH FROM now())::float8"))
-        expires = now + self.lease_s
         ordered = sorted(set(keys))  # one lock order for every claimant: concurrent inserts cannot deadlock
-        conn.execute(insert_for("postgresql")(claims).on_conflict_do_nothing(index_elements=["key"]),
-                     [{"key": k, "owner": self.owner, "claimed_at": now, "expires_at": expires} for k in ordered])
-        for chunk in chunks(ordered):
-            expired = (sa.select(claims.c.key)
-                       .where(claims.c.key.in_(chunk), claims.c.expires_at < now, claims.c.owner != self.owner)
-                       .order_by(claims.c.key).with_for_update(skip_locked=True).scalar_subquery())
-            conn.execute(sa.update(claims).where(claims.c.key.in_(expired))
-                         .values(owner=self.owner, claimed_at=now, expires_at=expires))
-        return _owned(conn, ordered, self.owner)
+        return set(conn.scalars(self.CLAIM, {"owner": self.owner, "lease": self.lease_s, "keys": ordered}))
 
     def holding(self, keys) -> None:
         """This process holds claims: keep its leases alive until close()."""
