@@ -216,6 +216,12 @@ class PredictionCache:
     def close(self) -> None:
         if self._claims is not None:
             self._claims.close()
+        if self.shared and self.writable:  # claims left by an interrupt: free now, not after the lease
+            try:
+                self._run("releasing its claims", lambda conn: conn.execute(
+                    sa.delete(claims).where(claims.c.owner == self.owner)), write=True)
+            except CacheError:
+                pass
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from cachekit import BACKENDS, cache_query, count, make_target
 from evalkit import (BARRIER_ENV, CACHE_DB, ENGINE_LOG, HANG_AT_ENV, IMPORTS, USER_CACHE, COUNTING_CONFTEST,
                      FakeEngine, computed_prompts, engine_calls, gen_suite, one_thread_engine, outcomes, run,
-                     setup_suite, sums, write_jsonl, RESULTS_DB, answers)
+                     query, setup_suite, sums, write_jsonl, RESULTS_DB, answers)
 from pytest_modeleval import cache as cache_module
 from pytest_modeleval import cli
 from pytest_modeleval.cache import CacheError, PredictionCache
@@ -259,6 +259,8 @@ def test_a_password_is_never_printed(pytester, postgres_url, postgres_server):
                                           postgres_url, "-v")
     assert result.ret == 0, result.stdout.str()
     assert postgres_server.password not in result.stdout.str() + result.stderr.str()
+    [row] = query(pytester.path / RESULTS_DB, "SELECT command FROM runs WHERE exit_status = 0")
+    assert postgres_server.password not in row["command"] and "--eval-cache-db postgresql://modeleval:***@" in row["command"]
 
 
 # --- many processes, many "machines" ---------------------------------------------------------------
