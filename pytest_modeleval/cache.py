@@ -8,7 +8,7 @@ rendered prompt, the normalized sampling parameters and the sample index. Two mo
 therefore never share an answer, and sampled answers are cached per sample index.
 
 The tables are cache_schema.py's (SQLAlchemy Core, the same on both backends); reads and
-writes go in batches, one round trip per thousand keys. A write that loses its connection is
+writes go in batches (1,000 keys a round trip on SQLite, 5,000 on PostgreSQL), never one per key. A write that loses its connection is
 retried on a new one; if the DB stays unreachable the error names it, without its password.
 """
 

@@ -77,9 +77,8 @@ class EvalSession:
         """Cache + engine, shared by the planner and imperative calls; under xdist workers share the cache."""
         if self._predictor is None:
             from .cache import PredictionCache
-            from .predictor import Predictor
-
             from .dburl import redact
+            from .predictor import Predictor
 
             try:
                 cache = PredictionCache(self.settings.cache_db, self.settings.cache, self.settings.cache_lease)
