@@ -1,9 +1,9 @@
-"""`modeleval cache stats|prune`: look into and trim the prediction cache."""
+"""`modeleval cache stats|prune`: look into and trim the prediction cache (a file or a PostgreSQL URL)."""
 
 from __future__ import annotations
 
 import datetime
-from pathlib import Path
+import os
 
 DEFAULT = ".modeleval/cache.sqlite"
 
@@ -11,7 +11,8 @@ DEFAULT = ".modeleval/cache.sqlite"
 def add_parser(sub) -> None:
     parser = sub.add_parser("cache", help="inspect or prune the prediction cache")
     parser.add_argument("action", choices=("stats", "prune"))
-    parser.add_argument("--db", default=DEFAULT, help=f"cache file (default {DEFAULT})")
+    parser.add_argument("--db", default=None,
+                        help=f"cache file or URL (default $MODELEVAL_CACHE_DB, else {DEFAULT})")
     parser.add_argument("--model", help="prune: only predictions of this model hash (sha256:<prefix>)")
     parser.add_argument("--older-than-days", type=float, help="prune: only predictions older than N days")
     parser.add_argument("--all", action="store_true", help="prune: everything (required without a filter)")
@@ -19,13 +20,20 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from .cache import PredictionCache
+    from .cache import CacheError, PredictionCache
+    from .cache_engine import sqlite_path, target_name
+    from .dburl import DatabaseURLError
 
-    path = Path(args.db)
-    if not path.exists():
-        print(f"modeleval cache: {path} does not exist (nothing cached yet)")
+    target = args.db or os.environ.get("MODELEVAL_CACHE_DB") or DEFAULT
+    try:
+        path = sqlite_path(target)
+        if path is not None and not path.exists():
+            print(f"modeleval cache: {path} does not exist (nothing cached yet)")
+            return 1
+        cache = PredictionCache(target, "readwrite")
+    except (CacheError, DatabaseURLError, RuntimeError) as exc:
+        print(f"modeleval cache: {exc}")
         return 1
-    cache = PredictionCache(path, "readwrite")
     try:
         if args.action == "stats":
             return _stats(cache)
@@ -33,8 +41,11 @@ def run(args) -> int:
             print("modeleval cache prune: name --model, --older-than-days or --all")
             return 2
         deleted = cache.prune(model_prefix=args.model, older_than_days=args.older_than_days)
-        print(f"modeleval cache: deleted {deleted} predictions from {path}")
+        print(f"modeleval cache: deleted {deleted} predictions from {target_name(target)}")
         return 0
+    except CacheError as exc:
+        print(f"modeleval cache: {exc}")
+        return 1
     finally:
         cache.close()
 
@@ -42,9 +53,9 @@ def run(args) -> int:
 def _stats(cache) -> int:
     rows = cache.stats()
     if not rows:
-        print(f"{cache.path}: empty")
+        print(f"{cache.name}: empty")
         return 0
-    print(f"{cache.path}: {sum(r['predictions'] for r in rows)} predictions, {cache.path.stat().st_size} bytes")
+    print(f"{cache.name}: {sum(r['predictions'] for r in rows)} predictions, {cache.size_bytes()} bytes")
     print(f"{'model':<20} {'kind':<22} {'predictions':>11} {'tokens in':>10} {'tokens out':>10}  newest")
     for r in rows:
         newest = datetime.datetime.fromtimestamp(r["newest"]).isoformat(timespec="seconds")

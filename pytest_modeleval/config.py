@@ -8,10 +8,13 @@ cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+
+from . import dburl
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,6 +31,25 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise ValueError("must be a positive integer")
     return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _db_target(text: str) -> str:
+    """A file path, or a URL of a database this project can use (checked now, not at first use)."""
+    text = _text(text)
+    if dburl.is_url(text):
+        try:
+            dburl.backend(text)
+        except dburl.DatabaseURLError:
+            raise ValueError("must be a file path, sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+                             ) from None
+    return text
 
 
 def _int(text: str) -> int:
@@ -103,6 +125,7 @@ class Option:
     metavar: str = "VALUE"
     is_path: bool = False
     is_flag: bool = False  # a switch without a value on the command line
+    env: str | None = None  # an environment variable read between the command line and pyproject
 
     @property
     def key(self) -> str:
@@ -134,8 +157,13 @@ OPTIONS: tuple[Option, ...] = (
            "GPUs one vLLM model is split over (tensor_parallel_size; default 1).", "N"),
     Option("cache", "--eval-cache", _choice("readwrite", "read", "off"), "readwrite",
            "prediction cache: readwrite (default), read (never write) or off.", "MODE"),
-    Option("cache_db", "--eval-cache-db", _text, ".modeleval/cache.sqlite",
-           "SQLite prediction cache (default .modeleval/cache.sqlite under the rootdir).", "PATH", is_path=True),
+    Option("cache_db", "--eval-cache-db", _db_target, ".modeleval/cache.sqlite",
+           "prediction cache: a SQLite file (default .modeleval/cache.sqlite under the rootdir) or a URL, "
+           "postgresql://USER:PASSWORD@HOST:PORT/DBNAME for one cache shared by every machine; also "
+           "MODELEVAL_CACHE_DB.", "PATH|URL", is_path=True, env="MODELEVAL_CACHE_DB"),
+    Option("cache_lease", "--eval-cache-lease", _positive_float, 60.0,
+           "seconds a claim on a shared (PostgreSQL) cache outlives its claimant: a process renews its "
+           "claims while it computes; a killed one's are taken over after this (default 60).", "SECONDS"),
     Option("shard", "--eval-shard", _shard, None,
            "K/N: evaluate only the K-th of N stable slices of every suite (for N CI machines).", "K/N"),
     Option("data_dir", "--eval-data-dir", _text, None,
@@ -190,7 +218,8 @@ class Settings:
     engine: str = "auto"
     tensor_parallel: int = 1
     cache: str = "readwrite"
-    cache_db: Path = Path(".modeleval/cache.sqlite")
+    cache_db: Path | str = Path(".modeleval/cache.sqlite")  # a str when a URL
+    cache_lease: float = 60.0
     shard: tuple[int, int] | None = None
     data_dir: Path | None = None
     sandbox: str = "auto"
@@ -262,6 +291,8 @@ def build_settings(cli: dict[str, Any], pyproject: Path, invocation_dir: Path, r
     for option in OPTIONS:
         if cli.get(option.name) is not None:
             raw, where, base = cli[option.name], option.flag, invocation_dir
+        elif option.env and os.environ.get(option.env):
+            raw, where, base = os.environ[option.env], option.env, invocation_dir
         elif option.name in from_file:
             (raw, where), base = from_file[option.name], pyproject.parent
         else:
@@ -277,8 +308,9 @@ def build_settings(cli: dict[str, Any], pyproject: Path, invocation_dir: Path, r
             value = option.parse(str(raw))
         except (TypeError, ValueError) as exc:
             detail = str(exc) if "must" in str(exc) else f"expected {option.metavar}"
-            raise ConfigError(f"invalid value for {where}: {raw!r} ({detail})") from None
-        if option.is_path:
+            shown = dburl.redact(raw) if isinstance(raw, str) else raw  # a password is never shown
+            raise ConfigError(f"invalid value for {where}: {shown!r} ({detail})") from None
+        if option.is_path and not dburl.is_url(value):  # a URL is never taken for a path
             value = (base / Path(value).expanduser()) if not Path(value).expanduser().is_absolute() \
                 else Path(value).expanduser()
         resolved[option.name] = value

@@ -3,7 +3,8 @@
 Declared requests (the planner) and imperative calls (`model.generate` in a test body)
 share this path, so nothing is ever computed twice. Under pytest-xdist the workers share
 the cache file and claim batches before computing them, so each prediction is computed
-by exactly one worker; the others wait for it to appear.
+by exactly one worker; the others wait for it to appear. On a PostgreSQL cache every
+process claims (cache_claims.py), so the same holds across machines.
 """
 
 from __future__ import annotations

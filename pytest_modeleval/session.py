@@ -80,15 +80,17 @@ class EvalSession:
         """Cache + engine, shared by the planner and imperative calls; under xdist workers share the cache."""
         if self._predictor is None:
             from .cache import PredictionCache
+            from .dburl import redact
             from .predictor import Predictor
 
             try:
-                cache = PredictionCache(self.settings.cache_db, self.settings.cache)
+                cache = PredictionCache(self.settings.cache_db, self.settings.cache, self.settings.cache_lease)
             except Exception as exc:  # noqa: BLE001
-                raise pytest.UsageError(f"--eval-cache-db {self.settings.cache_db}: cannot open the "
+                raise pytest.UsageError(f"--eval-cache-db {redact(self.settings.cache_db)}: cannot open the "
                                         f"prediction cache: {exc}") from None
+            # xdist workers share the cache file; on a shared server every process may have peers
             self._predictor = Predictor(self.engine, cache, self.resolved.sha256, self.settings.batch_size,
-                                        shared=self.is_worker, progress=self._progress,
+                                        shared=self.is_worker or cache.shared, progress=self._progress,
                                         run_started=self.started if self.is_worker else None)
         return self._predictor
 

@@ -8,6 +8,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from pytest_modeleval import paths
 
+# pytester's in-process runs drop the modules first imported during a run, and SQLAlchemy's event
+# registry (and psycopg's C extension) do not survive a second import in one process: import the
+# prediction cache's stack once here, before any run.
+import pytest_modeleval.cache  # noqa: E402,F401
+import pytest_modeleval.cache_migrate  # noqa: E402,F401
+import sqlalchemy.dialects.postgresql.psycopg  # noqa: E402,F401
+import sqlalchemy.dialects.sqlite.pysqlite  # noqa: E402,F401
+import alembic.command  # noqa: E402,F401
+import alembic.config  # noqa: E402,F401
+
 pytest_plugins = ["pytester"]
 
 # pytester points HOME at a temporary directory, which would move the plugin's cache (hash cache,

@@ -5,7 +5,8 @@ The counting engine is installed in a pytester directory as a conftest.py implem
 `pytest_modeleval_make_engine`: it wraps the real embedded transformers engine and appends
 one JSON line per engine call (kind, pid, prompts) to `engine_calls.jsonl` next to it, with
 O_APPEND writes so pytest-xdist workers can share the file. MODELEVAL_TEST_FAIL_AT=N makes
-its N-th generate call raise an EngineError (a crash in the middle of a run).
+its N-th generate call raise an EngineError (a crash in the middle of a run);
+MODELEVAL_TEST_HANG_AT=N makes the N-th hang (logged as failed) so a test can kill -9 it mid-batch.
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ IMPORTS = "import pytest\nimport pytest_modeleval as modeleval\n"
 RESULTS_DB = ".modeleval/results.sqlite"
 CACHE_DB = ".modeleval/cache.sqlite"
 FAIL_AT_ENV = "MODELEVAL_TEST_FAIL_AT"
+HANG_AT_ENV = "MODELEVAL_TEST_HANG_AT"
+BARRIER_ENV = "MODELEVAL_TEST_BARRIER"  # DIR:N, processes that start computing together
 ENGINE_LOG = "engine_calls.jsonl"
 
 COUNTING_CONFTEST = f'''
 import json
 import os
+import time
 
 from pytest_modeleval.engines import hf
 from pytest_modeleval.engines.base import EngineError
@@ -50,6 +54,16 @@ def _log(kind, prompts, failed=False):
         os.write(fd, line.encode("utf-8"))
     finally:
         os.close(fd)
+
+
+def _barrier(spec):
+    """DIR:N: wait (up to 120 s) until N processes reached their first generate call."""
+    folder, n = spec.rsplit(":", 1)
+    os.makedirs(folder, exist_ok=True)
+    open(os.path.join(folder, str(os.getpid())), "w").close()
+    deadline = time.monotonic() + 120
+    while len(os.listdir(folder)) < int(n) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 class CountingEngine:
@@ -68,10 +82,15 @@ class CountingEngine:
 
     def generate(self, requests):
         self.generate_calls += 1
+        if self.generate_calls == 1 and os.environ.get({BARRIER_ENV!r}):
+            _barrier(os.environ[{BARRIER_ENV!r}])
         prompts = [r.prompt for r in requests]
         if self.generate_calls == int(os.environ.get({FAIL_AT_ENV!r}) or 0):
             _log("generate", prompts, failed=True)
             raise EngineError("simulated engine crash")
+        if self.generate_calls == int(os.environ.get({HANG_AT_ENV!r}) or 0):
+            _log("generate", prompts, failed=True)
+            time.sleep(600)  # hangs mid-batch until the test kills the process
         _log("generate", prompts)
         return self.inner.generate(requests)
 

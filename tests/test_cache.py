@@ -13,12 +13,14 @@ import itertools
 import json
 import os
 import random
+import sqlite3
 import subprocess
 import sys
 from dataclasses import replace
 
 import pytest
 
+from cachekit import BACKENDS, cache_query, count, make_target, pytester_args
 from evalkit import (CACHE_DB, FAIL_AT_ENV, MC_ROWS, MC_SUITE, RESULTS_DB, FakeEngine, answers,
                      cached_rows, computed_prompts, engine_calls, gen_suite, one_thread_engine,
                      outcomes, query, run, setup_suite, sums)
@@ -32,6 +34,18 @@ from pytest_modeleval.predictor import Predictor, generate_payload
 HASH_A = "a" * 64
 HASH_B = "b" * 64
 
+
+
+@pytest.fixture(params=BACKENDS)
+def cache_target(request, tmp_path):
+    """The cache under test: a SQLite file, or a fresh database on the session's PostgreSQL."""
+    return make_target(request, tmp_path)
+
+
+@pytest.fixture(params=BACKENDS)
+def e2e_cache(request, pytester):
+    """For pytester runs: the default SQLite file in the run's directory, or a PostgreSQL database."""
+    return pytester.path / CACHE_DB if request.param == "sqlite" else request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture(scope="module")
@@ -139,31 +153,31 @@ def test_greedy_keys_ignore_seed_and_top_p_but_not_the_rest():
     assert gen_key(GREEDY) != gen_key(SAMPLED)
 
 
-def test_greedy_requests_differing_only_in_seed_are_computed_once(tmp_path):
+def test_greedy_requests_differing_only_in_seed_are_computed_once(cache_target):
     """Through the predictor: one engine request, one row, and both callers get it."""
     fake = FakeEngine(HASH_A)
-    p = predictor(fake, tmp_path / "cache.sqlite")
+    p = predictor(fake, cache_target)
     first, second = p.generate([GenerateRequest("Hi", max_tokens=8, seed=1),
                                 GenerateRequest("Hi", max_tokens=8, seed=2, top_p=0.3)])
     assert first.value == second.value == "aaaa:Hi:greedy"
     assert fake.received == 1
-    assert query(tmp_path / "cache.sqlite", "SELECT COUNT(*) AS n FROM predictions") == [{"n": 1}]
+    assert cache_query(cache_target, "SELECT COUNT(*) AS n FROM predictions") == [{"n": 1}]
 
 
-def test_a_repeated_request_is_computed_and_paid_for_once(tmp_path):
+def test_a_repeated_request_is_computed_and_paid_for_once(cache_target):
     """Two items asking the same thing: one engine request; the repeat is served, not counted as new tokens."""
     fake = FakeEngine(HASH_A)
     log = CallLog()
-    model = Model(predictor(fake, tmp_path / "cache.sqlite"), resolved=None, log=log)
+    model = Model(predictor(fake, cache_target), resolved=None, log=log)
     assert model.generate_batch(["same words here", "same words here"], max_tokens=8) == \
         ["aaaa:same words here:greedy"] * 2
     assert fake.received == 1
     assert (log.requests, log.cache_hits, log.prompt_tokens, log.new_prompt_tokens) == (2, 1, 6, 3)
 
 
-def test_two_models_never_share_an_answer(tmp_path):
+def test_two_models_never_share_an_answer(cache_target):
     """Two engines whose model hashes differ, one cache file: each computes its own answers."""
-    path = tmp_path / "cache.sqlite"
+    path = cache_target
     requests = [GenerateRequest("What is 2 + 2?", max_tokens=8)]
     pairs = [LoglikelihoodRequest("Sky:", " blue")]
     a, b = FakeEngine(HASH_A), FakeEngine(HASH_B)
@@ -172,7 +186,8 @@ def test_two_models_never_share_an_answer(tmp_path):
     predictor(a, path).loglikelihood(pairs)
     predictor(b, path).loglikelihood(pairs)
     assert (a.received, b.received) == (2, 2)
-    assert query(path, "SELECT model_hash, kind, COUNT(*) AS n FROM predictions GROUP BY model_hash, kind") == [
+    assert cache_query(path, "SELECT model_hash, kind, COUNT(*) AS n FROM predictions "
+                       "GROUP BY model_hash, kind ORDER BY model_hash, kind") == [
         {"model_hash": HASH_A, "kind": "generate", "n": 1}, {"model_hash": HASH_A, "kind": "loglikelihood", "n": 1},
         {"model_hash": HASH_B, "kind": "generate", "n": 1}, {"model_hash": HASH_B, "kind": "loglikelihood", "n": 1}]
     # A fresh predictor for each model reads its own answer back without calling its engine.
@@ -182,8 +197,8 @@ def test_two_models_never_share_an_answer(tmp_path):
     assert (a2.received, b2.received) == (0, 0)
 
 
-def test_same_model_with_another_chat_template_is_recomputed(tmp_path):
-    path = tmp_path / "cache.sqlite"
+def test_same_model_with_another_chat_template_is_recomputed(cache_target):
+    path = cache_target
     requests = [GenerateRequest("Hi", max_tokens=8)]
     predictor(FakeEngine(HASH_A, chat_template="t1"), path).generate(requests)
     other = FakeEngine(HASH_A, chat_template="t2")
@@ -194,15 +209,15 @@ def test_same_model_with_another_chat_template_is_recomputed(tmp_path):
 # --- 2. sampled answers are cached per sample index -----------------------------------------------
 
 
-def test_model_sample_caches_each_sample(tmp_path):
+def test_model_sample_caches_each_sample(cache_target):
     """model.sample(n=3): three engine requests (seeds base+i), three rows; asking again costs nothing."""
-    path = tmp_path / "cache.sqlite"
+    path = cache_target
     fake = FakeEngine(HASH_A)
     model = Model(predictor(fake, path), resolved=None, log=CallLog(), seed=10)
     drawn = model.sample("Once upon a time", 3, temperature=1.0, max_tokens=8)
     assert drawn == [f"aaaa:Once upon a time:seed{s}" for s in (10, 11, 12)]
     assert fake.received == 3
-    assert query(path, "SELECT COUNT(*) AS n FROM predictions") == [{"n": 3}]
+    assert cache_query(path, "SELECT COUNT(*) AS n FROM predictions") == [{"n": 3}]
 
     again = FakeEngine(HASH_A)
     log = CallLog()
@@ -254,26 +269,26 @@ def test_cache_off_writes_no_file_and_recomputes(pytester, engine):
     assert not list((pytester.path / ".modeleval").glob("cache.sqlite*"))
 
 
-def test_cache_readwrite_then_read(pytester, engine):
+def test_cache_readwrite_then_read(pytester, engine, e2e_cache):
     """readwrite stores what it computes; read serves hits but stores nothing it computes."""
     setup_suite(pytester, gen_suite(), sums(4))
-    assert run(pytester, "--eval-cache", "readwrite", "--eval-limit", "2").ret == 0
+    assert run(pytester, *pytester_args(e2e_cache), "--eval-cache", "readwrite", "--eval-limit", "2").ret == 0
     assert len(computed_prompts(engine_calls(pytester))) == 2
-    assert cached_rows(pytester) == 2
+    assert count(e2e_cache) == 2
     cached_ids = [r["test_id"] for r in outcomes(pytester.path / RESULTS_DB)]
 
     for _ in range(2):  # read never writes: the second read run computes the same misses again
-        assert run(pytester, "--eval-cache", "read").ret == 0
+        assert run(pytester, *pytester_args(e2e_cache), "--eval-cache", "read").ret == 0
         assert len(computed_prompts(engine_calls(pytester))) == 2
-        assert cached_rows(pytester) == 2
+        assert count(e2e_cache) == 2
         rows = outcomes(pytester.path / RESULTS_DB)
         assert [(r["test_id"], r["cache_hits"]) for r in rows] == [
             (r["test_id"], int(r["test_id"] in cached_ids)) for r in rows]
 
-    assert run(pytester).ret == 0  # readwrite is the default: computes the 2 misses, then all hit
+    assert run(pytester, *pytester_args(e2e_cache)).ret == 0  # readwrite is the default: computes the 2 misses, then all hit
     assert len(computed_prompts(engine_calls(pytester))) == 2
-    assert cached_rows(pytester) == 4
-    assert run(pytester).ret == 0
+    assert count(e2e_cache) == 4
+    assert run(pytester, *pytester_args(e2e_cache)).ret == 0
     assert engine_calls(pytester) == []
 
 
@@ -287,11 +302,11 @@ def test_cache_read_without_a_cache_file_creates_none(pytester, engine):
 # --- 4. an interrupted run resumes ----------------------------------------------------------------
 
 
-def test_interrupted_run_resumes_where_it_stopped(pytester, engine, monkeypatch):
+def test_interrupted_run_resumes_where_it_stopped(pytester, engine, monkeypatch, e2e_cache):
     """The engine dies in its 3rd batch: every test is an error (never wrong), the 2 finished batches
     are cached, and the next run computes only the other 4 and matches an uninterrupted run."""
     setup_suite(pytester, gen_suite(), sums(8))
-    args = ("--eval-batch-size", "2")
+    args = ("--eval-batch-size", "2", *pytester_args(e2e_cache))
     assert run(pytester, *args, "--eval-cache", "off", "--eval-db", "reference.sqlite").ret == 0
     reference = outcomes(pytester.path / "reference.sqlite")
     all_prompts = computed_prompts(engine_calls(pytester))
@@ -308,7 +323,7 @@ def test_interrupted_run_resumes_where_it_stopped(pytester, engine, monkeypatch)
     calls = engine_calls(pytester)
     assert [(len(c["prompts"]), c["failed"]) for c in calls] == [(2, False), (2, False), (2, True)]
     done_before = computed_prompts(calls)
-    assert cached_rows(pytester) == 4
+    assert count(e2e_cache) == 4
 
     monkeypatch.delenv(FAIL_AT_ENV)
     result = run(pytester, *args)
@@ -316,7 +331,7 @@ def test_interrupted_run_resumes_where_it_stopped(pytester, engine, monkeypatch)
     resumed = computed_prompts(engine_calls(pytester))
     assert len(resumed) == 4 and not set(resumed) & set(done_before)
     assert set(resumed) | set(done_before) == set(all_prompts)
-    assert cached_rows(pytester) == 8
+    assert count(e2e_cache) == 8
     rows = outcomes(pytester.path / RESULTS_DB)
     assert answers(rows) == answers(reference)
     assert sorted(r["cache_hits"] for r in rows) == [0] * 4 + [1] * 4
@@ -410,8 +425,8 @@ def stats_rows(out: str) -> dict[tuple[str, str], int]:
             if cells and cells[0].startswith("sha256:")}
 
 
-def test_cache_stats_lists_models_and_counts(tmp_path, capsys):
-    path = tmp_path / "cache.sqlite"
+def test_cache_stats_lists_models_and_counts(cache_target, capsys):
+    path = cache_target
     fill_cache(path)
     assert cli.main(["cache", "stats", "--db", str(path)]) == 0
     out = capsys.readouterr().out
@@ -421,12 +436,13 @@ def test_cache_stats_lists_models_and_counts(tmp_path, capsys):
                                ("sha256:" + HASH_B[:12], "generate"): 1}
 
 
-def test_cache_prune_by_model_prefix_deletes_only_that_model(tmp_path, capsys):
-    path = tmp_path / "cache.sqlite"
+def test_cache_prune_by_model_prefix_deletes_only_that_model(cache_target, capsys):
+    path = cache_target
     fill_cache(path)
     assert cli.main(["cache", "prune", "--db", str(path), "--model", "sha256:" + HASH_A[:8]]) == 0
     assert "deleted 5 predictions" in capsys.readouterr().out
-    assert query(path, "SELECT model_hash, COUNT(*) AS n FROM predictions GROUP BY model_hash") == [
+    assert cache_query(path, "SELECT model_hash, COUNT(*) AS n FROM predictions GROUP BY model_hash "
+                       "ORDER BY model_hash") == [
         {"model_hash": HASH_B, "n": 1}]
     # B's answer is still served from the cache.
     fake = FakeEngine(HASH_B)
@@ -434,14 +450,14 @@ def test_cache_prune_by_model_prefix_deletes_only_that_model(tmp_path, capsys):
     assert fake.received == 0
 
 
-def test_cache_prune_without_a_filter_refuses(tmp_path, capsys):
-    path = tmp_path / "cache.sqlite"
+def test_cache_prune_without_a_filter_refuses(cache_target, capsys):
+    path = cache_target
     fill_cache(path)
     assert cli.main(["cache", "prune", "--db", str(path)]) == 2
     assert "--model" in capsys.readouterr().out
-    assert query(path, "SELECT COUNT(*) AS n FROM predictions") == [{"n": 6}]
+    assert cache_query(path, "SELECT COUNT(*) AS n FROM predictions") == [{"n": 6}]
     assert cli.main(["cache", "prune", "--db", str(path), "--all"]) == 0
-    assert query(path, "SELECT COUNT(*) AS n FROM predictions") == [{"n": 0}]
+    assert cache_query(path, "SELECT COUNT(*) AS n FROM predictions") == [{"n": 0}]
 
 
 def test_cache_cli_on_a_missing_file(tmp_path, capsys):
@@ -455,8 +471,10 @@ def test_claims_of_a_killed_process_are_taken_over_at_once(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
     cache = PredictionCache(tmp_path / "cache.sqlite")
-    with cache._transaction() as db:
-        db.execute("INSERT INTO claims VALUES (?, ?, ?)", ("k1", f"{os.uname().nodename}:{dead}", 1e12))
-        db.execute("INSERT INTO claims VALUES (?, ?, ?)", ("k2", f"{os.uname().nodename}:1", 1e12))
+    con = sqlite3.connect(tmp_path / "cache.sqlite")
+    with con:
+        con.execute("INSERT INTO prediction_claims VALUES (?, ?, ?, ?)", ("k1", f"{os.uname().nodename}:{dead}", 1e12, 1e12))
+        con.execute("INSERT INTO prediction_claims VALUES (?, ?, ?, ?)", ("k2", f"{os.uname().nodename}:1", 1e12, 1e12))
+    con.close()
     assert cache.claim(["k1", "k2"]) == ["k1"]  # pid 1 is alive: its claim stands
     cache.close()

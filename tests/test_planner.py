@@ -152,7 +152,7 @@ def test_xdist_workers_compute_each_prediction_once(pytester, engine, monkeypatc
     assert "12 requests, 33.3% from cache" in result.stdout.str()
     cache = pytester.path / ".modeleval" / "cache.sqlite"
     assert query(cache, "SELECT COUNT(*) AS n FROM predictions") == [{"n": 12}]
-    assert query(cache, "SELECT COUNT(*) AS n FROM claims") == [{"n": 0}]
+    assert query(cache, "SELECT COUNT(*) AS n FROM prediction_claims") == [{"n": 0}]
 
 
 # --- 8. --eval-shard and modeleval merge ----------------------------------------------------------

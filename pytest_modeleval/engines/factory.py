@@ -34,8 +34,8 @@ def standalone_predictor(resolved, settings):
     from ..predictor import Predictor
 
     engine = load_engine(resolved, settings)
-    cache = PredictionCache(settings.cache_db, settings.cache)
+    cache = PredictionCache(settings.cache_db, settings.cache, settings.cache_lease)
     try:
-        yield engine, Predictor(lambda: engine, cache, resolved.sha256, settings.batch_size)
+        yield engine, Predictor(lambda: engine, cache, resolved.sha256, settings.batch_size, shared=cache.shared)
     finally:
         cache.close()
