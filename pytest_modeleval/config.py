@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from . import dburl
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -103,6 +105,8 @@ class Option:
     metavar: str = "VALUE"
     is_path: bool = False
     is_flag: bool = False  # a switch without a value on the command line
+    env: str | None = None  # an environment variable between the command line and pyproject.toml
+    url_ok: bool = False  # a path option that also takes a DB URL (kept as the URL, never made a path)
 
     @property
     def key(self) -> str:
@@ -119,7 +123,9 @@ OPTIONS: tuple[Option, ...] = (
            "hf:org/name@revision (local HF cache) or openai:http://host:port/v1#name. "
            "Without it, eval tests are skipped.", "REF"),
     Option("db", "--eval-db", _text, ".modeleval/results.sqlite",
-           "SQLite results database (default .modeleval/results.sqlite under the rootdir).", "PATH", is_path=True),
+           "results database: a SQLite file path (default .modeleval/results.sqlite under the rootdir) or a "
+           "postgresql://USER:PASSWORD@HOST:PORT/DBNAME URL; also the MODELEVAL_DB environment variable.",
+           "PATH|URL", is_path=True, env="MODELEVAL_DB", url_ok=True),
     Option("seed", "--eval-seed", _int, 0,
            "seed for item sampling and sampled generation (default 0).", "N"),
     Option("limit", "--eval-limit", _positive_int, None,
@@ -182,7 +188,7 @@ class Settings:
     """The resolved configuration of one pytest session."""
 
     model: str | None = None
-    db: Path = Path(".modeleval/results.sqlite")
+    db: Path | str = Path(".modeleval/results.sqlite")  # a str only for a URL (pytest_modeleval.dburl)
     seed: int = 0
     limit: int | None = None
     registry: Path | None = None
@@ -259,9 +265,13 @@ def build_settings(cli: dict[str, Any], pyproject: Path, invocation_dir: Path, r
     from_file = _pyproject_values(read_pyproject(pyproject), pyproject)
     resolved: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    import os
+
     for option in OPTIONS:
         if cli.get(option.name) is not None:
             raw, where, base = cli[option.name], option.flag, invocation_dir
+        elif option.env and os.environ.get(option.env):
+            raw, where, base = os.environ[option.env], option.env, invocation_dir
         elif option.name in from_file:
             (raw, where), base = from_file[option.name], pyproject.parent
         else:
@@ -278,7 +288,12 @@ def build_settings(cli: dict[str, Any], pyproject: Path, invocation_dir: Path, r
         except (TypeError, ValueError) as exc:
             detail = str(exc) if "must" in str(exc) else f"expected {option.metavar}"
             raise ConfigError(f"invalid value for {where}: {raw!r} ({detail})") from None
-        if option.is_path:
+        if option.url_ok and dburl.is_url(value):
+            try:
+                dburl.backend(value, where)
+            except dburl.DatabaseURLError as exc:
+                raise ConfigError(str(exc)) from None
+        elif option.is_path:
             value = (base / Path(value).expanduser()) if not Path(value).expanduser().is_absolute() \
                 else Path(value).expanduser()
         resolved[option.name] = value

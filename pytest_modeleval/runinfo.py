@@ -8,6 +8,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from .dburl import redact_text
+
 
 def package_version(name: str) -> str | None:
     try:
@@ -48,5 +50,5 @@ def environment(rootdir: Path, args: list[str]) -> dict:
         "torch": package_version("torch"),
         "transformers": package_version("transformers"),
         "machine": machine(),
-        "command": " ".join(["pytest", *args]),
+        "command": redact_text(" ".join(["pytest", *args])),  # a DB URL's password is never stored
     }

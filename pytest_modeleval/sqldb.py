@@ -11,6 +11,7 @@ statement retried once; inside one it is an error naming the DB (never its passw
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import json
@@ -43,16 +44,24 @@ def engine_url(target) -> str:
 
 
 def exists(target) -> bool:
-    """Whether the DB is there to be read (a file; for a server, that it answers and holds a `runs` table)."""
-    if not dburl.is_url(str(target)) or dburl.backend(str(target)) == "sqlite":
-        path = Path(str(target).split("://", 1)[1].lstrip("/") if dburl.is_url(str(target)) else target)
-        if dburl.is_url(str(target)):
-            path = Path("/" + str(target).split(":///", 1)[1]) if ":////" in str(target) else \
-                Path(str(target).split(":///", 1)[1])
+    """Whether the DB is there to be read (a file; for a server, one that answers and holds a `runs` table)."""
+    path = dburl.local_path(target)
+    if path is not None:
         return path.is_file()
-    db = Database(target)
+    with reading(target) as db:
+        return db is not None
+
+
+@contextlib.contextmanager
+def reading(target, tables=("runs",)):
+    """A read-only connection to an existing results DB, or None when it (or one of `tables`) is not there yet."""
+    path = dburl.local_path(target)
+    if path is not None and not path.is_file():
+        yield None
+        return
+    db = Database(target, readonly=True)
     try:
-        return "runs" in db.table_names()
+        yield db if set(tables) <= set(db.table_names()) else None
     finally:
         db.close()
 
@@ -361,12 +370,12 @@ class Table:
             by_columns.setdefault(tuple(row), []).append(tuple(row.values()))
         for columns, values in by_columns.items():
             marks = ", ".join("?" * len(columns))
-            sql = f"INSERT INTO {self.name} ({', '.join(columns)}) VALUES ({marks})"
+            sql = f"INSERT INTO {self.name} ({', '.join(map(_q, columns))}) VALUES ({marks})"
             keys = conflict or self.pk
             rest = [c for c in columns if c not in keys]
             if (replace or update) and rest:
-                sql += f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET " + \
-                       ", ".join(f"{c} = excluded.{c}" for c in rest)
+                sql += f" ON CONFLICT ({', '.join(map(_q, keys))}) DO UPDATE SET " + \
+                       ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in rest)
             elif ignore or replace or update:
                 sql += " ON CONFLICT DO NOTHING"
             returning = self.pk == ("id",) and len(values) == 1
@@ -383,15 +392,15 @@ class Table:
             return self
         self._check(fields)
         keys = pk_value if isinstance(pk_value, (tuple, list)) else (pk_value,)
-        sets = ", ".join(f"{c} = ?" for c in fields)
-        where = " AND ".join(f"{c} = ?" for c in self.pk)
+        sets = ", ".join(f"{_q(c)} = ?" for c in fields)
+        where = " AND ".join(f"{_q(c)} = ?" for c in self.pk)
         self.db.execute(f"UPDATE {self.name} SET {sets} WHERE {where}", [*fields.values(), *keys])
         self.last_pk = pk_value
         return self
 
     def get(self, pk_value) -> dict:
         keys = pk_value if isinstance(pk_value, (tuple, list)) else (pk_value,)
-        where = " AND ".join(f"{c} = ?" for c in self.pk)
+        where = " AND ".join(f"{_q(c)} = ?" for c in self.pk)
         rows = list(self.db.query(f"SELECT * FROM {self.name} WHERE {where}", list(keys)))
         if not rows:
             raise NotFoundError(f"results database {self.db.label}: no {self.name} row {pk_value!r}")
@@ -413,6 +422,11 @@ class Table:
     def delete_where(self, where: str | None = None, params=()):
         self.db.execute(f"DELETE FROM {self.name}" + (f" WHERE {where}" if where else ""), params)
         return self
+
+
+def _q(name: str) -> str:
+    """A quoted column name (`by` is a keyword in PostgreSQL)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _is_driver_error(exc: Exception) -> bool:

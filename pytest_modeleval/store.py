@@ -61,6 +61,8 @@ PROMOTIONS = {
 WATCH_QUEUE = {
     "id": int, "model_hash": str, "path": str, "status": str, "queued_at": str, "started_at": str,
     "finished_at": str, "attempts": int, "pid": int, "run_id": int, "exit_status": int, "message": str,
+    # the claim: the watcher's machine (its pid means nothing elsewhere) and when its lease runs out (epoch s)
+    "host": str, "lease_until": float,
 }
 # One row per judged item (pytest_modeleval.judge): what the judge saw, said, and how it was read.
 JUDGMENTS = {

@@ -60,3 +60,11 @@ def postgres_server():
 def postgres_url(postgres_server):
     """The URL (password included) of a fresh, empty database on the session's server."""
     return postgres_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def results_db(request, tmp_path):
+    """A results DB not created yet, on each backend: a SQLite path, or the URL of an empty PostgreSQL DB."""
+    if request.param == "sqlite":
+        return tmp_path / "results.sqlite"
+    return request.getfixturevalue("postgres_url")

@@ -43,15 +43,16 @@ class GateKeeper:
             raise pytest.UsageError(str(exc)) from None
         spec = self.settings.baseline
         explicit = spec is not None and not spec.startswith("channel:")  # an empty channel is no error
-        if not self.settings.db.exists():
+        from ..dburl import redact
+        from ..sqldb import Database, exists
+
+        if not exists(self.settings.db):
             if explicit:
-                raise pytest.UsageError(f"--baseline {spec}: the results database {self.settings.db} "
+                raise pytest.UsageError(f"--baseline {spec}: the results database {redact(str(self.settings.db))} "
                                         "does not exist yet")
             self.baseline_note = "the results database is new"
             return
-        import sqlite_utils
-
-        db = sqlite_utils.Database(self.settings.db)
+        db = Database(self.settings.db, readonly=True)
         try:
             if "runs" not in db.table_names():
                 self.baseline_note = "the results database holds no runs yet"

@@ -1,6 +1,6 @@
 """The SQL behind the dashboard: read-only queries over the results DB, one function per table or view.
 
-Each returns plain dicts (JSON-ready) so the site writer only arranges them. Aggregates run in SQLite
+Each returns plain dicts (JSON-ready) so the site writer only arranges them. Aggregates run in the DB
 (one pass over `outcomes` for every run and suite), never by loading item rows into Python, except
 where a figure needs them (`judge_slots` reads the judgments' JSON lists).
 """
@@ -34,8 +34,8 @@ def suite_stats(db) -> list[dict]:
     """Per run and suite: outcome counts, and the answered items' score sum and range (for the mean and its band)."""
     return list(db.query("""
         SELECT run_id, suite, COUNT(*) AS items,
-               SUM(outcome = 'correct') AS correct, SUM(outcome = 'wrong') AS wrong,
-               SUM(outcome = 'error') AS errors, SUM(outcome = 'skipped') AS skipped,
+               SUM(CASE WHEN outcome = 'correct' THEN 1 ELSE 0 END) AS correct, SUM(CASE WHEN outcome = 'wrong' THEN 1 ELSE 0 END) AS wrong,
+               SUM(CASE WHEN outcome = 'error' THEN 1 ELSE 0 END) AS errors, SUM(CASE WHEN outcome = 'skipped' THEN 1 ELSE 0 END) AS skipped,
                COUNT(CASE WHEN outcome IN ('correct', 'wrong') THEN score END) AS scored,
                SUM(CASE WHEN outcome IN ('correct', 'wrong') THEN score END) AS score_sum,
                MIN(CASE WHEN outcome IN ('correct', 'wrong') THEN score END) AS score_min,
@@ -147,7 +147,7 @@ def contamination_items(db, limit: int = TOP_CONTAMINATED) -> dict[tuple[int, st
     rows = db.query("""
         SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY run_id, suite
                                                     ORDER BY flagged DESC, cs DESC, item_id) AS rank
-                       FROM contamination_items) WHERE rank <= ? ORDER BY run_id, suite, rank""", [limit])
+                       FROM contamination_items) AS ranked WHERE rank <= ? ORDER BY run_id, suite, rank""", [limit])
     for row in rows:
         row.pop("rank")
         out[(row["run_id"], row["suite"])]["top"].append(row)
@@ -186,6 +186,14 @@ def db_signature(path) -> tuple:
         except OSError:
             out.append(None)
     return tuple(out)
+
+
+def db_changes(db) -> tuple:
+    """db_signature for a server's DB, which has no file to look at: what a run, a gate or a promotion adds."""
+    return tuple(db.execute("""
+        SELECT (SELECT COUNT(*) FROM runs), (SELECT MAX(ended_at) FROM runs), (SELECT COUNT(*) FROM outcomes),
+               (SELECT COUNT(*) FROM gates), (SELECT COUNT(*) FROM promotions), (SELECT MAX(id) FROM promotions),
+               (SELECT COUNT(*) FROM judgments), (SELECT COUNT(*) FROM contamination)""").fetchone())
 
 
 def finite(value):
