@@ -94,8 +94,8 @@ def upgrade(db: Database) -> None:
             if db.dialect == "postgresql":
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
             config.attributes["connection"] = connection
-            if current_revision(db) is None and "runs" in db.table_names():
-                command.stamp(config, "0005")  # a DB from before the migrations: adopted as schema 5
+            # a DB from before the migrations (no version table) is adopted by the baseline revision,
+            # which creates only the tables it lacks; its columns are completed below
             command.upgrade(config, "head")
             for table, name, kind in missing_columns_on(connection):
                 sql_type = TYPES[kind]().compile(dialect=connection.dialect)

@@ -116,6 +116,8 @@ class Database:
         args = {"timeout": timeout} if url.startswith("sqlite") else {"connect_timeout": int(timeout)}
         self.engine = sa.create_engine(url, poolclass=NullPool, connect_args=args)
         self.dialect = self.engine.dialect.name  # "sqlite" or "postgresql"
+        if self.dialect == "sqlite":
+            _transactional_sqlite(self.engine)
         self._depth = 0
         self._raw = None
         self._connect()
@@ -268,9 +270,15 @@ class Transaction:
             if db.dialect == "sqlite":
                 db._dbapi.execute("BEGIN")
             else:
-                if db._dbapi.closed or db._dbapi.broken:
-                    db.reconnect()
-                db._dbapi.autocommit = False
+                try:
+                    if db._dbapi.closed or db._dbapi.broken:
+                        db.reconnect()
+                    db._dbapi.autocommit = False
+                except DatabaseError:
+                    raise
+                except Exception as exc:  # noqa: BLE001
+                    raise DatabaseError(f"results database {db.label}: cannot begin a write: "
+                                        f"{_reason(exc, db)}") from None
         db._depth += 1
         return self
 
@@ -422,6 +430,19 @@ class Table:
     def delete_where(self, where: str | None = None, params=()):
         self.db.execute(f"DELETE FROM {self.name}" + (f" WHERE {where}" if where else ""), params)
         return self
+
+
+def _transactional_sqlite(engine) -> None:
+    """SQLAlchemy's documented pysqlite recipe: real transactions, DDL included (one commit per migration)."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _q(name: str) -> str:

@@ -188,7 +188,7 @@ def query(db: Path, sql: str, *params) -> list[dict]:
         from psycopg.rows import dict_row
 
         with psycopg.connect(str(db), row_factory=dict_row) as con:
-            return [dict(row) for row in con.execute(sql.replace("?", "%s"), params)]
+            return [dict(row) for row in con.execute(sql.replace("%", "%%").replace("?", "%s"), params)]
     con = sqlite3.connect(db)
     con.row_factory = sqlite3.Row
     try:
