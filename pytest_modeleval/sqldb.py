@@ -254,6 +254,18 @@ class Database:
             out.setdefault(table, []).append(column)
         return out
 
+    def reset_ids(self) -> None:
+        """After rows were written with their ids (a copy): PostgreSQL's id sequences continue after the largest."""
+        if self.dialect != "postgresql":
+            return  # SQLite's INTEGER PRIMARY KEY continues after the largest id by itself
+        from .schema import primary_key
+        from .store import TABLES
+
+        for table in TABLES:
+            if primary_key(table) == ("id",):
+                self.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                             f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)")
+
     def __repr__(self) -> str:
         return f"<Database {self.label}>"
 
