@@ -144,6 +144,9 @@ OPTIONS: tuple[Option, ...] = (
            "SQLite prediction cache (default .modeleval/cache.sqlite under the rootdir).", "PATH", is_path=True),
     Option("shard", "--eval-shard", _shard, None,
            "K/N: evaluate only the K-th of N stable slices of every suite (for N CI machines).", "K/N"),
+    Option("run_group", "--eval-run-group", _text, None,
+           "with --eval-shard on one shared results DB: the id the shards of one checkpoint share; the last "
+           "shard in gates their union (default: the CI's pipeline id, e.g. GITHUB_RUN_ID).", "ID"),
     Option("data_dir", "--eval-data-dir", _text, None,
            "where the ready benchmark suites (pytest_modeleval.suites) read local files: DIR/mmlu/{dev,test}/, "
            "DIR/gsm8k/test.jsonl, DIR/humaneval/HumanEval.jsonl.gz. Without it they read the HF datasets "
@@ -198,6 +201,7 @@ class Settings:
     cache: str = "readwrite"
     cache_db: Path = Path(".modeleval/cache.sqlite")
     shard: tuple[int, int] | None = None
+    run_group: str | None = None
     data_dir: Path | None = None
     sandbox: str = "auto"
     docker_image: str = "python:3.11-slim"
@@ -298,5 +302,9 @@ def build_settings(cli: dict[str, Any], pyproject: Path, invocation_dir: Path, r
                 else Path(value).expanduser()
         resolved[option.name] = value
         sources[option.name] = where
+    if resolved.get("shard") and not resolved.get("run_group"):
+        from .rungroup import ci_group_id
+
+        resolved["run_group"] = ci_group_id()  # the CI's pipeline id: every shard job of it shares one
     model_base = pyproject.parent if "model" in from_file and cli.get("model") is None else invocation_dir
     return Settings(**resolved, model_base=model_base, sources=sources)

@@ -1,7 +1,7 @@
 """Bring a results DB to this version's schema (Alembic), or refuse one written by a newer version.
 
-Structural changes are Alembic revisions in migrations/results/versions/; a column added to one of
-store.py's dicts needs none: it is added here to a DB that lacks it (nullable, as every column is),
+Structural changes are Alembic revisions in migrations/results/versions/; a column or a table added
+to store.py's dicts needs none: it is added here to a DB that lacks it (nullable, as every column is),
 which is how the tables have always grown. The DB records the store's SCHEMA_VERSION that last wrote
 it (a one-row table; on SQLite also PRAGMA user_version, where schema 5 and older kept it), so code
 older than the DB says so instead of writing rows it does not understand. Opening a DB that is
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .schema import SCHEMA_TABLE, TYPES, VERSION_TABLE
+from .schema import SCHEMA_TABLE, TYPES, VERSION_TABLE, metadata
 from .sqldb import Database, DatabaseError
 
 HEAD = "0005"  # the newest revision in migrations/results/versions (a test checks it against Alembic's)
@@ -72,7 +72,10 @@ def check(db: Database) -> bool:
         raise SchemaError(f"results database {db.label} is at schema revision {revision!r}, which this "
                           f"pytest-modeleval does not know (its newest is {HEAD!r}): it was written by a newer "
                           f"version; upgrade pytest-modeleval to use it (it was not changed)")
-    return version != SCHEMA_VERSION or revision != HEAD or bool(missing_columns(db))
+    from .store import TABLES
+
+    return (version != SCHEMA_VERSION or revision != HEAD or not set(TABLES) <= set(db.table_names())
+            or bool(missing_columns(db)))
 
 
 def upgrade(db: Database) -> None:
@@ -97,6 +100,7 @@ def upgrade(db: Database) -> None:
             # a DB from before the migrations (no version table) is adopted by the baseline revision,
             # which creates only the tables it lacks; its columns are completed below
             command.upgrade(config, "head")
+            metadata().create_all(connection, checkfirst=True)  # a table new in store.TABLES (additive)
             for table, name, kind in missing_columns_on(connection):
                 sql_type = TYPES[kind]().compile(dialect=connection.dialect)
                 connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")

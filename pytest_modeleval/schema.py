@@ -30,6 +30,7 @@ LAYOUT = {
     "variants": (("id",), False, ()),  # its unique key is store.VARIANT_KEY, added below
     "contamination": (("run_id", "suite"), True, ()),
     "contamination_items": (("run_id", "suite", "item_id"), True, ()),
+    "run_groups": (("model_hash", "run_group"), False, ()),
 }
 
 

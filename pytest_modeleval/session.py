@@ -188,6 +188,7 @@ class EvalSession:
             "engine_version": env["transformers"] if engine == "hf" else None,
             "seed": self.settings.seed, "eval_limit": self.settings.limit,
             "shard": "{}/{}".format(*self.settings.shard) if self.settings.shard else None,
+            "run_group": self.settings.run_group if self.settings.shard else None,
             "cache_mode": self.settings.cache,
             **self._judge_fields(),
             **(self.audit.record() if self.audit else {}),

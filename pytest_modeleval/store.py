@@ -28,6 +28,8 @@ RUNS = {
     "judge_ref": str, "judge_hash": str, "judge_self": int,
     # the contamination audit (pytest_modeleval.perturb): its configuration file, and the review flag
     "audit_id": str, "audit_config": str, "audit_sha256": str, "review_required": int, "review_reason": str,
+    # shards in one shared DB (pytest_modeleval.rungroup): the group id, and the union run a shard went into
+    "run_group": str, "group_run_id": int,
 }
 SUITES = {
     "run_id": int, "suite": str, "source": str, "data_sha256": str, "n_rows": int,
@@ -120,11 +122,13 @@ HUMAN_LABELS = {
     "id": int, "sample_id": str, "run_id": int, "label": str, "rater": str, "source_file": str,
     "imported_at": str,
 }
+# One row per run group (pytest_modeleval.rungroup): claimed by the shard that builds the union run.
+RUN_GROUPS = {"model_hash": str, "run_group": str, "n_shards": int, "run_id": int, "created_at": str}
 TABLES = {"runs": RUNS, "suites": SUITES, "outcomes": OUTCOMES, "gates": GATES, "promotions": PROMOTIONS,
           "watch_queue": WATCH_QUEUE, "judgments": JUDGMENTS, "judge_validations": JUDGE_VALIDATIONS,
           "human_samples": HUMAN_SAMPLES, "human_labels": HUMAN_LABELS, "refusals": REFUSALS,
           "classifier_validations": CLASSIFIER_VALIDATIONS, "variants": VARIANTS,
-          "contamination": CONTAMINATION, "contamination_items": CONTAMINATION_ITEMS}
+          "contamination": CONTAMINATION, "contamination_items": CONTAMINATION_ITEMS, "run_groups": RUN_GROUPS}
 OUTCOME_VALUES = ("correct", "wrong", "error", "skipped")
 _OUTCOME_COLUMNS = tuple(name for name in OUTCOMES if name != "id")
 _OUTCOME_UPSERT = (f"INSERT INTO outcomes ({', '.join(_OUTCOME_COLUMNS)}) "

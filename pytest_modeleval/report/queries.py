@@ -14,6 +14,8 @@ from . import ReportError
 
 ANSWERED = ("correct", "wrong")
 TOP_CONTAMINATED = 50  # items shown per run and suite on the contamination page
+# A run group's shards are shown as their union run (pytest_modeleval.rungroup), not one by one.
+SHOWN = "run_id NOT IN (SELECT id FROM runs WHERE group_run_id IS NOT NULL)"
 
 
 def runs(db) -> list[dict]:
@@ -22,7 +24,7 @@ def runs(db) -> list[dict]:
         SELECT id, started_at, ended_at, exit_status, model_ref, model_hash, model_kind, engine, git_commit,
                git_dirty, command, baseline_run_id, gate_status, gates_failed, overrides, judge_ref, judge_self,
                review_required, review_reason
-        FROM runs ORDER BY started_at, id"""))
+        FROM runs WHERE group_run_id IS NULL ORDER BY started_at, id"""))
     if not rows:
         raise ReportError("the results database holds no runs: run pytest with --model first")
     for row in rows:
@@ -32,7 +34,7 @@ def runs(db) -> list[dict]:
 
 def suite_stats(db) -> list[dict]:
     """Per run and suite: outcome counts, and the answered items' score sum and range (for the mean and its band)."""
-    return list(db.query("""
+    return list(db.query(f"""
         SELECT run_id, suite, COUNT(*) AS items,
                SUM(CASE WHEN outcome = 'correct' THEN 1 ELSE 0 END) AS correct, SUM(CASE WHEN outcome = 'wrong' THEN 1 ELSE 0 END) AS wrong,
                SUM(CASE WHEN outcome = 'error' THEN 1 ELSE 0 END) AS errors, SUM(CASE WHEN outcome = 'skipped' THEN 1 ELSE 0 END) AS skipped,
@@ -40,7 +42,7 @@ def suite_stats(db) -> list[dict]:
                SUM(CASE WHEN outcome IN ('correct', 'wrong') THEN score END) AS score_sum,
                MIN(CASE WHEN outcome IN ('correct', 'wrong') THEN score END) AS score_min,
                MAX(CASE WHEN outcome IN ('correct', 'wrong') THEN score END) AS score_max
-        FROM outcomes GROUP BY run_id, suite ORDER BY run_id, suite"""))
+        FROM outcomes WHERE {SHOWN} GROUP BY run_id, suite ORDER BY run_id, suite"""))
 
 
 def score_mean(stats: dict) -> dict:
@@ -59,7 +61,7 @@ def score_mean(stats: dict) -> dict:
 
 def suites(db) -> list[dict]:
     """The `suites` rows: source, perturbations and the judge's figures per run."""
-    return list(db.query("SELECT * FROM suites ORDER BY run_id, suite"))
+    return list(db.query(f"SELECT * FROM suites WHERE {SHOWN} ORDER BY run_id, suite"))
 
 
 def promotions(db) -> list[dict]:
@@ -73,10 +75,10 @@ def promotions(db) -> list[dict]:
 
 def gates(db) -> list[dict]:
     """Every gate verdict, with the override (JSON) parsed; `missing` reduced to its counts."""
-    rows = list(db.query("""
+    rows = list(db.query(f"""
         SELECT run_id, suite, gate, metric, kind, verdict, n, value, ci_lo, ci_hi, baseline_run_id,
                baseline_value, delta, p_value, test, message, missing, override
-        FROM gates ORDER BY run_id, suite, gate"""))
+        FROM gates WHERE {SHOWN} ORDER BY run_id, suite, gate"""))
     for row in rows:
         row["override"] = _json(row["override"])
         missing = _json(row["missing"])
@@ -92,7 +94,8 @@ def judge_slots(db) -> dict[tuple[int, str], dict]:
     candidate the same win rate in both slots.
     """
     out: dict[tuple[int, str], dict] = {}
-    query = "SELECT run_id, suite, candidate_slots, slot_verdicts, outcome FROM judgments WHERE kind = 'pairwise'"
+    query = f"SELECT run_id, suite, candidate_slots, slot_verdicts, outcome FROM judgments WHERE kind = 'pairwise' " \
+            f"AND {SHOWN}"
     for row in db.query(query):
         figures = out.setdefault((row["run_id"], row["suite"]), {
             "win": 0, "tie": 0, "loss": 0, "unread": 0,
@@ -123,10 +126,10 @@ def refusals(db) -> list[dict]:
     """Refusal counts per run, suite, kind (harmful | benign) and category, with the rate's Wilson interval."""
     from ..stats import wilson
 
-    rows = list(db.query("""
+    rows = list(db.query(f"""
         SELECT run_id, suite, kind, COALESCE(category, '(none)') AS category, COUNT(*) AS items,
                COUNT(refused) AS n, COALESCE(SUM(refused), 0) AS refused, COUNT(*) - COUNT(refused) AS errors
-        FROM refusals GROUP BY run_id, suite, kind, category ORDER BY run_id, suite, kind, category"""))
+        FROM refusals WHERE {SHOWN} GROUP BY run_id, suite, kind, category ORDER BY run_id, suite, kind, category"""))
     for row in rows:
         row["rate"] = row["refused"] / row["n"] if row["n"] else None
         row["lo"], row["hi"] = wilson(row["refused"], row["n"]) if row["n"] else (None, None)
@@ -135,7 +138,7 @@ def refusals(db) -> list[dict]:
 
 def contamination(db) -> list[dict]:
     """The contamination score of each run's perturbed suites (empty before any audit ran)."""
-    return list(db.query("SELECT * FROM contamination ORDER BY run_id, suite"))
+    return list(db.query(f"SELECT * FROM contamination WHERE {SHOWN} ORDER BY run_id, suite"))
 
 
 def contamination_items(db, limit: int = TOP_CONTAMINATED) -> dict[tuple[int, str], dict]:
