@@ -8,6 +8,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from pytest_modeleval import paths
 
+# pytester's in-process runs drop the modules first imported during a run; SQLAlchemy, Alembic and
+# psycopg (C extensions, module-level registries) must not be imported twice, so they are loaded here.
+import alembic.command  # noqa: E402,F401
+import pytest_modeleval.migrate  # noqa: E402,F401
+import pytest_modeleval.store  # noqa: E402,F401
+import sqlalchemy.dialects.postgresql  # noqa: E402,F401
+
+try:
+    import psycopg  # noqa: F401 (the postgres extra, part of dev)
+except ImportError:  # pragma: no cover
+    pass
+
 pytest_plugins = ["pytester"]
 
 # pytester points HOME at a temporary directory, which would move the plugin's cache (hash cache,
