@@ -66,6 +66,10 @@ def test_two_shard_processes_on_one_db_are_gated_as_the_unsharded_run(tmp_path, 
     gates = f"SELECT {GATE_COLUMNS} FROM gates WHERE run_id = ? ORDER BY suite, gate"
     assert query(postgres_url, gates, 5) == query(postgres_url, gates, 2) != []
     assert query(postgres_url, "SELECT COUNT(*) AS n FROM outcomes WHERE run_id = 5") == [{"n": 40}]
+    password = postgres_url.split(":")[2].split("@")[0]  # never printed, never stored in the runs rows
+    assert all(password not in done.stdout + done.stderr for done in (whole, first, second))
+    stored = query(postgres_url, "SELECT command, settings FROM runs WHERE id = 4")[0]
+    assert password not in stored["command"] + stored["settings"] and ":***@127.0.0.1" in stored["command"]
 
     # gated again later by name: the same union run, the same verdicts
     assert modeleval(["gate", "group:ci-77", "--db", postgres_url]) == 10
