@@ -111,8 +111,8 @@ class Database:
         self.label = target_label(target)
         self.readonly = readonly
         url = engine_url(target)
-        if not dburl.is_url(str(target)):
-            Path(target).parent.mkdir(parents=True, exist_ok=True) if not readonly else None
+        if not dburl.is_url(str(target)) and not readonly:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
         args = {"timeout": timeout} if url.startswith("sqlite") else {"connect_timeout": int(timeout)}
         self.engine = sa.create_engine(url, poolclass=NullPool, connect_args=args)
         self.dialect = self.engine.dialect.name  # "sqlite" or "postgresql"
