@@ -12,7 +12,7 @@ import importlib
 import sys
 
 SUBCOMMANDS = ("serve", "cache_cli", "merge", "cli_runs", "cli_export", "cli_gate", "cli_promote", "cli_prune",
-               "watch", "cli_judge", "cli_human", "cli_redteam", "cli_report")
+               "watch", "cli_judge", "cli_human", "cli_redteam", "cli_report", "cli_db")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,8 +18,8 @@ class CLIError(Exception):
 
 
 def add_db_argument(parser) -> None:
-    parser.add_argument("--db", help="results database (default: `db` in [tool.modeleval] of ./pyproject.toml, "
-                                     f"else {DEFAULT_DB})")
+    parser.add_argument("--db", help="results database, a path or a postgresql:// URL (default: MODELEVAL_DB, "
+                                     f"else `db` in [tool.modeleval] of ./pyproject.toml, else {DEFAULT_DB})")
 
 
 def command(name: str):
@@ -29,13 +29,14 @@ def command(name: str):
         def run(args) -> int:
             from .config import ConfigError
             from .gates.baseline import BaselineError
+            from .sqldb import DatabaseError
 
             try:
                 return func(args) or 0
             except CLIError as exc:
                 print(f"modeleval {name}: {exc}", file=sys.stderr)
                 return exc.status
-            except (ConfigError, BaselineError) as exc:
+            except (ConfigError, BaselineError, DatabaseError) as exc:
                 print(f"modeleval {name}: {exc}", file=sys.stderr)
                 return 2
         return run
@@ -50,18 +51,36 @@ def settings():
     return build_settings({}, cwd / "pyproject.toml", cwd, cwd)
 
 
-def db_path(args) -> Path:
-    return Path(args.db) if getattr(args, "db", None) else settings().db
+def db_path(args):
+    """The results DB the command names: a Path, or a URL (str) for a server."""
+    from .dburl import DatabaseURLError, backend, is_url
+
+    text = getattr(args, "db", None)
+    if not text:
+        return settings().db
+    if is_url(text):
+        try:
+            backend(text, "--db")
+        except DatabaseURLError as exc:
+            raise CLIError(str(exc)) from None
+        return text
+    return Path(text)
 
 
-def open_store(args):
+def open_store(args, *, create: bool = False):
     """The results DB; an error when it does not exist (reading commands never create one)."""
+    from .dburl import redact
+    from .sqldb import DatabaseError, exists
     from .store import Store
 
-    path = db_path(args)
-    if not path.is_file():
-        raise CLIError(f"results database {path} does not exist (a pytest run with --model creates it)")
-    return Store(path)
+    target = db_path(args)
+    try:
+        if not create and not exists(target):
+            raise CLIError(f"results database {redact(str(target))} does not exist "
+                           f"(a pytest run with --model creates it)")
+        return Store(target)
+    except DatabaseError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def run_id(db, text: str) -> int:

@@ -16,7 +16,8 @@ from .cli_common import CLIError, add_db_argument, command, open_store, run_id, 
 def add_parser(sub) -> None:
     parser = sub.add_parser("gate", help="compute and record the promotion gates of a recorded run "
                                          "(e.g. one merged from shards); exit status 10 when one fails")
-    parser.add_argument("run_ref", metavar="RUN", help="N, run:N, latest or sha256:<prefix>")
+    parser.add_argument("run_ref", metavar="RUN", help="N, run:N, latest, sha256:<prefix>, or group:ID (the union "
+                                                       "of a run group's shards; refused while one is missing)")
     parser.add_argument("--baseline", help="sha256:<prefix>, run:N or channel:NAME (default channel:production)")
     parser.add_argument("--overrides", help="overrides file (default: the project's, modeleval-overrides.toml)")
     add_db_argument(parser)
@@ -27,12 +28,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from . import config
     from .gates import GATES_FAILED, overrides, rules
-    from .gates.baseline import find, outcome_rows
-    from .gates.evaluate import evaluate
-    from .gates.record import record
     from .gates.report import lines
-    from .judge.rejudge import annotate, judge_consistent
-    from .judge.trust import discount, trust
 
     if args.baseline:
         option = next(o for o in config.OPTIONS if o.name == "baseline")
@@ -44,30 +40,11 @@ def run(args) -> int:
     overrides_file = overrides.load(Path(args.overrides) if args.overrides else settings().overrides, gate_rules.names)
     store = open_store(args)
     try:
-        db = store.db
-        rid = run_id(db, args.run_ref)
-        run_record = run_row(db, rid)
-        baseline, note = find(db, args.baseline, rid)
-        rows = outcome_rows(db, rid)
-        if not rows:
-            raise CLIError(f"run {rid} has no outcomes to gate")
-        contamination = _contamination(db, rid, rows)
-        if contamination:
-            rows = contamination.with_flags(rows)
-        judges, kinds = _judges(db, rid)
-        baseline, comparisons = judge_consistent(db, baseline, judges, kinds)
-        report = evaluate(gate_rules, rows, baseline, note)
-        annotate(report.results, comparisons, baseline)
-        if judges:  # as in a session: a judge not validated against human labels does not decide a gate
-            pairs = set().union(*judges.values())
-            discount(report.results, judges, {pair: trust(store.path, *pair, settings().judge_min_kappa)
-                                              for pair in pairs})
-        if contamination:
-            contamination.decide(report, gate_rules)
-        applied = overrides.apply(report, overrides_file, run_record["model_hash"])
-        record(store, rid, report, overrides_file.record(applied))
-        if contamination:
-            contamination.record(store, rid)
+        if args.run_ref.startswith("group:"):
+            rid = _group_run(store, args.run_ref.removeprefix("group:"))
+        else:
+            rid = run_id(store.db, args.run_ref)
+        report, contamination, run_record = gate_recorded(store, rid, args.baseline, gate_rules, overrides_file)
     finally:
         store.close()
     status = GATES_FAILED if report.failed else 0
@@ -77,6 +54,54 @@ def run(args) -> int:
     for line in lines(report, overrides=overrides_file, model_hash=run_record["model_hash"], exit_status=status):
         print(line)
     return status
+
+
+def gate_recorded(store, rid: int, baseline_spec, gate_rules, overrides_file):
+    """Gate a recorded run from what the DB holds, record the verdicts: (report, contamination, run row)."""
+    from .gates import overrides
+    from .gates.baseline import find, outcome_rows
+    from .gates.evaluate import evaluate
+    from .gates.record import record
+    from .judge.rejudge import annotate, judge_consistent
+    from .judge.trust import discount, trust
+
+    db = store.db
+    run_record = run_row(db, rid)
+    baseline, note = find(db, baseline_spec, rid)
+    rows = outcome_rows(db, rid)
+    if not rows:
+        raise CLIError(f"run {rid} has no outcomes to gate")
+    contamination = _contamination(db, rid, rows)
+    if contamination:
+        rows = contamination.with_flags(rows)
+    judges, kinds = _judges(db, rid)
+    baseline, comparisons = judge_consistent(db, baseline, judges, kinds)
+    report = evaluate(gate_rules, rows, baseline, note)
+    annotate(report.results, comparisons, baseline)
+    if judges:  # as in a session: a judge not validated against human labels does not decide a gate
+        pairs = set().union(*judges.values())
+        discount(report.results, judges, {pair: trust(store.path, *pair, settings().judge_min_kappa)
+                                          for pair in pairs})
+    if contamination:
+        contamination.decide(report, gate_rules)
+    applied = overrides.apply(report, overrides_file, run_record["model_hash"])
+    record(store, rid, report, overrides_file.record(applied) if overrides_file else None)
+    if contamination:
+        contamination.record(store, rid)
+    return report, contamination, run_record
+
+
+def _group_run(store, group: str) -> int:
+    """The union run of a complete run group (built if no shard built it); refused with the missing shards."""
+    from .rungroup import RunGroup, RunGroupError, find_group
+
+    try:
+        members = RunGroup(store, find_group(store.db, group), group)
+        rid = members.union()
+    except RunGroupError as exc:
+        raise CLIError(str(exc), status=1) from None
+    print(f"modeleval gate: {members.describe()}: union run {rid}")
+    return rid
 
 
 def _judges(db, rid: int) -> tuple[dict, dict]:

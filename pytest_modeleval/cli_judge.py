@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cli_common import CLIError, add_db_argument, command, settings
+from .cli_common import CLIError, add_db_argument, command, db_path, settings
 
 
 def add_parser(sub) -> None:
@@ -64,7 +64,7 @@ def run_validate(args) -> int:
     except ModelRefError as exc:
         raise CLIError(f"--judge: {exc}") from None
     result.labels_file = args.labels
-    store = Store(Path(args.db) if args.db else project.db)
+    store = Store(db_path(args))
     try:
         record_id = store.db["judge_validations"].insert(result.record()).last_pk
     finally:

@@ -37,7 +37,7 @@ def run(args) -> int:
         model_hash = _model_hash(db, args.model)
         runs = list(db.query("SELECT * FROM runs WHERE model_hash = ? ORDER BY id DESC LIMIT 1", [model_hash]))
         if not runs:
-            raise CLIError(f"sha256:{model_hash[:12]} has no run in {store.path}; evaluate it first", status=1)
+            raise CLIError(f"sha256:{model_hash[:12]} has no run in {store.label}; evaluate it first", status=1)
         last = runs[0]
         used = _check(db, last, args)
         current = list(db.query("SELECT * FROM promotions WHERE channel = ? ORDER BY id DESC LIMIT 1", [args.channel]))

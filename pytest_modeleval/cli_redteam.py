@@ -11,7 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from .cli_common import CLIError, add_db_argument, command, settings
+from .cli_common import CLIError, add_db_argument, command, db_path, settings
 
 
 def add_parser(sub) -> None:
@@ -57,7 +57,7 @@ def run_validate(args) -> int:
         all_predicted += predicted
     if len(files) > 1:
         results.append(("all", compare(_name(args, judge_hash), everything, all_predicted)))
-    store = Store(Path(args.db) if args.db else project.db)
+    store = Store(db_path(args))
     try:
         for name, r in results:
             digest = hashlib.sha256(Path(name).read_bytes()).hexdigest() if name != "all" else None

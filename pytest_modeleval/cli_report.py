@@ -32,6 +32,7 @@ def report_command(args) -> int:
     import tempfile
     from pathlib import Path
 
+    from .dburl import redact
     from .report import ReportError
 
     if not args.html and not args.serve:
@@ -41,10 +42,11 @@ def report_command(args) -> int:
     if not 0 <= args.port <= 65535:
         raise CLIError(f"--port must be between 0 and 65535, got {args.port}")
     path = db_path(args)
+    label = redact(str(path))  # what the pages and messages call the DB: never its password
     store = open_store(args)
     try:
         if not next(store.db.query("SELECT COUNT(*) AS n FROM runs"))["n"]:
-            raise CLIError(f"results database {path} holds no runs: nothing to report (a pytest run with --model "
+            raise CLIError(f"results database {label} holds no runs: nothing to report (a pytest run with --model "
                            "records one)")
         pairs = [(run_id(store.db, a), run_id(store.db, b)) for a, b in args.compare or []]
     finally:
@@ -54,7 +56,7 @@ def report_command(args) -> int:
     try:
         from .report.server import LiveDashboard
 
-        live = LiveDashboard(path, out, db_label=str(path), pairs=pairs, item_runs=args.item_runs)
+        live = LiveDashboard(path, out, db_label=label, pairs=pairs, item_runs=args.item_runs)
         result = live.refresh()
         print(f"modeleval report: {_count(result.runs, 'run')}, {_count(result.suites, 'suite')}, item data for "
               f"{_count(result.item_runs, 'run')}, {_count(result.pairs, 'run comparison')}: "

@@ -51,9 +51,9 @@ def list_runs(args) -> int:
     limit = f"LIMIT {int(args.last)}" if args.last else ""
     rows = list(db.query(f"""
         SELECT r.id, r.started_at, r.model_ref, r.model_hash, r.exit_status, r.gate_status, r.gates_failed,
-               COUNT(DISTINCT o.suite) AS suites, SUM(o.outcome IN ('correct', 'wrong')) AS n,
+               COUNT(DISTINCT o.suite) AS suites, SUM(CASE WHEN o.outcome IN ('correct', 'wrong') THEN 1 WHEN o.outcome IS NOT NULL THEN 0 END) AS n,
                AVG(CASE WHEN o.outcome IN ('correct', 'wrong') THEN o.score END) AS score,
-               SUM(o.outcome = 'error') AS errors
+               SUM(CASE WHEN o.outcome = 'error' THEN 1 WHEN o.outcome IS NOT NULL THEN 0 END) AS errors
         FROM runs AS r LEFT JOIN outcomes AS o ON o.run_id = r.id {where}
         GROUP BY r.id ORDER BY r.id DESC {limit}""", params))
     marks = channels_by_run(db)

@@ -125,7 +125,8 @@ class Option:
     metavar: str = "VALUE"
     is_path: bool = False
     is_flag: bool = False  # a switch without a value on the command line
-    env: str | None = None  # an environment variable read between the command line and pyproject
+    env: str | None = None  # an environment variable between the command line and pyproject.toml
+    url_ok: bool = False  # a path option that also takes a DB URL (kept as the URL, never made a path)
 
     @property
     def key(self) -> str:
@@ -141,8 +142,10 @@ OPTIONS: tuple[Option, ...] = (
            "model to evaluate: 'embedded', a path (HF directory or .gguf), sha256:<hash or 8+ char prefix>, "
            "hf:org/name@revision (local HF cache) or openai:http://host:port/v1#name. "
            "Without it, eval tests are skipped.", "REF"),
-    Option("db", "--eval-db", _text, ".modeleval/results.sqlite",
-           "SQLite results database (default .modeleval/results.sqlite under the rootdir).", "PATH", is_path=True),
+    Option("db", "--eval-db", _db_target, ".modeleval/results.sqlite",
+           "results database: a SQLite file path (default .modeleval/results.sqlite under the rootdir) or a "
+           "postgresql://USER:PASSWORD@HOST:PORT/DBNAME URL; also the MODELEVAL_DB environment variable.",
+           "PATH|URL", is_path=True, env="MODELEVAL_DB", url_ok=True),
     Option("seed", "--eval-seed", _int, 0,
            "seed for item sampling and sampled generation (default 0).", "N"),
     Option("limit", "--eval-limit", _positive_int, None,
@@ -160,12 +163,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("cache_db", "--eval-cache-db", _db_target, ".modeleval/cache.sqlite",
            "prediction cache: a SQLite file (default .modeleval/cache.sqlite under the rootdir) or a URL, "
            "postgresql://USER:PASSWORD@HOST:PORT/DBNAME for one cache shared by every machine; also "
-           "MODELEVAL_CACHE_DB.", "PATH|URL", is_path=True, env="MODELEVAL_CACHE_DB"),
+           "MODELEVAL_CACHE_DB.", "PATH|URL", is_path=True, env="MODELEVAL_CACHE_DB", url_ok=True),
     Option("cache_lease", "--eval-cache-lease", _positive_float, 60.0,
            "seconds a claim on a shared (PostgreSQL) cache outlives its claimant: a process renews its "
            "claims while it computes; a killed one's are taken over after this (default 60).", "SECONDS"),
     Option("shard", "--eval-shard", _shard, None,
            "K/N: evaluate only the K-th of N stable slices of every suite (for N CI machines).", "K/N"),
+    Option("run_group", "--eval-run-group", _text, None,
+           "with --eval-shard on one shared results DB: the id the shards of one checkpoint share; the last "
+           "shard in gates their union (default: the CI's pipeline id, e.g. GITHUB_RUN_ID).", "ID"),
     Option("data_dir", "--eval-data-dir", _text, None,
            "where the ready benchmark suites (pytest_modeleval.suites) read local files: DIR/mmlu/{dev,test}/, "
            "DIR/gsm8k/test.jsonl, DIR/humaneval/HumanEval.jsonl.gz. Without it they read the HF datasets "
@@ -210,7 +216,7 @@ class Settings:
     """The resolved configuration of one pytest session."""
 
     model: str | None = None
-    db: Path = Path(".modeleval/results.sqlite")
+    db: Path | str = Path(".modeleval/results.sqlite")  # a str only for a URL (pytest_modeleval.dburl)
     seed: int = 0
     limit: int | None = None
     registry: Path | None = None
@@ -221,6 +227,7 @@ class Settings:
     cache_db: Path | str = Path(".modeleval/cache.sqlite")  # a str when a URL
     cache_lease: float = 60.0
     shard: tuple[int, int] | None = None
+    run_group: str | None = None
     data_dir: Path | None = None
     sandbox: str = "auto"
     docker_image: str = "python:3.11-slim"
@@ -288,6 +295,8 @@ def build_settings(cli: dict[str, Any], pyproject: Path, invocation_dir: Path, r
     from_file = _pyproject_values(read_pyproject(pyproject), pyproject)
     resolved: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    import os
+
     for option in OPTIONS:
         if cli.get(option.name) is not None:
             raw, where, base = cli[option.name], option.flag, invocation_dir
@@ -310,10 +319,19 @@ def build_settings(cli: dict[str, Any], pyproject: Path, invocation_dir: Path, r
             detail = str(exc) if "must" in str(exc) else f"expected {option.metavar}"
             shown = dburl.redact(raw) if isinstance(raw, str) else raw  # a password is never shown
             raise ConfigError(f"invalid value for {where}: {shown!r} ({detail})") from None
-        if option.is_path and not dburl.is_url(value):  # a URL is never taken for a path
+        if option.url_ok and dburl.is_url(value):  # a URL is never taken for a path
+            try:
+                dburl.backend(value, where)
+            except dburl.DatabaseURLError as exc:
+                raise ConfigError(str(exc)) from None
+        elif option.is_path:
             value = (base / Path(value).expanduser()) if not Path(value).expanduser().is_absolute() \
                 else Path(value).expanduser()
         resolved[option.name] = value
         sources[option.name] = where
+    if resolved.get("shard") and not resolved.get("run_group"):
+        from .rungroup import ci_group_id
+
+        resolved["run_group"] = ci_group_id()  # the CI's pipeline id: every shard job of it shares one
     model_base = pyproject.parent if "model" in from_file and cli.get("model") is None else invocation_dir
     return Settings(**resolved, model_base=model_base, sources=sources)

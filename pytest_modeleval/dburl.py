@@ -60,3 +60,23 @@ def sqlalchemy_url(url: str, what: str = "--eval-db") -> str:
     """The URL with the driver SQLAlchemy should use (psycopg 3 for PostgreSQL)."""
     driver = backend(url, what)
     return driver + "://" + str(url).split("://", 1)[1]
+
+
+_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)([^\s@/]+)(@)")
+
+
+def redact_text(text: str) -> str:
+    """Any text (a command line, a message) with the password of every URL in it replaced by ***."""
+    return _CREDENTIALS.sub(r"\1***\3", str(text))
+
+
+def local_path(target):
+    """The file of a SQLite DB (a path, or a sqlite:///PATH URL); None for a server's URL."""
+    from pathlib import Path
+
+    text = str(target)
+    if not is_url(text):
+        return Path(target)
+    if backend(text) != "sqlite":
+        return None
+    return Path(text.split("://", 1)[1][1:] or ":memory:")

@@ -9,7 +9,6 @@ a rerun against an unchanged production checkpoint loads no second model.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 
@@ -98,24 +97,22 @@ class Roles:
         return self._answers[suite].get((item.id, item.variant))
 
     def _promotion(self) -> dict | None:
-        db = Path(self.session.settings.db)
-        if not db.exists():
-            return None
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            conn.row_factory = sqlite3.Row
-            try:
-                row = conn.execute("SELECT p.model_hash, p.run_id, r.model_ref FROM promotions p JOIN runs r "
-                                   "ON r.id = p.run_id WHERE p.channel = 'production' ORDER BY p.id DESC "
-                                   "LIMIT 1").fetchone()
-            except sqlite3.OperationalError:  # a DB without promotions yet
+        from .sqldb import reading
+
+        with reading(self.session.settings.db, tables=("runs", "promotions")) as db:
+            if db is None:  # no DB, or one without promotions yet
                 return None
-        return dict(row) if row else None
+            rows = list(db.query("SELECT p.model_hash, p.run_id, r.model_ref FROM promotions p JOIN runs r "
+                                 "ON r.id = p.run_id WHERE p.channel = 'production' ORDER BY p.id DESC LIMIT 1"))
+        return rows[0] if rows else None
 
     def _load_answers(self, suite: str) -> dict:
+        from .sqldb import reading
+
         promotion = self._promotion()
         if promotion is None:
             return {}
-        with sqlite3.connect(f"file:{self.session.settings.db}?mode=ro", uri=True) as conn:
+        with reading(self.session.settings.db) as conn:
             rows = conn.execute("SELECT item_id, variant, response FROM outcomes WHERE run_id = ? AND suite = ? "
                                 "AND response IS NOT NULL",
                                 [promotion["run_id"], suite]).fetchall()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from .config import Settings
+from .dburl import is_url, redact, redact_text
 from .handle import CallLog
 from .items import Item
 from .suite import MARK
@@ -184,7 +185,8 @@ class EvalSession:
         try:
             self.store = Store(self.settings.db)
         except Exception as exc:  # noqa: BLE001
-            raise pytest.UsageError(f"--eval-db {self.settings.db}: cannot open the results database: {exc}")
+            raise pytest.UsageError(f"--eval-db {redact(str(self.settings.db))}: cannot open the results database: "
+                                    f"{redact_text(str(exc))}")
         env = runinfo.environment(self.config.rootpath, list(self.config.invocation_params.args))
         r = self.resolved
         engine = _engine_name(r.kind, self.settings.engine)
@@ -195,10 +197,11 @@ class EvalSession:
             "engine_version": env["transformers"] if engine == "hf" else None,
             "seed": self.settings.seed, "eval_limit": self.settings.limit,
             "shard": "{}/{}".format(*self.settings.shard) if self.settings.shard else None,
+            "run_group": self.settings.run_group if self.settings.shard else None,
             "cache_mode": self.settings.cache,
             **self._judge_fields(),
             **(self.audit.record() if self.audit else {}),
-            "settings": {k: str(v) if isinstance(v, Path) else v
+            "settings": {k: redact_text(str(v)) if isinstance(v, (Path, str)) else v
                          for k, v in vars(self.settings).items() if k != "sources"},
         })
 
@@ -427,6 +430,8 @@ def _short(text: str, limit: int = 2000) -> str:
 
 
 def _show(path: Path, root: Path) -> str:
+    if is_url(str(path)):
+        return redact(str(path))
     try:
         return str(Path(path).relative_to(root))
     except ValueError:

@@ -1,4 +1,4 @@
-"""The results database: one SQLite file, one row per run, per suite and per item outcome.
+"""The results database: one row per run, per suite and per item outcome (SQLite file or PostgreSQL).
 
 Outcomes are written in small batches as tests finish (in the pytest-xdist controller
 when workers run) and at the end; an interrupted session keeps all but the last
@@ -28,6 +28,8 @@ RUNS = {
     "judge_ref": str, "judge_hash": str, "judge_self": int,
     # the contamination audit (pytest_modeleval.perturb): its configuration file, and the review flag
     "audit_id": str, "audit_config": str, "audit_sha256": str, "review_required": int, "review_reason": str,
+    # shards in one shared DB (pytest_modeleval.rungroup): the group id, and the union run a shard went into
+    "run_group": str, "group_run_id": int,
 }
 SUITES = {
     "run_id": int, "suite": str, "source": str, "data_sha256": str, "n_rows": int,
@@ -67,6 +69,8 @@ PROMOTIONS = {
 WATCH_QUEUE = {
     "id": int, "model_hash": str, "path": str, "status": str, "queued_at": str, "started_at": str,
     "finished_at": str, "attempts": int, "pid": int, "run_id": int, "exit_status": int, "message": str,
+    # the claim: the watcher's machine (its pid means nothing elsewhere) and when its lease runs out (epoch s)
+    "host": str, "lease_until": float,
 }
 # One row per judged item (pytest_modeleval.judge): what the judge saw, said, and how it was read.
 JUDGMENTS = {
@@ -127,13 +131,18 @@ HUMAN_LABELS = {
     "id": int, "sample_id": str, "run_id": int, "label": str, "rater": str, "source_file": str,
     "imported_at": str,
 }
+# One row per run group (pytest_modeleval.rungroup): claimed by the shard that builds the union run.
+RUN_GROUPS = {"model_hash": str, "run_group": str, "n_shards": int, "run_id": int, "created_at": str}
 TABLES = {"runs": RUNS, "suites": SUITES, "outcomes": OUTCOMES, "gates": GATES, "promotions": PROMOTIONS,
           "watch_queue": WATCH_QUEUE, "judgments": JUDGMENTS, "rejudgments": REJUDGMENTS, "judge_validations": JUDGE_VALIDATIONS,
           "human_samples": HUMAN_SAMPLES, "human_labels": HUMAN_LABELS, "refusals": REFUSALS,
           "classifier_validations": CLASSIFIER_VALIDATIONS, "variants": VARIANTS,
-          "contamination": CONTAMINATION, "contamination_items": CONTAMINATION_ITEMS}
+          "contamination": CONTAMINATION, "contamination_items": CONTAMINATION_ITEMS, "run_groups": RUN_GROUPS}
 OUTCOME_VALUES = ("correct", "wrong", "error", "skipped")
 _OUTCOME_COLUMNS = tuple(name for name in OUTCOMES if name != "id")
+_OUTCOME_UPSERT = (f"INSERT INTO outcomes ({', '.join(_OUTCOME_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' * len(_OUTCOME_COLUMNS))}) ON CONFLICT (run_id, test_id) DO UPDATE SET "
+                  + ", ".join(f"{c} = excluded.{c}" for c in _OUTCOME_COLUMNS if c not in ("run_id", "test_id")))
 FLUSH_ROWS = 200
 FLUSH_SECONDS = 1.0
 
@@ -143,80 +152,33 @@ def now() -> str:
 
 
 class Store:
-    """Thin wrapper over sqlite-utils that owns the schema."""
+    """The results DB (a SQLite path or a PostgreSQL URL) with its schema brought up to date on opening."""
 
-    def __init__(self, path: Path):
-        import sqlite_utils
+    def __init__(self, target, *, readonly: bool = False):
+        from . import dburl
+        from .migrate import upgrade
+        from .sqldb import Database
 
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite_utils.Database(self.path)
-        self.db.enable_wal()
-        self.db.execute("PRAGMA busy_timeout = 30000")
-        self._ensure_schema()
+        self.target = target if dburl.is_url(str(target)) else Path(target)
+        self.path = self.target  # the name older call sites use; a URL for a server
+        self.label = dburl.redact(str(target))
+        self.db = Database(self.target, readonly=readonly)
+        try:
+            upgrade(self.db)
+        except Exception:
+            self.db.close()
+            raise
         self._pending: list[tuple] = []
         self._flushed_at = time.monotonic()
-
-    def _ensure_schema(self) -> None:
-        db = self.db
-        if "runs" not in db.table_names():
-            db["runs"].create(RUNS, pk="id")
-        if "suites" not in db.table_names():
-            db["suites"].create(SUITES, pk=("run_id", "suite"), foreign_keys=[("run_id", "runs", "id")])
-        if "outcomes" not in db.table_names():
-            db["outcomes"].create(OUTCOMES, pk="id", foreign_keys=[("run_id", "runs", "id")])
-            db["outcomes"].create_index(["run_id", "test_id"], unique=True)
-            db["outcomes"].create_index(["run_id", "suite"])
-        if "gates" not in db.table_names():
-            db["gates"].create(GATES, pk=("run_id", "suite", "gate"), foreign_keys=[("run_id", "runs", "id")])
-        if "promotions" not in db.table_names():
-            db["promotions"].create(PROMOTIONS, pk="id")
-            db["promotions"].create_index(["channel", "id"])
-        if "watch_queue" not in db.table_names():
-            db["watch_queue"].create(WATCH_QUEUE, pk="id")
-            db["watch_queue"].create_index(["model_hash"], unique=True)
-        if "judgments" not in db.table_names():
-            db["judgments"].create(JUDGMENTS, pk="id", foreign_keys=[("run_id", "runs", "id")])
-            db["judgments"].create_index(["run_id", "test_id"], unique=True)
-        if "rejudgments" not in db.table_names():
-            db["rejudgments"].create(REJUDGMENTS, pk="id", foreign_keys=[("run_id", "runs", "id")])
-            db["rejudgments"].create_index(["run_id", "test_id", "judge_hash", "template_sha256"], unique=True)
-        if "judge_validations" not in db.table_names():
-            db["judge_validations"].create(JUDGE_VALIDATIONS, pk="id")
-            db["judge_validations"].create_index(["judge_hash", "template_sha256", "id"])
-        if "human_samples" not in db.table_names():
-            db["human_samples"].create(HUMAN_SAMPLES, pk="sample_id", foreign_keys=[("run_id", "runs", "id")])
-        if "refusals" not in db.table_names():
-            db["refusals"].create(REFUSALS, pk="id", foreign_keys=[("run_id", "runs", "id")])
-            db["refusals"].create_index(["run_id", "test_id"], unique=True)
-        if "classifier_validations" not in db.table_names():
-            db["classifier_validations"].create(CLASSIFIER_VALIDATIONS, pk="id")
-        if "variants" not in db.table_names():
-            db["variants"].create(VARIANTS, pk="id")
-            db["variants"].create_index(list(VARIANT_KEY), unique=True)
-        if "contamination" not in db.table_names():
-            db["contamination"].create(CONTAMINATION, pk=("run_id", "suite"), foreign_keys=[("run_id", "runs", "id")])
-        if "contamination_items" not in db.table_names():
-            db["contamination_items"].create(CONTAMINATION_ITEMS, pk=("run_id", "suite", "item_id"),
-                                             foreign_keys=[("run_id", "runs", "id")])
-        if "human_labels" not in db.table_names():
-            db["human_labels"].create(HUMAN_LABELS, pk="id")
-            db["human_labels"].create_index(["sample_id"])
-        for table, columns in TABLES.items():
-            present = db[table].columns_dict  # a DB from an older version gains the new columns
-            for name, kind in columns.items():
-                if name not in present:
-                    db[table].add_column(name, kind)
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def start_run(self, record: dict) -> int:
         record = {**record, "started_at": now()}
         if isinstance(record.get("settings"), dict):
             record["settings"] = json.dumps(record["settings"], sort_keys=True, default=str)
-        return self.db["runs"].insert(record, alter=True).last_pk
+        return self.db["runs"].insert(record).last_pk
 
     def update_run(self, run_id: int, fields: dict) -> None:
-        self.db["runs"].update(run_id, fields, alter=True)
+        self.db["runs"].update(run_id, fields)
 
     def finish_run(self, run_id: int, exit_status: int) -> None:
         self.flush()
@@ -249,12 +211,23 @@ class Store:
             self.flush()
 
     def flush(self) -> None:
+        """Write the queued outcomes in one transaction; kept queued (and the error raised) if it fails.
+
+        The write is idempotent (insert or replace by run and test id), so a connection lost
+        in the middle is retried once on a new connection before it becomes an error.
+        """
+        from .sqldb import DatabaseError
+
         if self._pending:
-            marks = ", ".join("?" * len(_OUTCOME_COLUMNS))
-            with self.db.conn:
-                self.db.conn.executemany(
-                    f"INSERT OR REPLACE INTO outcomes ({', '.join(_OUTCOME_COLUMNS)}) VALUES ({marks})",
-                    self._pending)
+            for attempt in (1, 2):
+                try:
+                    with self.db.conn:
+                        self.db.executemany(_OUTCOME_UPSERT, self._pending)
+                    break
+                except DatabaseError:
+                    if attempt == 2:
+                        raise
+                    self.db.reconnect()
             self._pending = []
         self._flushed_at = time.monotonic()
 

@@ -7,7 +7,10 @@ new checkpoint. The queue is the `watch_queue` table of the results DB: a checkp
 once, claimed by one watcher, and marked done with its run's id and exit status. A watcher that
 crashes or is killed leaves its row `running` with the pid of the pytest it started; the next
 watcher sees that pid gone and either adopts the run that process managed to record or queues
-the checkpoint again (the prediction cache makes the rerun cheap).
+the checkpoint again (the prediction cache makes the rerun cheap). Watchers on several machines
+sharing one PostgreSQL DB claim each checkpoint with one conditional UPDATE (exactly one wins) and
+hold it by a lease they renew while their pytest runs; a pid means nothing on another machine, so a
+claim whose lease ran out (`--lease`, default 120 s) is what another watcher takes over.
 
 Checkpoints still being written are skipped until none of their files has changed for
 `--settle` seconds; writing into DIR by rename (or `mv` from the same filesystem) avoids the wait.
@@ -16,14 +19,17 @@ Checkpoints still being written are skipped until none of their files has change
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from .cli_common import CLIError, add_db_argument, command, db_path
+from .dburl import is_url
 from .store import now
 
+LEASE_SECONDS = 120.0  # renewed every third of it while the pytest runs
 FINISHED = (0, 10)  # pytest passed, or the gates failed: the checkpoint was evaluated either way
 
 
@@ -38,6 +44,9 @@ def add_parser(sub) -> None:
     parser.add_argument("--max-attempts", type=int, default=3,
                         help="times a checkpoint whose pytest died is tried before it is marked failed (default 3)")
     parser.add_argument("--retry-failed", action="store_true", help="queue the failed checkpoints again first")
+    parser.add_argument("--lease", type=float, default=LEASE_SECONDS,
+                        help="seconds a claim lasts unless its watcher renews it; a watcher on another machine "
+                             f"takes over a checkpoint whose lease ran out (default {LEASE_SECONDS:g})")
     add_db_argument(parser)
     # the arguments after `--` (split off by cli.main): pytest's, to which --model and --eval-db are added
     parser.set_defaults(run=run, passthrough=[])
@@ -53,7 +62,7 @@ def run(args) -> int:
             raise CLIError(f"do not pass {arg.split('=')[0]} after --: the watcher sets --model per checkpoint, "
                            "and --eval-db to its own database (--db)")
     watcher = Watcher(db_path(args), directory, args.passthrough, settle=args.settle,
-                      max_attempts=args.max_attempts)
+                      max_attempts=args.max_attempts, lease=args.lease)
     if args.retry_failed:
         watcher.retry_failed()
     try:
@@ -73,10 +82,10 @@ def run(args) -> int:
 
 class Watcher:
     def __init__(self, db: Path, directory: Path, pytest_args: list[str], *, settle: float = 30.0,
-                 max_attempts: int = 3, python: str = sys.executable):
+                 max_attempts: int = 3, python: str = sys.executable, lease: float = LEASE_SECONDS):
         from .store import Store
 
-        self.db_path = Path(db).absolute()
+        self.db_path = db if is_url(str(db)) else Path(db).absolute()
         self.store = Store(self.db_path)
         self.db = self.store.db
         self.directory = directory
@@ -84,6 +93,8 @@ class Watcher:
         self.settle = settle
         self.max_attempts = max_attempts
         self.python = python
+        self.lease = lease
+        self.host = socket.gethostname()
 
     def close(self) -> None:
         self.store.close()
@@ -105,8 +116,8 @@ class Watcher:
                 continue
             with self.db.conn:
                 cursor = self.db.conn.execute(
-                    "INSERT OR IGNORE INTO watch_queue (model_hash, path, status, queued_at, attempts) "
-                    "VALUES (?, ?, 'queued', ?, 0)", [digest, str(path.absolute()), now()])
+                    "INSERT INTO watch_queue (model_hash, path, status, queued_at, attempts) "
+                    "VALUES (?, ?, 'queued', ?, 0) ON CONFLICT DO NOTHING", [digest, str(path.absolute()), now()])
             if cursor.rowcount:
                 queued.append(digest)
                 self.say(f"queued {path.name} sha256:{digest[:12]}")
@@ -137,7 +148,7 @@ class Watcher:
     def recover(self) -> None:
         """Rows left `running` by a watcher that died: adopt the run its pytest recorded, or queue again."""
         for row in list(self.db.query("SELECT * FROM watch_queue WHERE status = 'running'")):
-            if row["pid"] and _alive(row["pid"]):
+            if not self._stale(row):
                 continue  # another watcher's pytest (or an orphan) is still at it
             finished = list(self.db.query(
                 "SELECT id, exit_status FROM runs WHERE model_hash = ? AND started_at >= ? AND ended_at IS NOT NULL "
@@ -149,9 +160,20 @@ class Watcher:
             message = ("pytest died; queued again" if status == "queued"
                        else f"pytest died in each of {row['attempts']} attempts")
             with self.db.conn:
-                self.db.conn.execute("UPDATE watch_queue SET status = ?, pid = NULL, message = ? "
-                                     "WHERE id = ? AND status = 'running'", [status, message, row["id"]])
-            self.say(f"sha256:{row['model_hash'][:12]}: {message}")
+                taken = self.db.conn.execute(
+                    "UPDATE watch_queue SET status = ?, pid = NULL, host = NULL, lease_until = NULL, message = ? "
+                    "WHERE id = ? AND status = 'running' AND attempts = ?",
+                    [status, message, row["id"], row["attempts"]]).rowcount
+            if taken:
+                self.say(f"sha256:{row['model_hash'][:12]}: {message}")
+
+    def _stale(self, row: dict) -> bool:
+        """A claim is dead when its lease ran out, or (on this machine) its pytest is gone."""
+        if row.get("lease_until") is not None and float(row["lease_until"]) < time.time():
+            return True
+        if row.get("host") not in (None, self.host):
+            return False  # another machine's pid means nothing here; its lease decides
+        return not (row["pid"] and _alive(row["pid"]))
 
     def run_next(self) -> bool:
         """Claim the oldest queued checkpoint and evaluate it; False when the queue is empty."""
@@ -161,22 +183,27 @@ class Watcher:
         row = rows[0]
         with self.db.conn:
             claimed = self.db.conn.execute(
-                "UPDATE watch_queue SET status = 'running', started_at = ?, attempts = attempts + 1, pid = ? "
-                "WHERE id = ? AND status = 'queued'", [now(), os.getpid(), row["id"]]).rowcount
+                "UPDATE watch_queue SET status = 'running', started_at = ?, attempts = attempts + 1, pid = ?, "
+                "host = ?, lease_until = ? WHERE id = ? AND status = 'queued'",
+                [now(), os.getpid(), self.host, time.time() + self.lease, row["id"]]).rowcount
         if not claimed:
             return True  # another watcher took it; look again
         path = Path(row["path"])
         if not path.exists():
             self._finish(row, None, None, f"{path} is gone", status="failed")
             return True
-        command = [self.python, "-m", "pytest", *self.pytest_args, f"--model={_shown(path)}",
-                   f"--eval-db={_shown(self.db_path)}"]
+        command = [self.python, "-m", "pytest", *self.pytest_args, f"--model={_shown(path)}"]
+        env = None
+        if is_url(str(self.db_path)):  # the URL's password travels in the environment, not the process list
+            env = {**os.environ, "MODELEVAL_DB": str(self.db_path)}
+        else:
+            command.append(f"--eval-db={_shown(self.db_path)}")
         self.say(f"evaluating {path.name} sha256:{row['model_hash'][:12]}: {' '.join(command[1:])}")
-        process = subprocess.Popen(command)
+        process = subprocess.Popen(command, env=env)
         with self.db.conn:
             self.db.conn.execute("UPDATE watch_queue SET pid = ? WHERE id = ?", [process.pid, row["id"]])
         try:
-            status = process.wait()
+            status = self._wait(process, row)
         except KeyboardInterrupt:
             process.terminate()
             process.wait()
@@ -190,10 +217,19 @@ class Watcher:
         self._finish(row, status, run_id, message, status="done" if status in FINISHED else "failed")
         return True
 
+    def _wait(self, process, row: dict) -> int:
+        """The pytest's exit status; meanwhile the claim's lease is renewed so no other watcher takes it."""
+        while True:
+            try:
+                return process.wait(timeout=max(self.lease / 3, 0.1))
+            except subprocess.TimeoutExpired:
+                self.db.execute("UPDATE watch_queue SET lease_until = ? WHERE id = ? AND status = 'running'",
+                                [time.time() + self.lease, row["id"]])
+
     def _finish(self, row: dict, exit_status, run_id, message: str, status: str = "done") -> None:
         with self.db.conn:
             self.db.conn.execute("UPDATE watch_queue SET status = ?, finished_at = ?, exit_status = ?, run_id = ?, "
-                                 "pid = NULL, message = ? WHERE id = ?",
+                                 "pid = NULL, lease_until = NULL, message = ? WHERE id = ?",
                                  [status, now(), exit_status, run_id, message, row["id"]])
         run = f" (run {run_id})" if run_id else ""
         self.say(f"sha256:{row['model_hash'][:12]}: {status}{run}: {message}")

@@ -9,14 +9,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from pytest_modeleval import paths
 
 # pytester's in-process runs drop the modules first imported during a run, and SQLAlchemy's event
-# registry (and psycopg's C extension) do not survive a second import in one process: import the
-# prediction cache's stack once here, before any run.
-import pytest_modeleval.cache  # noqa: E402,F401
-import pytest_modeleval.cache_migrate  # noqa: E402,F401
-import sqlalchemy.dialects.postgresql.psycopg  # noqa: E402,F401
-import sqlalchemy.dialects.sqlite.pysqlite  # noqa: E402,F401
+# registry, Alembic and psycopg's C extension do not survive a second import in one process: the
+# results DB's and the prediction cache's stacks are imported once here, before any run.
 import alembic.command  # noqa: E402,F401
 import alembic.config  # noqa: E402,F401
+import pytest_modeleval.cache  # noqa: E402,F401
+import pytest_modeleval.cache_migrate  # noqa: E402,F401
+import pytest_modeleval.migrate  # noqa: E402,F401
+import pytest_modeleval.store  # noqa: E402,F401
+import sqlalchemy.dialects.postgresql.psycopg  # noqa: E402,F401
+import sqlalchemy.dialects.sqlite.pysqlite  # noqa: E402,F401
 
 pytest_plugins = ["pytester"]
 
@@ -70,3 +72,11 @@ def postgres_server():
 def postgres_url(postgres_server):
     """The URL (password included) of a fresh, empty database on the session's server."""
     return postgres_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def results_db(request, tmp_path):
+    """A results DB not created yet, on each backend: a SQLite path, or the URL of an empty PostgreSQL DB."""
+    if request.param == "sqlite":
+        return tmp_path / "results.sqlite"
+    return request.getfixturevalue("postgres_url")

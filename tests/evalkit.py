@@ -201,7 +201,13 @@ def computed_prompts(calls: list[dict]) -> list[str]:
 
 
 def query(db: Path, sql: str, *params) -> list[dict]:
-    """Rows as dicts, through a fresh sqlite3 connection (not the plugin's own code)."""
+    """Rows as dicts, through a fresh sqlite3 (or psycopg, for a URL) connection (not the plugin's own code)."""
+    if "://" in str(db):
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(str(db), row_factory=dict_row) as con:
+            return [dict(row) for row in con.execute(sql.replace("%", "%%").replace("?", "%s"), params)]
     con = sqlite3.connect(db)
     con.row_factory = sqlite3.Row
     try:

@@ -17,9 +17,10 @@ A, B, C = "a" * 64, "b" * 64, "c" * 64
 
 
 @pytest.fixture
-def db(tmp_path, monkeypatch):
+def db(results_db, tmp_path, monkeypatch):
+    """Every command against both backends: a SQLite file, then a PostgreSQL URL."""
     monkeypatch.chdir(tmp_path)
-    return tmp_path / "results.sqlite"
+    return results_db
 
 
 def add_run(path, model: str, results: dict[str, list], *, exit_status=0, gate_status="passed", gates=(),
@@ -177,7 +178,7 @@ def test_promote_records_who_when_and_which_run(db, capsys):
     assert f"promoted sha256:{'b' * 12} (run 2) to production (was sha256:{'a' * 12}, run 1); promotion 2" in text
     assert modeleval(["promote", "sha256:bbbbbbbb", "--db", str(db)]) == 0
     assert "already the current production checkpoint" in out(capsys)
-    rows = query(db, "SELECT model_hash, channel, run_id, by, note FROM promotions ORDER BY id")
+    rows = query(db, 'SELECT model_hash, channel, run_id, "by", note FROM promotions ORDER BY id')
     assert rows == [{"model_hash": A, "channel": "production", "run_id": 1, "by": "jane", "note": "r1"},
                     {"model_hash": B, "channel": "production", "run_id": 2, "by": "joe", "note": None}]
     assert modeleval(["promote", "sha256:cccccccc", "--db", str(db)]) == 2

@@ -72,19 +72,24 @@ def gate_cases(path) -> dict:
     return cases
 
 
-def test_first_run_then_a_regression_against_production_then_production_again(pytester, capsys):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_first_run_then_a_regression_against_production_then_production_again(pytester, capsys, backend, request):
+    db, extra = pytester.path / DB, ()
+    if backend == "postgresql":  # the same session on a PostgreSQL results DB
+        db = request.getfixturevalue("postgres_url")
+        extra = (f"--eval-db={db}",)
     write(pytester, 20)
-    first = run(pytester, "--junitxml=first.xml")
+    first = run(pytester, *extra, "--junitxml=first.xml")
     assert first.ret == 0, first.stdout.str()
     first.stdout.fnmatch_lines(["*= modeleval gates =*", "baseline: none (the results database is new)",
                                 "demo*no-regression*score*n/a", "no gate applied (1 not applicable)"])
     assert gate_cases(pytester.path / "first.xml")["no-regression[demo]"][0] == "skipped"
 
-    assert modeleval(["promote", "embedded", "--db", DB]) == 0
+    assert modeleval(["promote", "embedded", "--db", str(db)]) == 0
     assert "to production" in capsys.readouterr().out
 
     write(pytester, 8, 12)  # the same 20 items, 12 of them now wrong
-    worse = run(pytester, "--junitxml=worse.xml")
+    worse = run(pytester, *extra, "--junitxml=worse.xml")
     assert worse.ret == 10, worse.stdout.str()
     worse.stdout.fnmatch_lines([
         "baseline: run 1 (production, sha256:*)",
@@ -99,18 +104,18 @@ def test_first_run_then_a_regression_against_production_then_production_again(py
     suite = ET.parse(pytester.path / "worse.xml").getroot().find("testsuite")
     assert suite.get("failures") == "1" and suite.get("tests") == "21"
 
-    [row] = query(pytester.path / DB, "SELECT * FROM runs WHERE id = 2")
+    [row] = query(db, "SELECT * FROM runs WHERE id = 2")
     assert (row["exit_status"], row["gate_status"], row["gates_failed"], row["baseline_run_id"]) == (10, "failed", 1, 1)
-    [gate] = query(pytester.path / DB, "SELECT * FROM gates WHERE run_id = 2")
+    [gate] = query(db, "SELECT * FROM gates WHERE run_id = 2")
     assert (gate["gate"], gate["verdict"], gate["n"], gate["test"]) == ("no-regression", "fail", 20, "McNemar exact")
     assert gate["delta"] == pytest.approx(-0.6) and gate["p_value"] < 0.001
 
     # the embedded model's last run failed its gates: promotion is refused
-    assert modeleval(["promote", "embedded", "--db", DB]) == 1
+    assert modeleval(["promote", "embedded", "--db", str(db)]) == 1
     assert "refusing" in capsys.readouterr().err
 
     write(pytester, 20)
-    again = run(pytester, "--junitxml=again.xml")
+    again = run(pytester, *extra, "--junitxml=again.xml")
     assert again.ret == 0, again.stdout.str()
     again.stdout.fnmatch_lines(["demo*no-regression*score*20*100.0%*100.0%*+0.0 pts*1.000*1.000*underpowered",
                                 "underpowered no-regression[[]demo[]]:*needs about 783 paired items",

@@ -85,10 +85,19 @@ def get(url: str) -> str:
         return response.read().decode("utf-8")
 
 
-def test_serve_compares_any_two_runs_and_rebuilds_when_the_db_changes(tmp_path, small_db):
-    db = tmp_path / "results.sqlite"
-    db.write_bytes(small_db.read_bytes())
-    live = LiveDashboard(db, tmp_path / "served", db_label=str(db))
+@pytest.fixture
+def served_db(results_db, small_db):
+    """The small history on each backend: the SQLite file, or its copy in a PostgreSQL DB (`modeleval db copy`)."""
+    if "://" in str(results_db):
+        assert modeleval(["db", "copy", str(small_db), results_db]) == 0
+    else:
+        results_db.write_bytes(small_db.read_bytes())
+    return results_db
+
+
+def test_serve_compares_any_two_runs_and_rebuilds_when_the_db_changes(tmp_path, served_db):
+    db = served_db
+    live = LiveDashboard(db, tmp_path / "served", db_label="the results DB")
     live.refresh()
     server = make_server(live, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

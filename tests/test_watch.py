@@ -53,24 +53,25 @@ def checkpoint(project, name: str, weights: bytes):
     return path
 
 
-def queue(project) -> list[dict]:
-    return query(project / "results.sqlite", "SELECT * FROM watch_queue ORDER BY id")
+def queue(project, db="results.sqlite") -> list[dict]:
+    return query(db if "://" in str(db) else project / db, "SELECT * FROM watch_queue ORDER BY id")
 
 
-def watch(*args) -> int:
-    return modeleval(["watch", "checkpoints", "--once", "--settle", "0", "--db", "results.sqlite", *args, "--", *FAST])
+def watch(*args, db="results.sqlite") -> int:
+    return modeleval(["watch", "checkpoints", "--once", "--settle", "0", "--db", str(db), *args, "--", *FAST])
 
 
-def test_each_new_checkpoint_is_evaluated_once_by_content_hash(project, capfd):
+def test_each_new_checkpoint_is_evaluated_once_by_content_hash(project, capfd, results_db):
+    db = results_db
     checkpoint(project, "step-100", b"one")
     checkpoint(project, "step-200", b"two")
     (project / "checkpoints" / ".partial").mkdir()
     (project / "checkpoints" / "README.md").write_text("not a checkpoint")
-    assert watch() == 0
-    rows = queue(project)
+    assert watch(db=db) == 0
+    rows = queue(project, db)
     assert [(r["path"].rsplit("/", 1)[1], r["status"], r["exit_status"], r["attempts"]) for r in rows] == [
         ("step-100", "done", 0, 1), ("step-200", "done", 0, 1)]
-    runs = query(project / "results.sqlite", "SELECT id, model_hash, model_kind, exit_status, gate_status FROM runs")
+    runs = query(db, "SELECT id, model_hash, model_kind, exit_status, gate_status FROM runs")
     assert [r["id"] for r in runs] == [row["run_id"] for row in rows]
     assert {r["model_hash"] for r in runs} == {row["model_hash"] for row in rows}
     assert all(r["model_kind"] == "hf-dir" and r["exit_status"] == 0 and r["gate_status"] == "passed" for r in runs)
@@ -79,10 +80,10 @@ def test_each_new_checkpoint_is_evaluated_once_by_content_hash(project, capfd):
     # the same weights under another name are the same checkpoint; changed weights are a new one
     checkpoint(project, "step-100-copy", b"one")
     (project / "checkpoints" / "step-200" / "model.safetensors").write_bytes(b"two, retrained")
-    assert watch() == 0
-    rows = queue(project)
+    assert watch(db=db) == 0
+    rows = queue(project, db)
     assert len(rows) == 3 and rows[2]["path"].endswith("step-200") and rows[2]["status"] == "done"
-    assert len(query(project / "results.sqlite", "SELECT id FROM runs")) == 3
+    assert len(query(db, "SELECT id FROM runs")) == 3
 
 
 def test_a_checkpoint_still_being_written_waits(project):
@@ -125,13 +126,13 @@ def test_a_killed_watcher_leaves_a_queue_the_next_one_finishes(project):
     assert runs[0]["ended_at"] is None and row["run_id"] == runs[-1]["id"]  # the killed run never finished
 
 
-def test_a_run_recorded_before_the_crash_is_adopted_not_repeated(project):
+def test_a_run_recorded_before_the_crash_is_adopted_not_repeated(project, results_db):
     """The watcher died after its pytest finished but before marking the row: nothing is rerun."""
     checkpoint(project, "step-500", b"five")
-    watcher = Watcher(project / "results.sqlite", project / "checkpoints", FAST, settle=0)
+    watcher = Watcher(results_db, project / "checkpoints", FAST, settle=0)
     try:
         [digest] = watcher.scan()
-        store = Store(project / "results.sqlite")
+        store = Store(results_db)
         rid = store.start_run({"model_ref": "x", "model_hash": digest})
         store.finish_run(rid, 10)
         store.close()
@@ -144,7 +145,7 @@ def test_a_run_recorded_before_the_crash_is_adopted_not_repeated(project):
         assert watcher.run_next() is False  # nothing queued: the recorded run was adopted
     finally:
         watcher.close()
-    [row] = queue(project)
+    [row] = queue(project, results_db)
     assert (row["status"], row["run_id"], row["exit_status"]) == ("done", rid, 10)
     assert row["message"] == "recorded by an interrupted watcher" and now()
 
@@ -156,3 +157,31 @@ def test_a_run_recorded_before_the_crash_is_adopted_not_repeated(project):
 def test_bad_watch_arguments(project, capsys, args, expected):
     assert modeleval(args) == 2
     assert expected in capsys.readouterr().err
+
+
+def test_watchers_on_two_machines_claim_each_checkpoint_once_and_take_over_an_expired_lease(project, postgres_url):
+    """Two watchers (another host name: its pid means nothing here) share one PostgreSQL queue: a claim
+    is exactly one watcher's; a claim whose lease ran out is queued again and finished by the other."""
+    checkpoint(project, "step-600", b"six")
+    here = Watcher(postgres_url, project / "checkpoints", FAST, settle=0, lease=30)
+    there = Watcher(postgres_url, project / "checkpoints", FAST, settle=0, lease=30)
+    there.host = "another-machine"
+    try:
+        assert len(here.scan()) == 1 and there.scan() == []  # queued once
+        [row] = queue(project, postgres_url)
+        claims = [w.db.execute("UPDATE watch_queue SET status = 'running', attempts = attempts + 1, pid = ?, "
+                               "host = ?, lease_until = ? WHERE id = ? AND status = 'queued'",
+                               [os.getpid(), w.host, time.time() + 30, row["id"]]).rowcount for w in (there, here)]
+        assert claims == [1, 0]  # the same conditional UPDATE the watchers claim with: one wins
+        here.recover()  # another machine's claim with a live lease is left alone
+        assert queue(project, postgres_url)[0]["status"] == "running"
+        there.db.execute("UPDATE watch_queue SET lease_until = ?", [time.time() - 1])  # that watcher died
+        here.recover()
+        [row] = queue(project, postgres_url)
+        assert (row["status"], row["message"]) == ("queued", "pytest died; queued again")
+        assert here.run_next() is True and there.run_next() is False
+    finally:
+        here.close()
+        there.close()
+    [row] = queue(project, postgres_url)
+    assert (row["status"], row["attempts"], row["exit_status"], row["lease_until"]) == ("done", 2, 0, None)

@@ -27,6 +27,7 @@ class GateKeeper:
         self.report = None
         self.exit_status: int | None = None
         self.error: str | None = None  # the traceback, when computing the gates failed
+        self.group_line: str | None = None  # a shard of a run group: which shards are in
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session):
@@ -43,15 +44,16 @@ class GateKeeper:
             raise pytest.UsageError(str(exc)) from None
         spec = self.settings.baseline
         explicit = spec is not None and not spec.startswith("channel:")  # an empty channel is no error
-        if not self.settings.db.exists():
+        from ..dburl import redact
+        from ..sqldb import Database, exists
+
+        if not exists(self.settings.db):
             if explicit:
-                raise pytest.UsageError(f"--baseline {spec}: the results database {self.settings.db} "
+                raise pytest.UsageError(f"--baseline {spec}: the results database {redact(str(self.settings.db))} "
                                         "does not exist yet")
             self.baseline_note = "the results database is new"
             return
-        import sqlite_utils
-
-        db = sqlite_utils.Database(self.settings.db)
+        db = Database(self.settings.db, readonly=True)
         try:
             if "runs" not in db.table_names():
                 self.baseline_note = "the results database holds no runs yet"
@@ -86,13 +88,36 @@ class GateKeeper:
             self.error = traceback.format_exc()
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
             return
+        if report is None:  # a shard of a run group with shards still missing: nothing to gate yet
+            return
         if report.failed and self.settings.gate_mode == "enforce" and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = GATES_FAILED
         self.exit_status = int(session.exitstatus)
 
+    def _gate_group(self):
+        """A shard of a run group (pytest_modeleval.rungroup): the last shard in gates the union of all."""
+        from ..cli_gate import gate_recorded
+        from ..rungroup import RunGroup
+        from . import junit
+
+        store, run_id = self.eval_session.store, self.eval_session.run_id
+        group = RunGroup(store, self.eval_session.resolved.sha256, self.settings.run_group)
+        self.group_line = group.describe(current=run_id)
+        if group.missing(current=run_id):
+            self.group_line += ": the gates wait for the last shard (or `modeleval gate group:ID`)"
+            return None
+        union = group.union(current=run_id)
+        self.report, _, _ = gate_recorded(store, union, self.settings.baseline, self.rules, self.overrides)
+        self.group_line += f": gated as one run, run {union}"
+        junit.add_testcases(self.config, self.report.results)
+        return self.report
+
     def _gate(self):
         from . import junit, overrides
         from .evaluate import evaluate
+
+        if self.settings.shard and self.settings.run_group and self.eval_session.store is not None:
+            return self._gate_group()
 
         contamination = self.eval_session.contamination
         rows = contamination.with_flags(self.rows.values()) if contamination else self.rows.values()
@@ -135,10 +160,15 @@ class GateKeeper:
             tr.write_line(self.error.rstrip())
             return
         if self.report is None:
+            if self.group_line:
+                tr.write_sep("=", "modeleval gates")
+                tr.write_line(self.group_line)
             return
         from .report import lines
 
         tr.write_sep("=", "modeleval gates")
+        if self.group_line:
+            tr.write_line(self.group_line)
         out = lines(self.report, mode=self.settings.gate_mode, overrides=self.overrides,
                     model_hash=self.eval_session.resolved.sha256, exit_status=self.exit_status)
         for line in out[:-1]:

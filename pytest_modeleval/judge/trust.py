@@ -8,7 +8,6 @@ out the verdicts of a judge that does not count, and the summary says so.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,16 +21,15 @@ class Trust:
 
 
 def latest_validation(db: Path, judge_hash: str, template_sha256: str) -> dict | None:
-    if not Path(db).exists():
-        return None
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        conn.row_factory = sqlite3.Row
-        try:
-            row = conn.execute("SELECT * FROM judge_validations WHERE judge_hash = ? AND template_sha256 = ? "
-                               "ORDER BY id DESC LIMIT 1", [judge_hash, template_sha256]).fetchone()
-        except sqlite3.OperationalError:  # a DB from before judge validation existed
+    """The newest record, from the results DB (a path or a URL); None before any validation ran."""
+    from ..sqldb import reading
+
+    with reading(db, tables=("judge_validations",)) as conn:
+        if conn is None:  # no DB yet, or one from before judge validation existed
             return None
-    return dict(row) if row else None
+        rows = list(conn.query("SELECT * FROM judge_validations WHERE judge_hash = ? AND template_sha256 = ? "
+                               "ORDER BY id DESC LIMIT 1", [judge_hash, template_sha256]))
+    return rows[0] if rows else None
 
 
 def trust(db: Path, judge_hash: str, template_sha256: str, min_kappa: float) -> Trust:

@@ -16,7 +16,17 @@ from pathlib import Path
 
 
 def records_dir(settings) -> Path:
-    return Path(settings.registry) / ".audits" if settings.registry else Path(settings.db).parent / "audits"
+    """Beside the registry's checkpoints, else beside the results DB file (for a server's DB: beside the
+    prediction cache file, else .modeleval/ here: a URL is never a directory)."""
+    from ..dburl import local_path
+
+    if settings.registry:
+        return Path(settings.registry) / ".audits"
+    for target in (settings.db, settings.cache_db):
+        path = local_path(target)
+        if path is not None:
+            return path.parent / "audits"
+    return Path(".modeleval") / "audits"
 
 
 def write(directory: Path, audit, run: dict, suites: list[dict], gate: dict | None) -> Path:

@@ -141,7 +141,7 @@ def _drawn(store, suite: str, generator, seed: int) -> dict[str, tuple[int, int 
     """Per item content hash: how many accepted variants this generator (at its version) gave, the most
     candidates it was asked for (None in libraries older than draw_size), and whether it said it has none."""
     return {row["source_sha256"]: (row["accepted"], row["asked"], bool(row["error"])) for row in store.db.query(
-        "SELECT source_sha256, sum(accepted) AS accepted, max(draw_size) AS asked, max(text IS NULL) AS error "
+        "SELECT source_sha256, sum(accepted) AS accepted, max(draw_size) AS asked, max(CASE WHEN text IS NULL THEN 1 ELSE 0 END) AS error "
         "FROM variants WHERE suite = ? AND generator = ? AND version = ? AND seed = ? GROUP BY source_sha256",
         [suite, generator.name, generator.version, seed])}
 

@@ -1,6 +1,6 @@
 """The SQL behind the dashboard: read-only queries over the results DB, one function per table or view.
 
-Each returns plain dicts (JSON-ready) so the site writer only arranges them. Aggregates run in SQLite
+Each returns plain dicts (JSON-ready) so the site writer only arranges them. Aggregates run in the DB
 (one pass over `outcomes` for every run and suite), never by loading item rows into Python, except
 where a figure needs them (`judge_slots` reads the judgments' JSON lists).
 """
@@ -14,6 +14,8 @@ from . import ReportError
 
 ANSWERED = ("correct", "wrong")
 TOP_CONTAMINATED = 50  # items shown per run and suite on the contamination page
+# A run group's shards are shown as their union run (pytest_modeleval.rungroup), not one by one.
+SHOWN = "run_id NOT IN (SELECT id FROM runs WHERE group_run_id IS NOT NULL)"
 
 
 def runs(db) -> list[dict]:
@@ -22,7 +24,7 @@ def runs(db) -> list[dict]:
         SELECT id, started_at, ended_at, exit_status, model_ref, model_hash, model_kind, engine, git_commit,
                git_dirty, command, baseline_run_id, gate_status, gates_failed, overrides, judge_ref, judge_self,
                review_required, review_reason
-        FROM runs ORDER BY started_at, id"""))
+        FROM runs WHERE group_run_id IS NULL ORDER BY started_at, id"""))
     if not rows:
         raise ReportError("the results database holds no runs: run pytest with --model first")
     for row in rows:
@@ -32,15 +34,15 @@ def runs(db) -> list[dict]:
 
 def suite_stats(db) -> list[dict]:
     """Per run and suite: outcome counts, and the answered items' score sum and range (for the mean and its band)."""
-    return list(db.query("""
+    return list(db.query(f"""
         SELECT run_id, suite, COUNT(*) AS items,
-               SUM(outcome = 'correct') AS correct, SUM(outcome = 'wrong') AS wrong,
-               SUM(outcome = 'error') AS errors, SUM(outcome = 'skipped') AS skipped,
+               SUM(CASE WHEN outcome = 'correct' THEN 1 ELSE 0 END) AS correct, SUM(CASE WHEN outcome = 'wrong' THEN 1 ELSE 0 END) AS wrong,
+               SUM(CASE WHEN outcome = 'error' THEN 1 ELSE 0 END) AS errors, SUM(CASE WHEN outcome = 'skipped' THEN 1 ELSE 0 END) AS skipped,
                COUNT(CASE WHEN outcome IN ('correct', 'wrong') THEN score END) AS scored,
                SUM(CASE WHEN outcome IN ('correct', 'wrong') THEN score END) AS score_sum,
                MIN(CASE WHEN outcome IN ('correct', 'wrong') THEN score END) AS score_min,
                MAX(CASE WHEN outcome IN ('correct', 'wrong') THEN score END) AS score_max
-        FROM outcomes GROUP BY run_id, suite ORDER BY run_id, suite"""))
+        FROM outcomes WHERE {SHOWN} GROUP BY run_id, suite ORDER BY run_id, suite"""))
 
 
 def score_mean(stats: dict) -> dict:
@@ -59,7 +61,7 @@ def score_mean(stats: dict) -> dict:
 
 def suites(db) -> list[dict]:
     """The `suites` rows: source, perturbations and the judge's figures per run."""
-    return list(db.query("SELECT * FROM suites ORDER BY run_id, suite"))
+    return list(db.query(f"SELECT * FROM suites WHERE {SHOWN} ORDER BY run_id, suite"))
 
 
 def promotions(db) -> list[dict]:
@@ -73,11 +75,11 @@ def promotions(db) -> list[dict]:
 
 def gates(db) -> list[dict]:
     """Every gate verdict, with the override (JSON) parsed; `missing` reduced to its counts."""
-    rows = list(db.query("""
+    rows = list(db.query(f"""
         SELECT run_id, suite, gate, metric, kind, verdict, n, value, ci_lo, ci_hi, baseline_run_id,
                baseline_value, delta, p_value, test, message, missing, override,
                p_adjusted, correction, family_size, detectable, needed_n, underpowered
-        FROM gates ORDER BY run_id, suite, gate"""))
+        FROM gates WHERE {SHOWN} ORDER BY run_id, suite, gate"""))
     for row in rows:
         row["override"] = _json(row["override"])
         missing = _json(row["missing"])
@@ -93,7 +95,8 @@ def judge_slots(db) -> dict[tuple[int, str], dict]:
     candidate the same win rate in both slots.
     """
     out: dict[tuple[int, str], dict] = {}
-    query = "SELECT run_id, suite, candidate_slots, slot_verdicts, outcome FROM judgments WHERE kind = 'pairwise'"
+    query = f"SELECT run_id, suite, candidate_slots, slot_verdicts, outcome FROM judgments WHERE kind = 'pairwise' " \
+            f"AND {SHOWN}"
     for row in db.query(query):
         figures = out.setdefault((row["run_id"], row["suite"]), {
             "win": 0, "tie": 0, "loss": 0, "unread": 0,
@@ -124,10 +127,10 @@ def refusals(db) -> list[dict]:
     """Refusal counts per run, suite, kind (harmful | benign) and category, with the rate's Wilson interval."""
     from ..stats import wilson
 
-    rows = list(db.query("""
+    rows = list(db.query(f"""
         SELECT run_id, suite, kind, COALESCE(category, '(none)') AS category, COUNT(*) AS items,
                COUNT(refused) AS n, COALESCE(SUM(refused), 0) AS refused, COUNT(*) - COUNT(refused) AS errors
-        FROM refusals GROUP BY run_id, suite, kind, category ORDER BY run_id, suite, kind, category"""))
+        FROM refusals WHERE {SHOWN} GROUP BY run_id, suite, kind, category ORDER BY run_id, suite, kind, category"""))
     for row in rows:
         row["rate"] = row["refused"] / row["n"] if row["n"] else None
         row["lo"], row["hi"] = wilson(row["refused"], row["n"]) if row["n"] else (None, None)
@@ -136,7 +139,7 @@ def refusals(db) -> list[dict]:
 
 def contamination(db) -> list[dict]:
     """The contamination score of each run's perturbed suites (empty before any audit ran)."""
-    return list(db.query("SELECT * FROM contamination ORDER BY run_id, suite"))
+    return list(db.query(f"SELECT * FROM contamination WHERE {SHOWN} ORDER BY run_id, suite"))
 
 
 def contamination_items(db, limit: int = TOP_CONTAMINATED) -> dict[tuple[int, str], dict]:
@@ -148,7 +151,7 @@ def contamination_items(db, limit: int = TOP_CONTAMINATED) -> dict[tuple[int, st
     rows = db.query("""
         SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY run_id, suite
                                                     ORDER BY flagged DESC, cs DESC, item_id) AS rank
-                       FROM contamination_items) WHERE rank <= ? ORDER BY run_id, suite, rank""", [limit])
+                       FROM contamination_items) AS ranked WHERE rank <= ? ORDER BY run_id, suite, rank""", [limit])
     for row in rows:
         row.pop("rank")
         out[(row["run_id"], row["suite"])]["top"].append(row)
@@ -187,6 +190,14 @@ def db_signature(path) -> tuple:
         except OSError:
             out.append(None)
     return tuple(out)
+
+
+def db_changes(db) -> tuple:
+    """db_signature for a server's DB, which has no file to look at: what a run, a gate or a promotion adds."""
+    return tuple(db.execute("""
+        SELECT (SELECT COUNT(*) FROM runs), (SELECT MAX(ended_at) FROM runs), (SELECT COUNT(*) FROM outcomes),
+               (SELECT COUNT(*) FROM gates), (SELECT COUNT(*) FROM promotions), (SELECT MAX(id) FROM promotions),
+               (SELECT COUNT(*) FROM judgments), (SELECT COUNT(*) FROM contamination)""").fetchone())
 
 
 def finite(value):

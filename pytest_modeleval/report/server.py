@@ -25,7 +25,10 @@ class LiveDashboard:
     """A dashboard directory kept in step with its DB; one build or comparison at a time."""
 
     def __init__(self, db_path: Path, out: Path, *, db_label: str, pairs=(), item_runs: int = 0):
-        self.db_path, self.out, self.db_label = Path(db_path), Path(out), db_label
+        from ..dburl import is_url
+
+        self.db_path = db_path if is_url(str(db_path)) else Path(db_path)
+        self.out, self.db_label = Path(out), db_label
         self.pairs, self.item_runs = list(pairs), item_runs
         self.lock = threading.Lock()
         self.signature = None
@@ -33,20 +36,30 @@ class LiveDashboard:
 
     def _open(self):
         """A read-only connection: the server's own reads must not look like a change to the DB (or make one)."""
-        import sqlite3
+        from ..sqldb import Database, DatabaseError, exists
 
-        import sqlite_utils
+        try:
+            if not exists(self.db_path):
+                raise ReportError(f"results database {self.db_label} does not exist")
+            return Database(self.db_path, readonly=True)
+        except DatabaseError as exc:
+            raise ReportError(str(exc)) from None
 
-        if not self.db_path.is_file():
-            raise ReportError(f"results database {self.db_path} does not exist")
-        conn = sqlite3.connect(f"{self.db_path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 30000")
-        return sqlite_utils.Database(conn)
+    def _signature(self) -> tuple:
+        from ..dburl import local_path
+
+        if local_path(self.db_path) is not None:
+            return queries.db_signature(local_path(self.db_path))
+        db = self._open()
+        try:
+            return queries.db_changes(db)
+        finally:
+            db.close()
 
     def refresh(self) -> site.BuildResult | None:
         """Build again if the DB changed since the last build; the new result, or None when nothing changed."""
         with self.lock:
-            signature = queries.db_signature(self.db_path)
+            signature = self._signature()
             if signature == self.signature:
                 return None
             db = self._open()
@@ -55,7 +68,7 @@ class LiveDashboard:
                                        item_runs=self.item_runs)
             finally:
                 db.conn.close()
-            self.signature = queries.db_signature(self.db_path)
+            self.signature = self._signature()
             return self.last
 
     def comparison(self, a: int, b: int) -> None:
