@@ -74,6 +74,7 @@ REFUSALS = {
     "id": int, "run_id": int, "suite": str, "test_id": str, "item_id": str, "variant": int, "kind": str,
     "category": str, "jailbreak": str, "classifier": str, "label": str, "refused": int, "completion": str,
     "judge_hash": str, "template_sha256": str, "outputs": str, "attempts": int, "error": str,
+    "classifier_version": str,  # the learned classifier: sha256 of its weights file
 }
 # `modeleval redteam validate`: a refusal classifier's agreement with the XSTest human labels.
 CLASSIFIER_VALIDATIONS = {

@@ -43,6 +43,7 @@ class Rule:
     ci_min: float | None = None  # threshold: the interval's lower bound must be >= this
     ci_max: float | None = None  # threshold: the interval's upper bound must be <= this
     confidence: float = 0.95  # of the reported intervals
+    rate: str = "raw"  # threshold on a refusal rate: "corrected" gates the classifier-corrected rate (redteam)
 
     def describe(self) -> str:
         """The rule in words, for the summary and the docs."""
@@ -69,7 +70,9 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("contamination", "contaminated", "threshold", max=0.05),
 )
 
-_FIELDS = {"metric", "kind", "margin", "better", "alpha", "min", "max", "ci_min", "ci_max", "confidence", "enabled"}
+_FIELDS = {"metric", "kind", "margin", "better", "alpha", "min", "max", "ci_min", "ci_max", "confidence", "enabled",
+           "rate"}
+RATES = ("raw", "corrected")
 _THRESHOLD_FIELDS = {"min", "max", "ci_min", "ci_max"}
 _REGRESSION_FIELDS = {"margin", "better", "alpha"}
 _GLOBAL_KEYS = {"alpha", "confidence"}
@@ -203,6 +206,11 @@ def _build(name: str, current: Rule | None, fields: dict, where: str, defaults: 
         if better not in ("higher", "lower"):
             raise ConfigError(f"{where} better: must be \"higher\" or \"lower\", got {better!r}")
         values["better"] = better
+    if "rate" in fields:
+        rate = fields.pop("rate")
+        if rate not in RATES:
+            raise ConfigError(f"{where} rate: must be \"raw\" or \"corrected\", got {rate!r}")
+        values["rate"] = rate
     for key, item in fields.items():
         values[key] = _number(item, f"{where} {key.replace('_', '-')}", key)
     if current is None:
