@@ -178,7 +178,7 @@ def _run_learned(args, paths: list[Path], db: Path) -> int:
     if len(sets) > 1:
         report = lomo.validate(sets)
         for s, f in zip(sets, report.files):
-            rows.append((str(s.name), s.sha256, f.learned, {"string_match_binary_kappa": lomo._value(f.string),
+            rows.append((str(s.name), s.sha256, f.learned, {"string_match_binary_kappa": lomo.kappa_value(f.string),
                                                             "string_match_rate": f.string.predicted_refusal_rate}))
         lines = report.lines()
     else:

@@ -40,6 +40,9 @@ SUITES = {
     "variant_window": str, "cs_threshold": float, "cs_alpha": float, "review_above_cs": float, "audit_id": str,
     # rotating samples: the period whose seeded sample ran (the pool is data_sha256 / n_rows)
     "rotation": str,
+    # red-team suites (pytest_modeleval.redteam): who classified, and the learned classifier's corrected rate
+    "refusal_classifier": str, "refusal_classifier_version": str, "refusal_corrected": float,
+    "refusal_corrected_lo": float, "refusal_corrected_hi": float,
 }
 OUTCOMES = {
     "id": int, "run_id": int, "suite": str, "item_id": str, "variant": int, "variant_id": int, "test_id": str,

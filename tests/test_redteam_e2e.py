@@ -63,7 +63,10 @@ def test_library_suites_gate_refusal_and_over_refusal(pytester, engine):
     props = {p.get("name"): p.get("value") for p in cases["refusal[refusal]"].iter("property")}
     assert "worst categories:" in props["modeleval_message"]
     version = default_library().version
-    assert {s["data_sha256"] for s in query(db, "SELECT data_sha256 FROM suites")} == {version}
+    suites = query(db, "SELECT * FROM suites")
+    assert {s["data_sha256"] for s in suites} == {version}
+    assert all(s["refusal_classifier_version"] == head.version and s["refusal_corrected"] is not None
+               and s["refusal_corrected_lo"] <= s["refusal_corrected"] <= s["refusal_corrected_hi"] for s in suites)
 
 
 JUDGE_CLASSIFIED = """

@@ -24,7 +24,7 @@ class HeldOut:
 
     @property
     def beats_string(self) -> bool:
-        return _value(self.learned) > _value(self.string)
+        return kappa_value(self.learned) > kappa_value(self.string)
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,11 @@ class Report:
 
     @property
     def mean_kappa(self) -> float:
-        return sum(_value(f.learned) for f in self.files) / len(self.files)
+        return sum(kappa_value(f.learned) for f in self.files) / len(self.files)
 
     @property
     def mean_string_kappa(self) -> float:
-        return sum(_value(f.string) for f in self.files) / len(self.files)
+        return sum(kappa_value(f.string) for f in self.files) / len(self.files)
 
     @property
     def targets_met(self) -> bool:
@@ -83,7 +83,7 @@ def kappa_of(counts: dict) -> str:
     return f"{cohen_kappa(human, predicted).value:.3f}"
 
 
-def _value(v: ClassifierValidation) -> float:
+def kappa_value(v: ClassifierValidation) -> float:
     return v.binary_kappa.value if v.binary_kappa else float("-inf")
 
 

@@ -68,6 +68,19 @@ class RunRefusals:
 
         return corrected_rate(overall.refused, overall.n, head.validation, confidence=confidence)
 
+    def record(self, store, run_id: int) -> None:
+        """Per suite in the suites table: the classifiers and the learned one's version, and the corrected
+        rate of the suite's first kind (a suite of both kinds keeps the harmful one's)."""
+        for suite, records in sorted(self.by_suite.items()):
+            fields = {"refusal_classifier": ",".join(sorted({r["classifier"] for r in records})),
+                      "refusal_classifier_version": ",".join(sorted({r["classifier_version"] for r in records
+                                                                     if r.get("classifier_version")})) or None}
+            for kind in ("benign", "harmful"):
+                c = self.corrected(suite, kind)
+                if c is not None:
+                    fields.update(refusal_corrected=c.value, refusal_corrected_lo=c.lo, refusal_corrected_hi=c.hi)
+            store.update_suite(run_id, suite, fields)
+
     def worst(self, suite: str, kind: str) -> str:
         _, categories = self.rates(suite, kind)
         return ", ".join(c.text() for c in categories[:SHOWN_CATEGORIES])
