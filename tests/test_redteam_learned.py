@@ -146,7 +146,7 @@ def test_corrected_gate_decides_on_the_corrected_rate():
 # ---------------------------------------------------------------- on the shared XSTest files
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def xstest_files(shared_data):
     return sorted(str(p) for p in (shared_data / "xstest").glob("completions_*.csv"))
 
