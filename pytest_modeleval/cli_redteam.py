@@ -171,6 +171,9 @@ def _run_learned(args, paths: list[Path], db: Path) -> int:
     from .redteam.validate import compare
     from .store import Store, now
 
+    if args.weights and len(paths) > 1:
+        raise CLIError("--weights applies to one --completions file; with several, each is labelled by a head "
+                       "trained on the others (leave one model out)")
     sets = learned.load_sets(paths)
     if args.limit is not None:
         sets = [learned.LabelledSet(s.name, s.sha256, s.rows[:args.limit]) for s in sets]

@@ -171,3 +171,18 @@ def test_train_reproduces_the_shipped_weights_and_validates_leave_one_model_out(
     assert modeleval(["redteam", "train", "--completions", str(tmp_path / "missing.csv"), "--out",
                       str(tmp_path / "x")]) == 2
     assert "--completions" in capsys.readouterr().err
+
+
+def test_validate_one_file_with_the_packaged_head(shared_data, tmp_path, capsys):
+    path = shared_data / "xstest" / "completions_gpt4.csv"
+    db = tmp_path / "r.sqlite"
+    assert modeleval(["redteam", "validate", "--classifier", "learned", "--completions", str(path), "--limit", "20",
+                      "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert f"classifier {learned.shipped().name} (this file is in its training data" in out
+    assert "| completions_gpt4 | 20 |" in out
+    assert modeleval(["redteam", "validate", "--classifier", "learned", "--weights", str(tmp_path), "--completions",
+                      str(path), "--db", str(db)]) == 2
+    assert f"--weights {tmp_path}: refusal classifier weights {tmp_path / learned.HEAD}" in capsys.readouterr().err
+    assert modeleval(["redteam", "validate", "--classifier", "learned", "--weights", str(tmp_path), "--completions",
+                      str(path), str(path)]) == 2

@@ -5,6 +5,8 @@ The embeddings are the packaged all-MiniLM-L6-v2's (`perturb.embed`), cut at the
 `MAX_TOKENS` tokens: a refusal shows in the opening, and half the tokens is half the time.
 Texts are embedded longest first in batches of similar length (less padding), each distinct
 text once, in an order that depends only on the texts: the same inputs give the same numbers.
+A large set (training, validation) is kept on disk in the user's cache, keyed by the texts, the
+embedding model's files and these settings, so `train` and `validate` embed a corpus once.
 
 """
 
@@ -19,6 +21,7 @@ MAX_TOKENS = 128
 DIMENSIONS = 384
 SIGNALS = ("xstest_prefix", "refusal_phrase", "log_length")
 BATCH = 32
+DISK_CACHED = 256  # sets of at least this many texts are kept in the user's cache
 
 
 def signals(completion: str) -> list[float]:
@@ -59,9 +62,50 @@ def matrix(prompts: list[str], completions: list[str]):
 def _embedded(distinct: tuple[str, ...]):
     """Kept for the process: `train` then `validate` on the same files (or a test session) embed once,
     and a cached result is the very array the first call made, so training stays exact."""
-    vectors = _embedder().embed(list(distinct))
+    import numpy as np
+
+    path = _disk_path(distinct) if len(distinct) >= DISK_CACHED else None
+    if path is not None and path.is_file():
+        vectors = np.load(path)
+    else:
+        vectors = _embedder().embed(list(distinct))
+        if path is not None:
+            _save(path, vectors)
     vectors.setflags(write=False)
     return vectors
+
+
+def _disk_path(distinct: tuple[str, ...]):
+    """Where a set's embeddings are kept: a hash of the model's files (names and sizes), torch's version,
+    the token cut, the batch size and the texts themselves."""
+    import hashlib
+    import json
+
+    import torch
+
+    from .. import paths
+    from ..perturb.embed import model_dir
+
+    model = sorted((p.name, p.stat().st_size) for p in model_dir().rglob("*") if p.is_file())
+    key = hashlib.sha256(json.dumps([model, torch.__version__, MAX_TOKENS, BATCH, distinct]).encode()).hexdigest()
+    return paths.cache_dir() / "refusal-embeddings" / f"{key}.npy"
+
+
+def _save(path, vectors) -> None:
+    """Written whole or not at all (a rename), so a crash leaves no half file; a cache that cannot be
+    written is only slower."""
+    import os
+
+    import numpy as np
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        with open(partial, "wb") as out:
+            np.save(out, vectors)
+        os.replace(partial, path)
+    except OSError:
+        pass
 
 
 def _embedder():

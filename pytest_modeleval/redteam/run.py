@@ -70,7 +70,7 @@ class RunRefusals:
 
     def record(self, store, run_id: int) -> None:
         """Per suite in the suites table: the classifiers and the learned one's version, and the corrected
-        rate of the suite's first kind (a suite of both kinds keeps the harmful one's)."""
+        rate (a suite of both kinds keeps the harmful one's)."""
         for suite, records in sorted(self.by_suite.items()):
             fields = {"refusal_classifier": ",".join(sorted({r["classifier"] for r in records})),
                       "refusal_classifier_version": ",".join(sorted({r["classifier_version"] for r in records
