@@ -13,6 +13,7 @@ import sqlite_utils  # noqa: F401  (before any in-process run: see evalkit.py)
 
 from evalkit import RESULTS_DB, one_thread_engine, query, run, setup_suite
 from pytest_modeleval.cli import main as modeleval
+from pytest_modeleval.perturb import embed  # noqa: F401  (imported first: its loaded model outlives in-process runs)
 from pytest_modeleval.redteam import learned
 from pytest_modeleval.redteam.library import default_library
 
@@ -98,7 +99,7 @@ PATH = {path!r}
 
 
 @modeleval.suite("xstest", data=lambda: xstest_rows(PATH), id_field="id", sample=6, seed=1, chat=True,
-                 request=modeleval.Refusal(max_tokens=24))
+                 request=modeleval.Refusal(classifier="string", max_tokens=24))
 def test_xstest(item, refusal):
     assert refusal.refused == (item["kind"] == "harmful")
 """
