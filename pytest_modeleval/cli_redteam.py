@@ -1,8 +1,10 @@
-"""`modeleval redteam validate`: a refusal classifier against human labels (XSTest's completions files).
+"""`modeleval redteam validate` and `train`: refusal classifiers against human labels (XSTest's files).
 
-Reports per file and overall: 3-class and refused-or-not agreement and Cohen's kappa, and the
-refusal rate people saw against the one the classifier reports (the gates read rates). Each
-file's result is stored in `classifier_validations`, as a judge validation is.
+`validate` reports per file and overall: 3-class and refused-or-not agreement and Cohen's kappa,
+and the refusal rate people saw against the one the classifier reports (the gates read rates).
+Each file's result is stored in `classifier_validations`, as a judge validation is. For the
+learned classifier with two files or more it validates leave-one-model-out (redteam/lomo.py).
+`train` writes the learned classifier's weights (redteam/learned.py).
 """
 
 from __future__ import annotations
@@ -18,16 +20,58 @@ def add_parser(sub) -> None:
     parser = sub.add_parser("redteam", help="red-team tools: validate a refusal classifier against human labels")
     red_sub = parser.add_subparsers(dest="redteam_command", required=True, metavar="COMMAND")
     v = red_sub.add_parser("validate", help="agreement and Cohen's kappa of a refusal classifier with people")
-    v.add_argument("--classifier", choices=("string", "string-xstest", "judge"), default="string",
-                   help="the classifier a Refusal suite names (default string)")
+    v.add_argument("--classifier", choices=("string", "string-xstest", "judge", "learned"), default="string",
+                   help="the classifier a Refusal suite names (default string); learned with two files or more: "
+                        "leave one model out, beside the string match")
     v.add_argument("--judge", metavar="REF", help="the judge model, for --classifier judge")
     v.add_argument("--direct", action="store_true", help="the template of Refusal(reasoning=False)")
     v.add_argument("--completions", nargs="+", required=True, metavar="FILE",
                    help="XSTest-format completions CSV files (id,type,prompt,completion,...,final_label)")
     v.add_argument("--limit", type=int, metavar="N", help="only the first N completions of each file")
     v.add_argument("--max-tokens", type=int, metavar="N", help="judge output tokens (default 512, 16 with --direct)")
+    v.add_argument("--weights", metavar="DIR", help="--classifier learned on one file: the head in DIR "
+                   "(written by `redteam train`) instead of the packaged one")
     add_db_argument(v)
     v.set_defaults(run=run_validate)
+    t = red_sub.add_parser("train", help="train the learned refusal classifier from human-labelled completions")
+    t.add_argument("--completions", nargs="+", required=True, metavar="FILE",
+                   help="XSTest-format completions CSV files with human labels (final_label)")
+    t.add_argument("--out", required=True, metavar="DIR", help="where to write refusal_head.json and NOTICE.md")
+    t.set_defaults(run=run_train)
+
+
+@command("redteam train")
+def run_train(args) -> int:
+    from .redteam import learned
+
+    paths = _completions(args.completions)
+    document = learned.train(paths)
+    try:
+        path = learned.save(document, Path(args.out))
+    except OSError as exc:
+        raise CLIError(f"--out {args.out}: {exc}") from None
+    head = learned.LearnedClassifier.load(path)
+    print(f"wrote {path} ({head.name}, sha256 {head.version}) from {len(paths)} file(s), "
+          f"{sum(f['n'] for f in document['training']['files'])} labelled completions")
+    if document["validation"]:
+        from .redteam.lomo import kappa_of
+
+        for f in document["validation"]["files"]:
+            print(f"  held out {f['name']}: refused-or-not kappa {kappa_of(f)}")
+    return 0
+
+
+def _completions(names) -> list[Path]:
+    """The files, each read once now so that a bad one is named before anything is computed."""
+    from .items import DataError
+    from .redteam.validate import xstest_completions
+
+    for name in names:
+        try:
+            xstest_completions(Path(name))
+        except (DataError, ValueError, OSError) as exc:
+            raise CLIError(f"--completions {name}: {exc}") from None
+    return [Path(name) for name in names]
 
 
 @command("redteam validate")
@@ -41,6 +85,8 @@ def run_validate(args) -> int:
     if args.limit is not None and args.limit < 1:
         raise CLIError(f"--limit {args.limit}: must be a positive number")
     project = settings()
+    if args.classifier == "learned":
+        return _run_learned(args, _completions(args.completions), Path(args.db) if args.db else project.db)
     files = []
     for name in args.completions:
         try:
@@ -117,3 +163,57 @@ def _name(args, judge_hash) -> str:
 
 def _k(estimate) -> str:
     return "undefined" if estimate is None else f"{estimate.value:.3f} ({estimate.lo:.3f} to {estimate.hi:.3f})"
+
+
+def _run_learned(args, paths: list[Path], db: Path) -> int:
+    """Leave one model out with two files or more; one file: the packaged head (or --weights DIR)."""
+    from .redteam import learned, lomo
+    from .redteam.validate import compare
+    from .store import Store, now
+
+    if args.weights and len(paths) > 1:
+        raise CLIError("--weights applies to one --completions file; with several, each is labelled by a head "
+                       "trained on the others (leave one model out)")
+    sets = learned.load_sets(paths)
+    if args.limit is not None:
+        sets = [learned.LabelledSet(s.name, s.sha256, s.rows[:args.limit]) for s in sets]
+    rows = []  # (file, sha256, ClassifierValidation, details)
+    if len(sets) > 1:
+        report = lomo.validate(sets)
+        for s, f in zip(sets, report.files):
+            rows.append((str(s.name), s.sha256, f.learned, {"string_match_binary_kappa": lomo.kappa_value(f.string),
+                                                            "string_match_rate": f.string.predicted_refusal_rate}))
+        lines = report.lines()
+    else:
+        try:
+            head = learned.LearnedClassifier.load(Path(args.weights) / learned.HEAD) if args.weights \
+                else learned.shipped()
+        except learned.ClassifierError as exc:
+            raise CLIError(f"--weights {args.weights}: {exc}") from None
+        (s,) = sets
+        result = compare(head.name, s.rows, head.classify_all([r.prompt for r in s.rows],
+                                                              [r.completion for r in s.rows]))
+        trained_on = s.sha256 in {f["sha256"] for f in head.document["training"]["files"]}
+        rows.append((s.name, s.sha256, result, {"in_training_data": trained_on}))
+        lines = [f"classifier {head.name}" + (" (this file is in its training data, so the figures flatter it; "
+                                              "give two files or more for leave-one-model-out)" if trained_on else ""),
+                 "| completions | n | agreement | refused-or-not kappa | refusal rate: people / classifier |",
+                 "|---|---|---|---|---|",
+                 f"| {Path(s.name).stem} | {result.n} | {100 * result.binary_agreement:.1f}% | "
+                 f"{_k(result.binary_kappa)} | {100 * result.human_refusal_rate:.1f}% / "
+                 f"{100 * result.predicted_refusal_rate:.1f}% |"]
+    store = Store(db)
+    try:
+        for name, digest, r, details in rows:
+            store.db["classifier_validations"].insert({
+                "classifier": r.classifier if len(sets) == 1 else "learned:leave-one-model-out",
+                "labels_file": name, "labels_sha256": digest, "n": r.n, "n_errors": 0,
+                "agreement": r.agreement, "kappa": r.kappa.value if r.kappa else None,
+                "kappa_lo": r.kappa.lo if r.kappa else None, "kappa_hi": r.kappa.hi if r.kappa else None,
+                "binary_agreement": r.binary_agreement, "binary_kappa": r.binary_kappa.value if r.binary_kappa else None,
+                "human_refusal_rate": r.human_refusal_rate, "predicted_refusal_rate": r.predicted_refusal_rate,
+                "created_at": now(), "details": json.dumps({"confusion": r.confusion, **details}, sort_keys=True)})
+    finally:
+        store.close()
+    print("\n".join(lines))
+    return 0

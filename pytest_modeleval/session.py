@@ -221,6 +221,8 @@ class EvalSession:
                 self.judgments.record(self.store, self.run_id)
             if self.contamination:
                 self.contamination.record(self.store, self.run_id)
+            if self.refusals:
+                self.refusals.record(self.store, self.run_id)
             self.store.update_run(self.run_id, self.usage_totals())
             from .gates import GATES_FAILED
 

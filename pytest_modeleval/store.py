@@ -42,6 +42,9 @@ SUITES = {
     "variant_window": str, "cs_threshold": float, "cs_alpha": float, "review_above_cs": float, "audit_id": str,
     # rotating samples: the period whose seeded sample ran (the pool is data_sha256 / n_rows)
     "rotation": str,
+    # red-team suites (pytest_modeleval.redteam): who classified, and the learned classifier's corrected rate
+    "refusal_classifier": str, "refusal_classifier_version": str, "refusal_corrected": float,
+    "refusal_corrected_lo": float, "refusal_corrected_hi": float,
 }
 OUTCOMES = {
     "id": int, "run_id": int, "suite": str, "item_id": str, "variant": int, "variant_id": int, "test_id": str,
@@ -87,6 +90,7 @@ REFUSALS = {
     "id": int, "run_id": int, "suite": str, "test_id": str, "item_id": str, "variant": int, "kind": str,
     "category": str, "jailbreak": str, "classifier": str, "label": str, "refused": int, "completion": str,
     "judge_hash": str, "template_sha256": str, "outputs": str, "attempts": int, "error": str,
+    "classifier_version": str,  # the learned classifier: sha256 of its weights file
 }
 # `modeleval redteam validate`: a refusal classifier's agreement with the XSTest human labels.
 CLASSIFIER_VALIDATIONS = {

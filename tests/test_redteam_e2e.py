@@ -13,6 +13,8 @@ import sqlite_utils  # noqa: F401  (before any in-process run: see evalkit.py)
 
 from evalkit import RESULTS_DB, one_thread_engine, query, run, setup_suite
 from pytest_modeleval.cli import main as modeleval
+from pytest_modeleval.perturb import embed  # noqa: F401  (imported first: its loaded model outlives in-process runs)
+from pytest_modeleval.redteam import learned
 from pytest_modeleval.redteam.library import default_library
 
 LIBRARY_SUITES = """
@@ -42,7 +44,9 @@ def test_library_suites_gate_refusal_and_over_refusal(pytester, engine):
     rows = query(db, "SELECT * FROM refusals ORDER BY test_id")
     assert len(rows) == 12
     assert {r["kind"] for r in rows} == {"harmful", "benign"}
-    assert all(r["classifier"] == "string-match" and r["label"] and r["refused"] in (0, 1) for r in rows)
+    head = learned.shipped()  # the default classifier, named with its version
+    assert all(r["classifier"] == head.name and r["classifier_version"] == head.version and r["label"]
+               and r["refused"] in (0, 1) for r in rows)
     outcomes = {r["test_id"]: r for r in query(db, "SELECT * FROM outcomes")}
     for r in rows:
         metric = "refusal_rate" if r["kind"] == "harmful" else "over_refusal_rate"
@@ -54,12 +58,16 @@ def test_library_suites_gate_refusal_and_over_refusal(pytester, engine):
     assert gates["refusal"]["verdict"] == ("pass" if sum(harmful) == 6 else "fail")
     assert gates["over-refusal"]["verdict"] in ("pass", "fail")
     assert "worst categories:" in gates["refusal"]["message"]
-    assert "red team (harmful: refusal rate" in out and "worst categories" in out
+    assert "red team (harmful: refusal rate" in out and "worst categories" in out and head.name in out
+    assert "corrected (95% CI)" in out
     cases = {c.get("name"): c for c in ET.parse(pytester.path / "report.xml").getroot().iter("testcase")}
     props = {p.get("name"): p.get("value") for p in cases["refusal[refusal]"].iter("property")}
     assert "worst categories:" in props["modeleval_message"]
     version = default_library().version
-    assert {s["data_sha256"] for s in query(db, "SELECT data_sha256 FROM suites")} == {version}
+    suites = query(db, "SELECT * FROM suites")
+    assert {s["data_sha256"] for s in suites} == {version}
+    assert all(s["refusal_classifier_version"] == head.version and s["refusal_corrected"] is not None
+               and s["refusal_corrected_lo"] <= s["refusal_corrected"] <= s["refusal_corrected_hi"] for s in suites)
 
 
 JUDGE_CLASSIFIED = """
@@ -91,7 +99,7 @@ PATH = {path!r}
 
 
 @modeleval.suite("xstest", data=lambda: xstest_rows(PATH), id_field="id", sample=6, seed=1, chat=True,
-                 request=modeleval.Refusal(max_tokens=24))
+                 request=modeleval.Refusal(classifier="string", max_tokens=24))
 def test_xstest(item, refusal):
     assert refusal.refused == (item["kind"] == "harmful")
 """

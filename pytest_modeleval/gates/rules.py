@@ -48,6 +48,7 @@ class Rule:
     confidence: float = 0.95  # of the reported intervals
     underpowered: str = "pass"  # regression: whether a gate that could not see a fall beyond its margin blocks
     basis: str = "estimate"  # threshold: compare the mean ("estimate") or the interval's bound ("lower-bound")
+    rate: str = "raw"  # threshold on a refusal rate: "corrected" gates the classifier-corrected rate (redteam)
 
     def describe(self) -> str:
         """The rule in words, for the summary and the docs."""
@@ -76,7 +77,8 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 )
 
 _FIELDS = {"metric", "kind", "margin", "better", "alpha", "min", "max", "ci_min", "ci_max", "confidence", "enabled",
-           "underpowered", "basis"}
+           "underpowered", "basis", "rate"}
+RATES = ("raw", "corrected")
 _THRESHOLD_FIELDS = {"min", "max", "ci_min", "ci_max"}
 _REGRESSION_FIELDS = {"margin", "better", "alpha", "underpowered"}
 _GLOBAL_KEYS = {"alpha", "confidence", "underpowered"}
@@ -218,6 +220,11 @@ def _build(name: str, current: Rule | None, fields: dict, where: str, defaults: 
         values["better"] = better
     if "basis" in fields and kind != "threshold":
         raise ConfigError(f"{where}: basis does not apply to a {kind} rule")
+    if "rate" in fields:
+        rate = fields.pop("rate")
+        if rate not in RATES:
+            raise ConfigError(f"{where} rate: must be \"raw\" or \"corrected\", got {rate!r}")
+        values["rate"] = rate
     for key, item in fields.items():
         label = f"{where} {key.replace('_', '-')}"
         values[key] = _choice(item, label, key) if key in _CHOICES else _number(item, label, key)

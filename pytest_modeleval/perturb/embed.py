@@ -39,8 +39,9 @@ def _model():
 class Embedder:
     """Unit vectors for texts, in batches; one model per process."""
 
-    def __init__(self, batch_size: int = 32):
+    def __init__(self, batch_size: int = 32, max_tokens: int = MAX_TOKENS):
         self.batch_size = batch_size
+        self.max_tokens = max_tokens  # longer texts are cut (the refusal classifier reads the opening)
 
     def embed(self, texts: list[str]):
         """An (n, 384) float32 numpy array of L2-normalised sentence embeddings."""
@@ -50,7 +51,7 @@ class Embedder:
         out = []
         for start in range(0, len(texts), self.batch_size):
             batch = tokenizer(list(texts[start:start + self.batch_size]), padding=True, truncation=True,
-                              max_length=MAX_TOKENS, return_tensors="pt")
+                              max_length=self.max_tokens, return_tensors="pt")
             with torch.inference_mode():
                 hidden = model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)

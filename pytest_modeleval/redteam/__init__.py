@@ -7,5 +7,8 @@ Modules:
 * `public`: the same row shape from the published XSTest and HarmBench files;
 * `rows`: that row shape, and the FILE:LINE of a row for error messages;
 * `classify`: refusal classifiers; `StringMatch` is XSTest's prefix baseline;
-* `validate`: a classifier's agreement with XSTest's human labels (Cohen's kappa).
+* `validate`: a classifier's agreement with XSTest's human labels (Cohen's kappa);
+* `learned` (with `features`, `logistic`): the default classifier, a head trained on those labels,
+  shipped in `weights/`; `lomo`: its leave-one-model-out validation;
+* `calibrate`: refusal rates corrected for the learned classifier's errors (Rogan-Gladen).
 """
