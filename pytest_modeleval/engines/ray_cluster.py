@@ -67,7 +67,7 @@ def connect(address: str | None = None) -> Cluster:
         return _CURRENT
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 runtime_env=_runtime_env(remote=address is not None))
+                 runtime_env=runtime_env(remote=address is not None))
     except Exception as exc:  # noqa: BLE001 - a bad address, an unreachable head, a version mismatch
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         raise EngineError(f"--eval-ray-address: cannot connect to {where}: {exc}") from exc
@@ -83,7 +83,7 @@ def disconnect() -> None:
         _CURRENT = None
 
 
-def _runtime_env(remote: bool) -> dict:
+def runtime_env(remote: bool) -> dict:
     """Workers must import this package: a local Ray's workers get the driver's import path; a remote
     cluster's get the package itself (py_modules), so every node runs the driver's exact code."""
     if remote:
