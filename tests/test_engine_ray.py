@@ -32,18 +32,6 @@ from pytest_modeleval.predictor import Predictor  # noqa: E402
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the fake engines below travel by value
 
 
-@pytest.fixture(scope="session")
-def local_ray():
-    """One local Ray for the whole test session, two CPUs, shut down at its end."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env=ray_cluster.runtime_env(remote=False))
-    try:
-        yield ray_cluster.connect()
-    finally:
-        ray_cluster.disconnect()
-        ray.shutdown()
-
-
 @pytest.fixture(scope="module")
 def engine():
     yield from one_thread_engine()
@@ -141,12 +129,14 @@ def test_a_stuck_replica_is_killed_after_the_timeout_and_its_batches_resent(repl
 
 
 def test_with_no_replica_left_the_requests_are_errors_naming_the_cluster(replicas, tmp_path):
-    spread = mixed(replicas, [fake_replica(replicas.cluster, replicas.info) for _ in range(2)])
+    spread = mixed(replicas, [fake_replica(replicas.cluster, replicas.info)])
     on_ray = predictor(spread, tmp_path, "ray")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ReplicaWarning)
-        with pytest.raises(EngineError, match="local Ray"):
+        with pytest.raises(EngineError, match="local Ray: replica 1 of 1: EngineError: simulated replica fault"):
             on_ray.generate(gen_requests(8))
+        with pytest.raises(EngineError, match="local Ray: no engine replica left"):
+            on_ray.generate(gen_requests(2))
     assert spread.dispatcher.live == []
     assert cache_keys(tmp_path, "ray") == []  # nothing wrong was written
 
