@@ -187,3 +187,19 @@ def test_pytest_eval_engine_ray_runs_a_suite_with_the_in_process_outcomes(pytest
     assert rows[0] == {"engine": "hf", "engine_device": "cpu x 2 replicas on local Ray"}
     assert query(pytester.path / "fresh.sqlite", "SELECT COUNT(*) AS n FROM predictions")[0]["n"] == \
         query(pytester.path / ".modeleval/cache.sqlite", "SELECT COUNT(*) AS n FROM predictions")[0]["n"]
+
+
+def test_a_run_without_ray_options_never_imports_ray():
+    import subprocess
+
+    code = ("import sys, pytest_modeleval.plugin, pytest_modeleval.session, pytest_modeleval.predictor, "
+            "pytest_modeleval.engines.factory, pytest_modeleval.sandbox.fixture, pytest_modeleval.suites.humaneval; "
+            "assert 'ray' not in sys.modules, 'ray imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_without_ray_installed_the_error_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(EngineError, match=r"pip install 'pytest-modeleval\[ray\]'"):
+        ray_cluster.import_ray()
