@@ -141,6 +141,11 @@ def test_with_no_replica_left_the_requests_are_errors_naming_the_cluster(replica
     assert cache_keys(tmp_path, "ray") == []  # nothing wrong was written
 
 
+def test_work_that_cannot_be_placed_on_a_local_ray_is_an_error_not_a_wait(replicas):
+    with pytest.raises(EngineError, match="local Ray, 2 CPUs: sandbox tasks need 1 CPUs and 0 are free"):
+        replicas.cluster.check_room(1, "sandbox tasks", "lower --eval-replicas", wait=0.5)
+
+
 def test_a_replica_killed_mid_run_loses_only_its_in_flight_batches(replicas, engine, tmp_path):
     victim = replicas.actors[1]
     pid = ray.get(victim.pid.remote())

@@ -9,6 +9,7 @@ and left running.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from .base import EngineError
@@ -50,6 +51,20 @@ class Cluster:
         nodes = sum(1 for node in self.ray.nodes() if node.get("Alive"))
         where = f" over {nodes} nodes" if nodes > 1 else ""
         return f"{self.name}, {', '.join(parts)}{where}"
+
+    def check_room(self, cpus: float, who: str, fix: str, wait: float = 10.0) -> None:
+        """On a local Ray, work that cannot be placed would wait for ever (replicas hold their CPUs until
+        the session ends): say so instead. A remote cluster may be autoscaling, so there it waits.
+        CPUs of actors just killed come back within moments, hence the short wait."""
+        if self.address is not None:
+            return
+        deadline = time.monotonic() + wait
+        while (free := self.ray.available_resources().get("CPU", 0)) < cpus:
+            if time.monotonic() > deadline:
+                raise EngineError(f"{self.describe()}: {who} need {cpus:g} CPUs and {free:g} are free (engine "
+                                  f"replicas, a judge's too, hold the others); {fix}, or pass "
+                                  "--eval-ray-address of a larger cluster")
+            time.sleep(0.2)
 
     def shutdown(self) -> None:
         if self.owned and self.ray.is_initialized():

@@ -9,7 +9,6 @@ predictions. See docs/scaling.md#ray-replicas.
 
 from __future__ import annotations
 
-import time
 import warnings
 from typing import Iterator, Sequence
 
@@ -27,8 +26,8 @@ def load(resolved, settings) -> "RayEngine":
         raise EngineError(f"--eval-engine ray runs local checkpoints on its replicas; model {resolved.ref!r} "
                           "has no local files")
     cluster = ray_cluster.connect(settings.ray_address)
-    if settings.ray_address is None:
-        _check_room(cluster, "CPU", settings.replicas * settings.replica_cpus)
+    cluster.check_room(settings.replicas * settings.replica_cpus, "the engine replicas",
+                       "lower --eval-replicas or --eval-replica-cpus")
     if settings.replica_engine == "vllm":
         loader = ray_replica.vllm_loader(resolved, settings)
         resources = dict(gpus=1 if settings.tensor_parallel == 1 else 0, tensor_parallel=settings.tensor_parallel)
@@ -40,19 +39,6 @@ def load(resolved, settings) -> "RayEngine":
               for _ in range(settings.replicas)]
     return RayEngine(cluster, actors, resolved, settings.replica_engine, batch_size=settings.batch_size,
                      timeout=settings.ray_timeout)
-
-
-def _check_room(cluster, resource: str, needed: float, wait: float = 10.0) -> None:
-    """On a local Ray, replicas that cannot all be placed would wait for ever: say so instead. (A remote
-    cluster may be autoscaling; there the replicas wait, up to LOAD_TIMEOUT.) Resources of replicas just
-    killed come back within moments, hence the short wait."""
-    deadline = time.monotonic() + wait
-    while (free := cluster.ray.available_resources().get(resource, 0)) < needed:
-        if time.monotonic() > deadline:
-            raise EngineError(f"{cluster.describe()}: the replicas need {needed:g} {resource}s, {free:g} are free "
-                              "(other replicas, a judge's, hold the rest); lower --eval-replicas or "
-                              "--eval-replica-cpus, or pass --eval-ray-address of a larger cluster")
-        time.sleep(0.2)
 
 
 class RayEngine(TokenizerEngine):

@@ -58,6 +58,7 @@ class RaySandbox(Sandbox):
         """The backend as a Ray task finds it, e.g. 'bwrap 0.8.0 on Ray tasks (local Ray)'. A node
         without a working backend makes the fixture an error, as locally."""
         if self._described is None:
+            self._room()
             ray = self.cluster.ray
             found = ray.get(ray.remote(_describe_on_node).options(num_cpus=1).remote(self._settings()))
             if found.startswith("unavailable: "):
@@ -73,6 +74,7 @@ class RaySandbox(Sandbox):
         for program, tests, limits in jobs:
             self._check(program, tests)
             dataclasses.replace(self.limits, **limits)  # a bad limit is the caller's error, here, not remote
+        self._room()
         ray = self.cluster.ray
         task = ray.remote(_on_node).options(num_cpus=1, max_retries=2)
         settings = ray.put(self._settings())
@@ -85,6 +87,16 @@ class RaySandbox(Sandbox):
             for ref in ready:
                 results[refs.pop(ref)] = self._result(ref)
         return results
+
+    def _room(self) -> None:
+        """A CPU for at least one task, or the error that says who holds them (as SandboxUnavailable: the
+        tests that use the fixture become errors, as when no backend works)."""
+        from ..engines.base import EngineError
+
+        try:
+            self.cluster.check_room(1, "sandbox tasks", "lower --eval-replicas or --eval-replica-cpus")
+        except EngineError as exc:
+            raise SandboxUnavailable(str(exc)) from None
 
     def _result(self, ref) -> SandboxResult:
         """The task's result; a task Ray could not run (its node lost, twice) is a sandbox_error, which the
