@@ -45,6 +45,12 @@ def replicas(local_ray):
     ray_engine_.close()
 
 
+@pytest.fixture(scope="module")
+def reference(engine):
+    """The in-process engine's answers to gen_requests(), computed once."""
+    return engine.generate(gen_requests(8))
+
+
 class FakeEngine:
     """A replica's engine that never computes: it raises, or hangs (the unit under test is the dispatcher)."""
 
@@ -106,24 +112,24 @@ def test_two_replicas_give_the_in_process_outcomes_and_cache_keys(replicas, engi
     assert [p.value for p in rerun.generate(gen_requests(6))] == ray_texts and rerun.usage.engine_calls == 0
 
 
-def test_a_replica_that_always_fails_is_dropped_and_the_others_compute_everything(replicas, engine, tmp_path):
+def test_a_replica_that_always_fails_is_dropped_and_the_others_compute_everything(replicas, reference, tmp_path):
     failing = fake_replica(replicas.cluster, replicas.info)
     spread = mixed(replicas, [replicas.actors[0], failing])
     with pytest.warns(ReplicaWarning, match="engine replica 2 dropped after 3 failures in a row"):
         texts = [p.value for p in predictor(spread, tmp_path, "ray").generate(gen_requests(8))]
-    assert texts == engine.generate(gen_requests(8))
+    assert texts == reference
     assert [e[1] for e in spread.dispatcher.events if e[0] == "failed"] == [2, 2, 2]
     assert len(spread.dispatcher.live) == 1
 
 
-def test_a_stuck_replica_is_killed_after_the_timeout_and_its_batches_resent(replicas, engine, tmp_path):
+def test_a_stuck_replica_is_killed_after_the_timeout_and_its_batches_resent(replicas, reference, tmp_path):
     stuck = fake_replica(replicas.cluster, replicas.info, hang=120)
     spread = mixed(replicas, [replicas.actors[0], stuck], timeout=3, max_failures=1)
     start = time.monotonic()
     with pytest.warns(ReplicaWarning, match="engine replica 2 took more than 3 s on one batch and was killed"):
         texts = [p.value for p in predictor(spread, tmp_path, "ray").generate(gen_requests(4))]
     assert time.monotonic() - start < 60
-    assert texts == engine.generate(gen_requests(4))
+    assert texts == reference[:4]
     lost = [e[2] for e in spread.dispatcher.events if e[0] == "lost"]
     assert lost and all(("returned", 1, batch) in spread.dispatcher.events for batch in lost)
 
@@ -146,7 +152,7 @@ def test_work_that_cannot_be_placed_on_a_local_ray_is_an_error_not_a_wait(replic
         replicas.cluster.check_room(1, "sandbox tasks", "lower --eval-replicas", wait=0.5)
 
 
-def test_a_replica_killed_mid_run_loses_only_its_in_flight_batches(replicas, engine, tmp_path):
+def test_a_replica_killed_mid_run_loses_only_its_in_flight_batches(replicas, reference, tmp_path):
     victim = replicas.actors[1]
     pid = ray.get(victim.pid.remote())
     inner = replicas.dispatcher.map
@@ -165,7 +171,7 @@ def test_a_replica_killed_mid_run_loses_only_its_in_flight_batches(replicas, eng
             texts = [p.value for p in on_ray.generate(gen_requests(8))]
     finally:
         replicas.dispatcher.map = inner
-    assert texts == engine.generate(gen_requests(8))  # nothing lost
+    assert texts == reference  # nothing lost
     events = replicas.dispatcher.events
     returned = [batch for what, _, batch in events if what == "returned"]
     assert sorted(returned) == list(range(8))  # nothing that came back was computed again
