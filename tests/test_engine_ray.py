@@ -123,12 +123,13 @@ def test_a_replica_that_always_fails_is_dropped_and_the_others_compute_everythin
 
 
 def test_a_stuck_replica_is_killed_after_the_timeout_and_its_batches_resent(replicas, reference, tmp_path):
-    stuck = fake_replica(replicas.cluster, replicas.info, hang=120)
-    spread = mixed(replicas, [replicas.actors[0], stuck], timeout=3, max_failures=1)
+    # the timeout leaves the real replica room on a busy machine: a batch of 2 short answers takes a second or two
+    stuck = fake_replica(replicas.cluster, replicas.info, hang=300)
+    spread = mixed(replicas, [replicas.actors[0], stuck], timeout=15, max_failures=1)
     start = time.monotonic()
-    with pytest.warns(ReplicaWarning, match="engine replica 2 took more than 3 s on one batch and was killed"):
+    with pytest.warns(ReplicaWarning, match="engine replica 2 took more than 15 s on one batch and was killed"):
         texts = [p.value for p in predictor(spread, tmp_path, "ray").generate(gen_requests(4))]
-    assert time.monotonic() - start < 60
+    assert time.monotonic() - start < 120
     assert texts == reference[:4]
     lost = [e[2] for e in spread.dispatcher.events if e[0] == "lost"]
     assert lost and all(("returned", 1, batch) in spread.dispatcher.events for batch in lost)
