@@ -56,6 +56,20 @@ def _int(text: str) -> int:
     return int(text)
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be 0 or a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
 def _choice(*allowed: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in allowed:
@@ -154,8 +168,9 @@ OPTIONS: tuple[Option, ...] = (
            "directory of checkpoints that sha256:<prefix> references are resolved in.", "DIR", is_path=True),
     Option("batch_size", "--eval-batch-size", _positive_int, 16,
            "requests per engine batch (default 16).", "N"),
-    Option("engine", "--eval-engine", _choice("auto", "hf", "vllm"), "auto",
-           "engine for local checkpoints: auto (transformers), hf or vllm.", "NAME"),
+    Option("engine", "--eval-engine", _choice("auto", "hf", "vllm", "ray"), "auto",
+           "engine for local checkpoints: auto (transformers), hf, vllm, or ray (replicas of "
+           "--eval-replica-engine as Ray actors; docs/scaling.md).", "NAME"),
     Option("tensor_parallel", "--eval-tensor-parallel", _positive_int, 1,
            "GPUs one vLLM model is split over (tensor_parallel_size; default 1).", "N"),
     Option("cache", "--eval-cache", _choice("readwrite", "read", "off"), "readwrite",
@@ -208,6 +223,27 @@ OPTIONS: tuple[Option, ...] = (
     Option("period", "--eval-period", _period, None,
            "the period whose sample suites with rotate= draw (2026-Q4, 2026-11, 2026-W47 or 2026; default: "
            "the current one, UTC). Pass an old period to rerun its sample.", "PERIOD"),
+    # Ray (docs/scaling.md#ray-replicas)
+    Option("replicas", "--eval-replicas", _positive_int, 2,
+           "--eval-engine ray: engine replicas, one Ray actor each, each loading the model once (default 2).", "N"),
+    Option("ray_address", "--eval-ray-address", _text, None,
+           "Ray cluster for --eval-engine ray and --eval-sandbox-workers, as ray.init(address=...) takes it "
+           "(auto, ray://host:10001, host:6379). Default: a local Ray started for the session, shut down "
+           "at its end.", "ADDRESS"),
+    Option("replica_engine", "--eval-replica-engine", _choice("hf", "vllm"), "hf",
+           "the engine each Ray replica runs: hf (transformers; default) or vllm (with --eval-tensor-parallel "
+           "GPUs per replica, held in a Ray placement group).", "NAME"),
+    Option("replica_cpus", "--eval-replica-cpus", _positive_int, 1,
+           "CPUs Ray reserves for each replica; torch uses that many threads in it (default 1).", "N"),
+    Option("replica_gpus", "--eval-replica-gpus", _count, 0,
+           "GPUs Ray reserves for each hf replica (default 0: CPU). vllm replicas take "
+           "--eval-tensor-parallel GPUs.", "N"),
+    Option("ray_timeout", "--eval-ray-timeout", _positive_float, 600.0,
+           "seconds one batch may take on a replica before the replica counts as stuck: it is killed and the "
+           "batch re-sent to another (default 600).", "SECONDS"),
+    Option("sandbox_workers", "--eval-sandbox-workers", _count, 0,
+           "run sandbox executions as up to N concurrent Ray tasks on the cluster's nodes, each in the same "
+           "sandbox backend there (default 0: in this process).", "N"),
 )
 
 
@@ -240,6 +276,13 @@ class Settings:
     judge_min_kappa: float = 0.7
     audit: Path | None = None
     period: str | None = None
+    replicas: int = 2
+    ray_address: str | None = None
+    replica_engine: str = "hf"
+    replica_cpus: int = 1
+    replica_gpus: int = 0
+    ray_timeout: float = 600.0
+    sandbox_workers: int = 0
     model_base: Path = Path(".")  # where a relative model path is taken from
     sources: dict = dataclasses.field(default_factory=dict, compare=False)  # name -> "command line" | file
 

@@ -75,38 +75,37 @@ class Predictor:
         samples = samples or [0] * len(requests)
         payloads = [generate_payload(r) for r in requests]
 
-        def compute(batch: list[GenerateRequest]) -> list[tuple[object, int, int]]:
-            texts = self.engine.generate(batch)
+        def rows(batch: list[GenerateRequest], texts: list[str]) -> list[tuple[object, int, int]]:
             return [(text, self.engine.count_tokens(r.prompt), self.engine.count_tokens(text))
                     for r, text in zip(batch, texts)]
 
-        return self._predict("generate", requests, payloads, samples, compute, order=lambda r: -len(r.prompt))
+        return self._predict("generate", requests, payloads, samples, rows, order=lambda r: -len(r.prompt))
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[Prediction]:
         payloads = [{"context": r.context, "continuation": r.continuation} for r in requests]
 
-        def compute(batch):
-            scores = self.engine.loglikelihood(batch)
+        def rows(batch, scores):
             return [([s.logprob, s.is_greedy], self.engine.count_tokens(r.context + r.continuation), 0)
                     for r, s in zip(batch, scores)]
 
-        predictions = self._predict("loglikelihood", requests, payloads, [0] * len(requests), compute,
+        predictions = self._predict("loglikelihood", requests, payloads, [0] * len(requests), rows,
                                     order=lambda r: (-len(r.context), r.context, -len(r.continuation)))
         for p in predictions:
             p.value = Loglikelihood(float(p.value[0]), bool(p.value[1]))
         return predictions
 
     def loglikelihood_rolling(self, texts: Sequence[str]) -> list[Prediction]:
-        def compute(batch):
-            return [(v, self.engine.count_tokens(t), 0) for t, v in zip(batch, self.engine.loglikelihood_rolling(batch))]
+        def rows(batch, values):
+            return [(v, self.engine.count_tokens(t), 0) for t, v in zip(batch, values)]
 
         return self._predict("loglikelihood_rolling", list(texts), [{"text": t} for t in texts],
-                             [0] * len(texts), compute, order=lambda text: -len(text))
+                             [0] * len(texts), rows, order=lambda text: -len(text))
 
     # --- the shared path --------------------------------------------------------------------------
-    def _predict(self, kind, requests, payloads, samples, compute, order) -> list[Prediction]:
+    def _predict(self, kind, requests, payloads, samples, rows, order) -> list[Prediction]:
         """`order` sorts what is missing: longest first (batches of similar length pad least), and for
-        loglikelihood the choices of one context together, so that they share a call and a forward row."""
+        loglikelihood the choices of one context together, so that they share a call and a forward row.
+        `rows(batch, outputs)` turns the engine method `kind`'s outputs into (value, prompt, completion tokens)."""
         fingerprint = self.engine.info.fingerprint()
         keys = [request_key(fingerprint, kind, payload, sample) for payload, sample in zip(payloads, samples)]
         unique: dict[str, object] = {}
@@ -116,7 +115,10 @@ class Predictor:
         found = {key: self._from_cache(key, v) for key, v in self.cache.get_many(unique).items()}
         self.usage.cache_hits += sum(1 for key in keys if key in found)
         missing = sorted((k for k in unique if k not in found), key=lambda k: order(unique[k]))
-        self._compute(kind, missing, unique, compute, found)
+        if missing and hasattr(self.engine, "map_batches") and not self.shared:
+            self._compute_spread(kind, missing, unique, rows, found)
+        else:
+            self._compute(kind, missing, unique, lambda batch: rows(batch, getattr(self.engine, kind)(batch)), found)
         predictions, seen = [], set()
         for key in keys:  # a repeated request is computed once; its repeats are served, not paid for again
             prediction = found[key]
@@ -146,19 +148,40 @@ class Predictor:
                 if self.shared:
                     self.cache.release(mine)
                 raise
-            self.usage.engine_calls += 1
-            rows = [(key, value, p, c) for key, (value, p, c) in zip(mine, results)]
-            self.cache.put_many(self.model_hash, kind, rows)
-            for key, value, p, c in rows:
-                found[key] = Prediction(value, p, c, False)
-                self._counted.add(key)
-                self.usage.prompt_tokens += p
-                self.usage.completion_tokens += c
+            self._store(kind, mine, results, found)
             done += len(mine)
             if self.progress:
                 self.progress(kind, done, len(missing) - len(waiting), time.perf_counter() - start)
         if waiting:
             self._wait_for(kind, waiting, requests, compute, found)
+
+    def _compute_spread(self, kind, missing: list[str], requests: dict, rows, found: dict) -> None:
+        """An engine with replicas (the Ray engine) takes every batch at once and returns each as it is done;
+        each is written to the cache then. A failed batch fails the call after all the others are written."""
+        start, done, error = time.perf_counter(), 0, None
+        chunks = self._chunks(missing, requests)
+        batches = [[requests[key] for key in chunk] for chunk in chunks]
+        for index, outputs in self.engine.map_batches(kind, batches):
+            if isinstance(outputs, Exception):
+                error = error or outputs
+                continue
+            self._store(kind, chunks[index], rows(batches[index], outputs), found)
+            done += len(chunks[index])
+            if self.progress:
+                self.progress(kind, done, len(missing), time.perf_counter() - start)
+        if error is not None:
+            raise error
+
+    def _store(self, kind, keys: list[str], results: list[tuple[object, int, int]], found: dict) -> None:
+        """One computed batch into the cache and this call's results."""
+        self.usage.engine_calls += 1
+        rows = [(key, value, p, c) for key, (value, p, c) in zip(keys, results)]
+        self.cache.put_many(self.model_hash, kind, rows)
+        for key, value, p, c in rows:
+            found[key] = Prediction(value, p, c, False)
+            self._counted.add(key)
+            self.usage.prompt_tokens += p
+            self.usage.completion_tokens += c
 
     def _chunks(self, keys: list[str], requests: dict) -> list[list[str]]:
         """One engine call's worth of keys each: batch_size requests, or for loglikelihood batch_size distinct

@@ -132,14 +132,18 @@ class EvalSession:
         self._last_progress = now
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = (total - done) / rate if rate > 0 else 0.0
+        state = f"ETA {eta:.0f} s" if done < total else f"done in {elapsed:.1f} s"
+        self._say(f"modeleval: {kind} {done}/{total} requests computed, {rate:.1f}/s, {state}")
+
+    def _say(self, line: str) -> None:
+        """A line on the terminal, also from inside a test's setup (where the plan runs)."""
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         capture = self.config.pluginmanager.get_plugin("capturemanager")
         if reporter is None or capture is None or self.is_worker:
             return
-        state = f"ETA {eta:.0f} s" if done < total else f"done in {elapsed:.1f} s"
-        with capture.global_and_fixture_disabled():  # the plan runs inside a test's setup
+        with capture.global_and_fixture_disabled():
             reporter.ensure_newline()
-            reporter.write_line(f"modeleval: {kind} {done}/{total} requests computed, {rate:.1f}/s, {state}")
+            reporter.write_line(line)
 
     # --- engine --------------------------------------------------------------------------------
     def engine(self):
@@ -153,6 +157,8 @@ class EvalSession:
                         from .engines.base import EngineError
                         raise EngineError(f"no engine can run model {self.resolved.ref!r} "
                                           f"(kind {self.resolved.kind})")
+                    if hasattr(self._engine, "describe"):  # where the Ray engine's replicas run, once ready
+                        self._say(f"modeleval: {self._engine.describe()}")
                 except Exception as exc:  # noqa: BLE001 - reported to every test that needs the model
                     self._engine_error = exc
             if self._engine_error is not None:
@@ -171,7 +177,8 @@ class EvalSession:
         limit = f", limit {s.limit}" if s.limit else ""
         return [f"modeleval: model {self.resolved.describe()}",
                 f"modeleval: sha256:{self.resolved.sha256}",
-                f"modeleval: db {_show(s.db, config.rootpath)}, seed {s.seed}{limit}"] + _sandbox_header(s)
+                f"modeleval: db {_show(s.db, config.rootpath)}, seed {s.seed}{limit}"] + _ray_header(s) + \
+            _sandbox_header(s)
 
     def pytest_sessionstart(self, session):
         if self.config.option.collectonly:
@@ -216,6 +223,7 @@ class EvalSession:
     def pytest_sessionfinish(self, session, exitstatus):
         if self._predictor is not None:
             self._predictor.cache.close()
+        _close_ray(self._engine)
         if self.store is not None and self.run_id is not None:
             if self.judgments:
                 self.judgments.record(self.store, self.run_id)
@@ -412,6 +420,34 @@ def _sandbox_header(settings: Settings) -> list[str]:
     return [UNSAFE_WARNING]
 
 
+def _ray_header(settings: Settings) -> list[str]:
+    """Where a Ray run's replicas and sandbox tasks will run (the engine says more once they are ready)."""
+    if settings.engine != "ray" and not settings.sandbox_workers:
+        return []
+    import os
+
+    where = f"Ray at {settings.ray_address}" if settings.ray_address else \
+        f"local Ray, {len(os.sched_getaffinity(0))} CPUs (started for this session)"
+    lines = []
+    if settings.engine == "ray":
+        lines.append(f"modeleval: engine ray: {settings.replicas} replicas ({settings.replica_engine}) on {where}")
+    if settings.sandbox_workers:
+        lines.append(f"modeleval: sandbox: up to {settings.sandbox_workers} Ray tasks on {where}")
+    return lines
+
+
+def _close_ray(engine) -> None:
+    """The Ray engine's replicas, then the Ray this session started (imported only if it was used)."""
+    import sys
+
+    close = getattr(engine, "close", None)
+    if close is not None:
+        close()
+    cluster = sys.modules.get("pytest_modeleval.engines.ray_cluster")
+    if cluster is not None:
+        cluster.disconnect()
+
+
 def _engine_name(kind: str, choice: str) -> str:
     """The engine a run will use, recorded before it loads (and corrected from its info once it has)."""
     if kind in ("openai", "lmeval"):
@@ -423,7 +459,10 @@ def _engine_fields(engine) -> dict | None:
     info = getattr(engine, "info", None)
     if info is None:
         return None
-    return {"engine": info.kind, "engine_version": info.version, "engine_device": info.device,
+    device = info.device
+    if info.extra.get("replicas"):  # the Ray engine: its replicas' engine, and where they ran
+        device = f"{device} x {info.extra['replicas']} replicas on {info.extra['cluster']}"
+    return {"engine": info.kind, "engine_version": info.version, "engine_device": device,
             "engine_dtype": info.dtype, "chat_template_sha256": info.extra.get("chat_template_sha256")}
 
 

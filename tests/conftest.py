@@ -80,3 +80,18 @@ def results_db(request, tmp_path):
     if request.param == "sqlite":
         return tmp_path / "results.sqlite"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """One local Ray for the whole test session (two CPUs), shut down at its end; tests without ray skip."""
+    ray = pytest.importorskip("ray")
+    from pytest_modeleval.engines import ray_cluster
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env=ray_cluster.runtime_env(remote=False))
+    try:
+        yield ray_cluster.connect()
+    finally:
+        ray_cluster.disconnect()
+        ray.shutdown()

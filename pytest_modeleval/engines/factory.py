@@ -17,6 +17,10 @@ def load_engine(resolved, settings):
         from . import lmeval
 
         return lmeval.load(resolved, settings)
+    if settings.engine == "ray":
+        from . import ray_engine
+
+        return ray_engine.load(resolved, settings)
     if settings.engine == "vllm":
         from . import vllm
 

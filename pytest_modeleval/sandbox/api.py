@@ -57,13 +57,21 @@ class Sandbox:
 
         Tests that do not compile are the caller's bug, not the program's: ValueError.
         """
+        self._check(program, tests)
+        return execute(self.backend, program, tests, dataclasses.replace(self.limits, **limits))
+
+    def run_many(self, jobs: list[tuple[str, str, dict]]) -> list[SandboxResult]:
+        """run(program, tests, **limits) for each job, results in order (in parallel on Ray workers)."""
+        return [self.run(program, tests, **limits) for program, tests, limits in jobs]
+
+    @staticmethod
+    def _check(program, tests) -> None:
         if not isinstance(program, str) or not isinstance(tests, str):
             raise TypeError("sandbox: program and tests must be str")
         try:
             compile(tests, "tests.py", "exec")
         except (SyntaxError, ValueError) as exc:
             raise ValueError(f"sandbox: the tests do not compile: {exc}") from None
-        return execute(self.backend, program, tests, dataclasses.replace(self.limits, **limits))
 
 
 def execute(backend, program: str, tests: str, limits: Limits) -> SandboxResult:

@@ -26,8 +26,13 @@ def sandbox_for(request) -> Sandbox:
         from ..plugin import COLLECTOR_KEY
 
         settings = config.stash[COLLECTOR_KEY].settings
-        sandbox = config.stash[_SESSION_KEY] = Sandbox(settings.sandbox, docker_image=settings.docker_image,
-                                                       docker_runtime=settings.docker_runtime)
+        sandbox = Sandbox(settings.sandbox, docker_image=settings.docker_image,
+                          docker_runtime=settings.docker_runtime)
+        if settings.sandbox_workers:  # runs as Ray tasks on the cluster's nodes
+            from .ray_workers import RaySandbox
+
+            sandbox = RaySandbox(sandbox, settings.sandbox_workers, settings.ray_address)
+        config.stash[_SESSION_KEY] = sandbox
         if sandbox.choice == UNSAFE_CHOICE:
             _announce(config)
     from ..session import SANDBOX_KEY

@@ -15,8 +15,15 @@ class SandboxFailure(RuntimeError):
 
 def check(sandbox, item, completion: str, timeout: float = 10.0):
     """Run one completion against the item's tests; the SandboxResult (outcome passed, failed, ...)."""
-    result = sandbox.run(item["prompt"] + completion, f"{item['test']}\ncheck({item['entry_point']})\n",
-                         timeout=timeout)
+    program, tests, limits = _job(item, completion, timeout)
+    return _checked(item, sandbox.run(program, tests, **limits))
+
+
+def _job(item, completion: str, timeout: float) -> tuple[str, str, dict]:
+    return item["prompt"] + completion, f"{item['test']}\ncheck({item['entry_point']})\n", {"timeout": timeout}
+
+
+def _checked(item, result):
     if result.outcome == "sandbox_error":
         raise SandboxFailure(f"{item['entry_point']}: the sandbox failed: {result.message}")
     return result
@@ -27,7 +34,8 @@ def check_samples(sandbox, item, completions: list[str], record_metric, record_s
     """Every sample's result; records pass@k (unbiased, per k <= samples) and the score pass@1."""
     from ..stats import pass_at_k
 
-    results = [check(sandbox, item, completion, timeout) for completion in completions]
+    # all at once: with --eval-sandbox-workers they run in parallel as Ray tasks
+    results = [_checked(item, r) for r in sandbox.run_many([_job(item, c, timeout) for c in completions])]
     passed = sum(result.passed for result in results)
     for k in ks:
         if k <= len(completions):
