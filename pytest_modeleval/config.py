@@ -40,18 +40,6 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _db_target(text: str) -> str:
-    """A file path, or a URL of a database this project can use (checked now, not at first use)."""
-    text = _text(text)
-    if dburl.is_url(text):
-        try:
-            dburl.backend(text)
-        except dburl.DatabaseURLError:
-            raise ValueError("must be a file path, sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
-                             ) from None
-    return text
-
-
 def _int(text: str) -> int:
     return int(text)
 
@@ -156,7 +144,7 @@ OPTIONS: tuple[Option, ...] = (
            "model to evaluate: 'embedded', a path (HF directory or .gguf), sha256:<hash or 8+ char prefix>, "
            "hf:org/name@revision (local HF cache) or openai:http://host:port/v1#name. "
            "Without it, eval tests are skipped.", "REF"),
-    Option("db", "--eval-db", _db_target, ".modeleval/results.sqlite",
+    Option("db", "--eval-db", _text, ".modeleval/results.sqlite",
            "results database: a SQLite file path (default .modeleval/results.sqlite under the rootdir) or a "
            "postgresql://USER:PASSWORD@HOST:PORT/DBNAME URL; also the MODELEVAL_DB environment variable.",
            "PATH|URL", is_path=True, env="MODELEVAL_DB", url_ok=True),
@@ -175,7 +163,7 @@ OPTIONS: tuple[Option, ...] = (
            "GPUs one vLLM model is split over (tensor_parallel_size; default 1).", "N"),
     Option("cache", "--eval-cache", _choice("readwrite", "read", "off"), "readwrite",
            "prediction cache: readwrite (default), read (never write) or off.", "MODE"),
-    Option("cache_db", "--eval-cache-db", _db_target, ".modeleval/cache.sqlite",
+    Option("cache_db", "--eval-cache-db", _text, ".modeleval/cache.sqlite",
            "prediction cache: a SQLite file (default .modeleval/cache.sqlite under the rootdir) or a URL, "
            "postgresql://USER:PASSWORD@HOST:PORT/DBNAME for one cache shared by every machine; also "
            "MODELEVAL_CACHE_DB.", "PATH|URL", is_path=True, env="MODELEVAL_CACHE_DB", url_ok=True),

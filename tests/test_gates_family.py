@@ -275,7 +275,8 @@ def test_p_correct_and_the_gate_columns_in_the_db(tmp_path):
     db_path = tmp_path / "old.sqlite"
     with sqlite3.connect(db_path) as conn:  # a schema-5 DB: no p_correct, no power columns
         conn.execute("CREATE TABLE outcomes (id INTEGER PRIMARY KEY, run_id INTEGER, suite TEXT, item_id TEXT, "
-                     "outcome TEXT, score FLOAT, metrics TEXT)")
+                     "test_id TEXT, outcome TEXT, score FLOAT, metrics TEXT)")
+        conn.execute("CREATE UNIQUE INDEX idx_outcomes_run_id_test_id ON outcomes (run_id, test_id)")
         conn.execute("CREATE TABLE gates (run_id INTEGER, suite TEXT, gate TEXT, verdict TEXT, "
                      "PRIMARY KEY (run_id, suite, gate))")
     store = Store(db_path)

@@ -340,7 +340,8 @@ def test_the_gates_compare_a_rejudged_baseline_under_this_runs_judge(tmp_path):
     report = evaluate(rules, now, consistent)
     annotate(report.results, comparisons, consistent)
     verdicts = {r.rule.name: r for r in report.results}
-    assert verdicts["win-regression"].verdict == "pass" and verdicts["win-regression"].delta == 0.0
+    # no fall under one judge (30 items cannot show a 5-point margin, so the gate says it is underpowered)
+    assert verdicts["win-regression"].verdict == "underpowered" and verdicts["win-regression"].delta == 0.0
     assert "re-judged (30 items; its own judge was sha256:jjjjjjjjjjjj (template t1t1t1t1t1t1)" in \
         verdicts["win-regression"].message
     score = verdicts["no-regression"]  # the test's assertion, not recomputable: n/a, no figures shown
