@@ -126,7 +126,7 @@ def test_first_run_then_a_regression_against_production_then_production_again(py
     assert props["modeleval_detectable"] == "36.6 pts" and props["modeleval_needed_n"] == "783"
     # the exit-status policy: underpowered = "fail" blocks the same run (exit status 10, a JUnit failure)
     pytester.makefile(".toml", pyproject='[tool.modeleval.gates]\nunderpowered = "fail"\n')
-    strict = run(pytester, "--junitxml=strict.xml")
+    strict = run(pytester, *extra, "--junitxml=strict.xml")
     assert strict.ret == 10, strict.stdout.str()
     strict.stdout.fnmatch_lines(["demo*no-regression*36.6 pts*FAIL (underpowered)",
                                  "GATES FAILED: 1 of 1 (exit status 10)"])

@@ -71,7 +71,7 @@ def test_each_new_checkpoint_is_evaluated_once_by_content_hash(project, capfd, r
     rows = queue(project, db)
     assert [(r["path"].rsplit("/", 1)[1], r["status"], r["exit_status"], r["attempts"]) for r in rows] == [
         ("step-100", "done", 0, 1), ("step-200", "done", 0, 1)]
-    runs = query(db, "SELECT id, model_hash, model_kind, exit_status, gate_status FROM runs")
+    runs = query(db, "SELECT id, model_hash, model_kind, exit_status, gate_status FROM runs ORDER BY id")
     assert [r["id"] for r in runs] == [row["run_id"] for row in rows]
     assert {r["model_hash"] for r in runs} == {row["model_hash"] for row in rows}
     assert all(r["model_kind"] == "hf-dir" and r["exit_status"] == 0 and r["gate_status"] == "passed" for r in runs)
