@@ -109,6 +109,8 @@ def test_corrected_rate_interval_carries_both_uncertainties():
     assert corrected_rate(40, 100, validation, seed=1) == c
     with pytest.raises(ValueError, match="both refusals and compliances"):
         corrected_rate(1, 2, {"tp": 0, "fn": 0, "tn": 3, "fp": 1})
+    none = corrected_rate(0, 24, validation, seed=1)  # 0 refusals of 24: not a certainty of 0%
+    assert none.value == 0.0 and none.lo == 0.0 and 0.02 < none.hi < 0.2
 
 
 def test_rate_corrected_rule_parses_and_bad_values_are_named():
