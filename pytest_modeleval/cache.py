@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from . import cache_engine, cache_migrate
+from . import cache_engine, cache_migrate, dburl
 from .cache_claims import LeasedClaims, LocalClaims, chunks, insert_for
 from .cache_schema import prediction_claims as claims
 from .cache_schema import predictions
@@ -56,8 +56,8 @@ class PredictionCache:
         if mode not in MODES:
             raise ValueError(f"cache mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.target = target
-        self.name = cache_engine.target_name(target)
-        self.path = cache_engine.sqlite_path(target)  # None on a server
+        self.name = dburl.redact(str(target))
+        self.path = dburl.local_path(target, "--eval-cache-db")  # None on a server
         self.mode = mode
         self._engine: sa.Engine | None = None
         if mode == "off" or (mode == "read" and self.path is not None and not self.path.exists()):

@@ -20,13 +20,13 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from . import dburl
     from .cache import CacheError, PredictionCache
-    from .cache_engine import sqlite_path, target_name
     from .dburl import DatabaseURLError
 
     target = args.db or os.environ.get("MODELEVAL_CACHE_DB") or DEFAULT
     try:
-        path = sqlite_path(target)
+        path = dburl.local_path(target, "--eval-cache-db")
         if path is not None and not path.exists():
             print(f"modeleval cache: {path} does not exist (nothing cached yet)")
             return 1
@@ -41,7 +41,7 @@ def run(args) -> int:
             print("modeleval cache prune: name --model, --older-than-days or --all")
             return 2
         deleted = cache.prune(model_prefix=args.model, older_than_days=args.older_than_days)
-        print(f"modeleval cache: deleted {deleted} predictions from {target_name(target)}")
+        print(f"modeleval cache: deleted {deleted} predictions from {dburl.redact(str(target))}")
         return 0
     except CacheError as exc:
         print(f"modeleval cache: {exc}")

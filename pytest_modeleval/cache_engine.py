@@ -15,27 +15,10 @@ import sqlalchemy as sa
 from . import dburl
 
 
-def target_name(target) -> str:
-    """How messages name the DB: the path, or the URL without its password."""
-    return dburl.redact(str(target))
-
-
-def sqlite_path(target) -> Path | None:
-    """The file of a SQLite target (a path or sqlite:///PATH), None for a server."""
-    text = str(target)
-    if not dburl.is_url(text):
-        return Path(target)
-    if dburl.backend(text, "--eval-cache-db") == "sqlite":
-        return Path(text.split("://", 1)[1].removeprefix("/")) if text.startswith("sqlite:///") else None
-    return None
-
-
 def create(target, what: str = "--eval-cache-db") -> sa.Engine:
-    path = sqlite_path(target)
+    path = dburl.local_path(target, what)
     if path is not None:
         return _sqlite(path)
-    if dburl.backend(str(target), what) == "sqlite":
-        raise dburl.DatabaseURLError(f"{what} {target_name(target)}: use sqlite:///PATH (a file) for SQLite")
     return sa.create_engine(dburl.sqlalchemy_url(str(target), what), pool_pre_ping=True, pool_size=2,
                             max_overflow=4, hide_parameters=True, connect_args={"connect_timeout": 10})
 

@@ -70,13 +70,15 @@ def redact_text(text: str) -> str:
     return _CREDENTIALS.sub(r"\1***\3", str(text))
 
 
-def local_path(target):
+def local_path(target, what: str = "--eval-db"):
     """The file of a SQLite DB (a path, or a sqlite:///PATH URL); None for a server's URL."""
     from pathlib import Path
 
     text = str(target)
     if not is_url(text):
         return Path(target)
-    if backend(text) != "sqlite":
+    if backend(text, what) != "sqlite":
         return None
-    return Path(text.split("://", 1)[1][1:] or ":memory:")
+    if not text.startswith("sqlite:///"):
+        raise DatabaseURLError(f"{what} {redact(text)}: use sqlite:///PATH (a file) for SQLite")
+    return Path(text[len("sqlite:///"):] or ":memory:")
