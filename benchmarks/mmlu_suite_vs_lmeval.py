@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest  # noqa: E402
 
 from pytest_modeleval.engines.hf import model_dir  # noqa: E402
-from pytest_modeleval.lmeval_tasks import TaskRequests  # noqa: E402
+from pytest_modeleval.suites.lmeval import TaskRequests  # noqa: E402
 from pytest_modeleval.modelref import resolve  # noqa: E402
 from pytest_modeleval.suites import formats  # noqa: E402
 

@@ -36,8 +36,8 @@ def plan(engine, data: Path, items: int, max_tokens: int):
 
 def timed(engine, requests, batch_size: int, workdir: Path, name: str) -> tuple[float, list[str]]:
     """The plan through the predictor (cache off), after one warm-up batch on every replica."""
-    from pytest_modeleval.cache import PredictionCache
-    from pytest_modeleval.predictor import Predictor
+    from pytest_modeleval.runtime.cache.store import PredictionCache
+    from pytest_modeleval.runtime.predictor import Predictor
 
     predictor = Predictor(lambda: engine, PredictionCache(workdir / f"{name}.sqlite", "off"),
                           engine.info.model_hash, batch_size)

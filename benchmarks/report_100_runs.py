@@ -46,7 +46,7 @@ def counts(items: int) -> dict[str, int]:
 
 def synthetic_db(path: Path, *, runs: int = 100, items: int = 10_000, seed: int = 0, progress=None) -> dict:
     """Write the DB; return what the checks need to know: which run is broken, overridden, contaminated."""
-    from pytest_modeleval import store as store_module
+    from pytest_modeleval.results import store as store_module
 
     saved = store_module.FLUSH_ROWS, store_module.FLUSH_SECONDS
     store_module.FLUSH_ROWS, store_module.FLUSH_SECONDS = 5000, 60.0  # fewer, larger transactions: speed only
@@ -57,7 +57,7 @@ def synthetic_db(path: Path, *, runs: int = 100, items: int = 10_000, seed: int 
 
 
 def _write(path: Path, runs: int, items: int, seed: int, progress) -> dict:
-    from pytest_modeleval import store as store_module
+    from pytest_modeleval.results import store as store_module
     from pytest_modeleval.gates import overrides as gate_overrides
     from pytest_modeleval.gates import rules
     from pytest_modeleval.gates.baseline import find

@@ -83,8 +83,8 @@ class CostlyEngine:
 
 def cache_layer_read(target: str, items: int, variants: int) -> float:
     """Seconds for one Predictor to answer every request from a filled cache."""
-    from pytest_modeleval.cache import PredictionCache
-    from pytest_modeleval.predictor import Predictor
+    from pytest_modeleval.runtime.cache.store import PredictionCache
+    from pytest_modeleval.runtime.predictor import Predictor
 
     engine = CostlyEngine(0)
     fill = Predictor(lambda: engine, PredictionCache(target), engine.info.model_hash, 64)
@@ -101,8 +101,8 @@ def cache_layer_read(target: str, items: int, variants: int) -> float:
 
 
 def _worker(target: str, items: int, variants: int, cost_ms: float, log: str, barrier, times: str) -> None:
-    from pytest_modeleval.cache import PredictionCache
-    from pytest_modeleval.predictor import Predictor
+    from pytest_modeleval.runtime.cache.store import PredictionCache
+    from pytest_modeleval.runtime.predictor import Predictor
 
     engine = CostlyEngine(cost_ms, Path(log))
     cache = PredictionCache(target)

@@ -7,13 +7,13 @@
         assert final_number(model.generate(item["question"])) == final_number(item["answer"])
 """
 
-from .declare import Choices, Generate
 from .judge.declare import Graded, Pairwise
 from .judge.references import reference_file
-from .lmeval_tasks import lm_eval_suite
 from .perturb.library import Perturb
 from .redteam.declare import Refusal
 from .redteam.library import library_rows
+from .runtime.declare import Choices, Generate
 from .suite import suite
+from .suites.lmeval import lm_eval_suite
 
 __all__ = ["Choices", "Generate", "Graded", "Pairwise", "library_rows", "lm_eval_suite", "Perturb", "reference_file", "Refusal", "suite"]

@@ -319,7 +319,6 @@ def build_settings(cli: dict[str, Any], pyproject: Path, invocation_dir: Path, r
     from_file = _pyproject_values(read_pyproject(pyproject), pyproject)
     resolved: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    import os
 
     for option in OPTIONS:
         if cli.get(option.name) is not None:
@@ -354,7 +353,7 @@ def build_settings(cli: dict[str, Any], pyproject: Path, invocation_dir: Path, r
         resolved[option.name] = value
         sources[option.name] = where
     if resolved.get("shard") and not resolved.get("run_group"):
-        from .rungroup import ci_group_id
+        from .runinfo import ci_group_id
 
         resolved["run_group"] = ci_group_id()  # the CI's pipeline id: every shard job of it shares one
     model_base = pyproject.parent if "model" in from_file and cli.get("model") is None else invocation_dir

@@ -39,14 +39,6 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-_PASSWORD_IN_TEXT = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*):[^\s/]*@")
-
-
-def redact_text(text: str) -> str:
-    """Any text (a command line, a message) with the password of every URL in it replaced by ***."""
-    return _PASSWORD_IN_TEXT.sub(r"\1:***@", str(text))
-
-
 def backend(url: str, what: str = "--eval-db") -> str:
     """The SQLAlchemy driver name for a URL ("postgresql+psycopg" or "sqlite"), or a clear error."""
     scheme = str(url).split("://", 1)[0].lower()

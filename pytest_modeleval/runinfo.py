@@ -52,3 +52,18 @@ def environment(rootdir: Path, args: list[str]) -> dict:
         "machine": machine(),
         "command": redact_text(" ".join(["pytest", *args])),  # a DB URL's password is never stored
     }
+
+
+# CI variables that name one pipeline / workflow run, shared by all its shard jobs (first found wins)
+CI_GROUP_VARIABLES = ("GITHUB_RUN_ID", "CI_PIPELINE_ID", "BUILDKITE_BUILD_ID", "CIRCLE_WORKFLOW_ID", "BUILD_TAG")
+
+
+def ci_group_id() -> str | None:
+    """The CI's id of this pipeline run (GitHub's with its attempt, so a re-run is a new group)."""
+    for name in CI_GROUP_VARIABLES:
+        value = os.environ.get(name)
+        if value:
+            if name == "GITHUB_RUN_ID" and os.environ.get("GITHUB_RUN_ATTEMPT"):
+                value += "-" + os.environ["GITHUB_RUN_ATTEMPT"]
+            return value
+    return None

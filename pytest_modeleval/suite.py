@@ -11,6 +11,9 @@ from typing import Any, Callable
 
 import pytest
 
+# Why a suite's items are skipped when the run lacks what they need (the collector and the fixtures say it).
+NO_MODEL_REASON = "modeleval: no model to evaluate; pass --model=REF (e.g. --model=embedded) or set model in [tool.modeleval]"
+NO_JUDGE_REASON = "modeleval: this suite needs a judge; pass --judge=REF (any model reference) or set judge in [tool.modeleval]"
 MARK = "modeleval_suite"
 
 

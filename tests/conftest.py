@@ -13,10 +13,10 @@ from pytest_modeleval import paths
 # results DB's and the prediction cache's stacks are imported once here, before any run.
 import alembic.command  # noqa: E402,F401
 import alembic.config  # noqa: E402,F401
-import pytest_modeleval.cache  # noqa: E402,F401
-import pytest_modeleval.cache_migrate  # noqa: E402,F401
-import pytest_modeleval.migrate  # noqa: E402,F401
-import pytest_modeleval.store  # noqa: E402,F401
+import pytest_modeleval.runtime.cache.store  # noqa: E402,F401
+import pytest_modeleval.runtime.cache.migrate  # noqa: E402,F401
+import pytest_modeleval.results.migrate  # noqa: E402,F401
+import pytest_modeleval.results.store  # noqa: E402,F401
 import sqlalchemy.dialects.postgresql.psycopg  # noqa: E402,F401
 import sqlalchemy.dialects.sqlite.pysqlite  # noqa: E402,F401
 

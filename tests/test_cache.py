@@ -25,11 +25,11 @@ from evalkit import (CACHE_DB, FAIL_AT_ENV, MC_ROWS, MC_SUITE, RESULTS_DB, FakeE
                      cached_rows, computed_prompts, engine_calls, gen_suite, one_thread_engine,
                      outcomes, query, run, setup_suite, sums)
 from pytest_modeleval import cli
-from pytest_modeleval.cache import PredictionCache, request_key
+from pytest_modeleval.runtime.cache.store import PredictionCache, request_key
 from pytest_modeleval.engines.base import EngineInfo, GenerateRequest, LoglikelihoodRequest
-from pytest_modeleval.handle import CallLog, Model
+from pytest_modeleval.runtime.handle import CallLog, Model
 from pytest_modeleval.modelref import embedded_gguf_path
-from pytest_modeleval.predictor import Predictor, generate_payload
+from pytest_modeleval.runtime.predictor import Predictor, generate_payload
 
 HASH_A = "a" * 64
 HASH_B = "b" * 64
@@ -83,9 +83,9 @@ def predictor(engine, cache_path, mode: str = "readwrite", batch_size: int = 4) 
 
 KEY_SCRIPT = """
 import sys
-from pytest_modeleval.cache import request_key
+from pytest_modeleval.runtime.cache.store import request_key
 from pytest_modeleval.engines.base import GenerateRequest, LoglikelihoodRequest
-from pytest_modeleval.predictor import generate_payload
+from pytest_modeleval.runtime.predictor import generate_payload
 fp = {"chat_template": "c" * 64, "dtype": "float32", "model": "a" * 64, "version": "4.50.0", "kind": "hf"}
 r = GenerateRequest("Tell me a story about Zo\\u00eb.", max_tokens=32, temperature=0.7, top_p=0.9,
                     stop=("\\n\\n",), seed=5)

@@ -26,14 +26,14 @@ from cachekit import BACKENDS, cache_query, count, make_target
 from evalkit import (BARRIER_ENV, CACHE_DB, ENGINE_LOG, HANG_AT_ENV, IMPORTS, USER_CACHE, COUNTING_CONFTEST,
                      FakeEngine, computed_prompts, engine_calls, gen_suite, one_thread_engine, outcomes, run,
                      query, setup_suite, sums, write_jsonl, RESULTS_DB, answers)
-from pytest_modeleval import cache as cache_module
+from pytest_modeleval.runtime.cache import store as cache_module
 from pytest_modeleval import cli
-from pytest_modeleval.cache import CacheError, PredictionCache
-from pytest_modeleval.cache_migrate import SCRIPTS, CacheSchemaError
-from pytest_modeleval.cache_schema import HEAD, REVISIONS, VERSION_TABLE, metadata
+from pytest_modeleval.runtime.cache.store import CacheError, PredictionCache
+from pytest_modeleval.runtime.cache.migrate import SCRIPTS, CacheSchemaError
+from pytest_modeleval.runtime.cache.schema import HEAD, REVISIONS, VERSION_TABLE, metadata
 from pytest_modeleval.config import ConfigError, build_settings
 from pytest_modeleval.engines.base import GenerateRequest
-from pytest_modeleval.predictor import Predictor
+from pytest_modeleval.runtime.predictor import Predictor
 
 REPO = Path(__file__).resolve().parents[1]
 HASH_A = "a" * 64

@@ -11,7 +11,7 @@ import pytest
 
 from evalkit import query
 from pytest_modeleval.cli import main as modeleval
-from pytest_modeleval.store import Store
+from pytest_modeleval.results.store import Store
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 

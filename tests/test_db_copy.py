@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from evalkit import query
 from pytest_modeleval.cli import main as modeleval
-from pytest_modeleval.store import TABLES, Store
+from pytest_modeleval.results.store import Store
+from pytest_modeleval.results.tables import TABLES
 from test_cli_runs import A, B, FAILED_GATE, add_run
 
 

@@ -12,7 +12,7 @@ from pytest_modeleval.engines import hf, lmeval  # noqa: E402
 from pytest_modeleval.engines.base import EngineError, GenerateRequest, LoglikelihoodRequest  # noqa: E402
 from pytest_modeleval.engines.gguf import ensure_converted  # noqa: E402
 from pytest_modeleval.modelref import content_hash, resolve  # noqa: E402
-from pytest_modeleval.session import EvalSession  # noqa: E402
+from pytest_modeleval.plugin.session import EvalSession  # noqa: E402
 
 from test_engine_hf import EASY  # noqa: E402
 

@@ -21,13 +21,13 @@ ray = pytest.importorskip("ray")
 from evalkit import (MC_ROWS, MC_SUITE, answers, embedded_engine, gen_suite, one_thread_engine, outcomes,  # noqa: E402
                      query, run, setup_suite, sums)
 
-from pytest_modeleval.cache import PredictionCache  # noqa: E402
+from pytest_modeleval.runtime.cache.store import PredictionCache  # noqa: E402
 from pytest_modeleval.config import Settings  # noqa: E402
 from pytest_modeleval.engines import ray_cluster, ray_engine, ray_replica  # noqa: E402
 from pytest_modeleval.engines.base import EngineError, GenerateRequest, LoglikelihoodRequest  # noqa: E402
 from pytest_modeleval.engines.ray_dispatch import ReplicaWarning  # noqa: E402
 from pytest_modeleval.modelref import resolve  # noqa: E402
-from pytest_modeleval.predictor import Predictor  # noqa: E402
+from pytest_modeleval.runtime.predictor import Predictor  # noqa: E402
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the fake engines below travel by value
 
@@ -204,7 +204,7 @@ def test_pytest_eval_engine_ray_runs_a_suite_with_the_in_process_outcomes(pytest
 def test_a_run_without_ray_options_never_imports_ray():
     import subprocess
 
-    code = ("import sys, pytest_modeleval.plugin, pytest_modeleval.session, pytest_modeleval.predictor, "
+    code = ("import sys, pytest_modeleval.plugin, pytest_modeleval.plugin.session, pytest_modeleval.runtime.predictor, "
             "pytest_modeleval.engines.factory, pytest_modeleval.sandbox.fixture, pytest_modeleval.suites.humaneval; "
             "assert 'ray' not in sys.modules, 'ray imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

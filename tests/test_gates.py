@@ -306,7 +306,7 @@ def test_paired_comparison_is_antisymmetric():
 
 @pytest.fixture
 def results_db(tmp_path):
-    from pytest_modeleval.store import Store
+    from pytest_modeleval.results.store import Store
 
     store = Store(tmp_path / "results.sqlite")
     for model in ("a" * 64, "b" * 64, "a" * 64):

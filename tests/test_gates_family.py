@@ -20,7 +20,8 @@ from pytest_modeleval.stats import mcnemar_exact
 from pytest_modeleval.stats.multiplicity import adjust, single_level
 from pytest_modeleval.stats.power import (detectable_fall, items_to_show, mcnemar_power, min_detectable_effect,
                                           paired_items_needed)
-from pytest_modeleval.store import SCHEMA_VERSION, Store
+from pytest_modeleval.results.store import Store
+from pytest_modeleval.results.tables import SCHEMA_VERSION
 from test_gates import base, outcome_rows
 
 DEFAULTS = rules.parse({})

@@ -10,7 +10,7 @@ import pytest
 
 from pytest_modeleval.cli import main as modeleval
 from pytest_modeleval.judge import human
-from pytest_modeleval.store import Store
+from pytest_modeleval.results.store import Store
 
 MODEL_REF, JUDGE_HASH = "ckpt-secret-model", "feedbeefjudge" * 4
 # suite -> verdicts: 30 items, 8 strata

@@ -206,7 +206,7 @@ class ScriptedPredictor:
         self.requests = []
 
     def generate(self, requests, samples):
-        from pytest_modeleval.predictor import Prediction
+        from pytest_modeleval.runtime.predictor import Prediction
 
         self.requests += list(zip(requests, samples))
         out = []
@@ -218,7 +218,7 @@ class ScriptedPredictor:
 
 def run_steps(declaration, fields, script, judge_hash="j" * 64):
     from pytest_modeleval.items import Item
-    from pytest_modeleval.planner import Planned, Planner
+    from pytest_modeleval.runtime.planner import Planned, Planner
 
     predictor = ScriptedPredictor(script)
     planner = Planner(lambda role: predictor, lambda prompt, chat, role="model": str(prompt), seed=0,
@@ -263,7 +263,7 @@ def test_pairwise_both_orders_disagreeing_is_a_tie():
 
 def run_steps_with_baseline(declaration, fields, script, baseline_row):
     from pytest_modeleval.items import Item
-    from pytest_modeleval.planner import Planned, Planner
+    from pytest_modeleval.runtime.planner import Planned, Planner
 
     predictor = ScriptedPredictor(script)
     planner = Planner(lambda role: predictor, lambda prompt, chat, role="model": str(prompt), seed=0,
@@ -313,7 +313,7 @@ def test_the_gates_compare_a_rejudged_baseline_under_this_runs_judge(tmp_path):
     from pytest_modeleval.gates.evaluate import evaluate
     from pytest_modeleval.gates.rules import parse
     from pytest_modeleval.judge.rejudge import annotate, judge_consistent
-    from pytest_modeleval.store import Store
+    from pytest_modeleval.results.store import Store
 
     store = Store(tmp_path / "r.sqlite")
     old, new = ("j" * 64, "t1" * 32), ("j" * 64, "t2" * 32)

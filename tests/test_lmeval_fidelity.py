@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from evalkit import query
-from pytest_modeleval.lmeval_tasks import TaskRequests
+from pytest_modeleval.suites.lmeval import TaskRequests
 from pytest_modeleval.suites import formats
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -18,7 +18,7 @@ import pytest
 
 from evalkit import query, write_jsonl
 from pytest_modeleval.engines.base import GenerateRequest, LoglikelihoodRequest, RollingRequest
-from pytest_modeleval.lmeval_tasks import TaskError, _ask
+from pytest_modeleval.suites.lmeval import TaskError, _ask
 
 GENERATION_TASK = """
 task: capitals

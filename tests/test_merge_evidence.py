@@ -10,8 +10,8 @@ import json
 
 from evalkit import query
 from pytest_modeleval.cli import main as modeleval
-from pytest_modeleval.merge import merge
-from pytest_modeleval.store import Store
+from pytest_modeleval.cli.merge import merge
+from pytest_modeleval.results.store import Store
 
 
 def library_row(source: int, idx: int) -> dict:

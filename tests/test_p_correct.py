@@ -14,7 +14,7 @@ from evalkit import MC_ROWS, RESULTS_DB, one_thread_engine, outcomes, run, setup
 from pytest_modeleval import Choices
 from pytest_modeleval.engines.base import Loglikelihood
 from pytest_modeleval.items import Item
-from pytest_modeleval.pcorrect import p_correct, softmax
+from pytest_modeleval.stats.pcorrect import p_correct, softmax
 
 
 def test_softmax_is_stable_and_sums_to_one():
@@ -101,7 +101,7 @@ class FakeTask:
 
 
 def lm_eval_p_correct(choices, gold, lls, metric):
-    from pytest_modeleval.lmeval_tasks import TaskRequests
+    from pytest_modeleval.suites.lmeval import TaskRequests
 
     requests = TaskRequests.__new__(TaskRequests)
     requests._tasks = {"t": FakeTask(choices, gold)}

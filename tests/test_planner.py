@@ -19,7 +19,7 @@ from evalkit import (MC_ROWS, MC_SUITE, RESULTS_DB, answers, computed_prompts,
                      engine_calls, gen_suite, one_thread_engine, outcomes, query, run, setup_suite, sums,
                      write_jsonl)
 from pytest_modeleval import cli
-from pytest_modeleval.collect import in_shard
+from pytest_modeleval.plugin.collect import in_shard
 from pytest_modeleval.items import Item
 
 

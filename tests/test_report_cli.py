@@ -13,7 +13,7 @@ from reportkit import build, synthetic_db
 from pytest_modeleval.cli import main as modeleval
 from pytest_modeleval.report import ReportError
 from pytest_modeleval.report.server import LiveDashboard, make_server
-from pytest_modeleval.store import Store
+from pytest_modeleval.results.store import Store
 
 
 @pytest.fixture(scope="module")

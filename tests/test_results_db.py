@@ -10,10 +10,11 @@ import pytest
 from evalkit import query
 from pytest_modeleval import dburl
 from pytest_modeleval.config import ConfigError, build_settings
-from pytest_modeleval.migrate import HEAD, SCRIPTS, SchemaError
-from pytest_modeleval.schema import SCHEMA_TABLE, VERSION_TABLE
-from pytest_modeleval.sqldb import Database, DatabaseError, NotFoundError, exists
-from pytest_modeleval.store import SCHEMA_VERSION, TABLES, Store
+from pytest_modeleval.results.migrate import HEAD, SCRIPTS, SchemaError
+from pytest_modeleval.results.schema import SCHEMA_TABLE, VERSION_TABLE
+from pytest_modeleval.results.db import Database, DatabaseError, NotFoundError, exists
+from pytest_modeleval.results.store import Store
+from pytest_modeleval.results.tables import SCHEMA_VERSION, TABLES
 
 
 def test_store_round_trip(results_db):

@@ -14,7 +14,7 @@ import sys
 from evalkit import query
 from pytest_modeleval.cli import main as modeleval
 from pytest_modeleval.report import queries
-from pytest_modeleval.sqldb import Database
+from pytest_modeleval.results.db import Database
 
 SUITE = """
 import pytest_modeleval as modeleval

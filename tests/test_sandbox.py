@@ -24,7 +24,7 @@ import sqlite_utils  # noqa: F401
 from evalkit import query
 from pytest_modeleval.sandbox import OUTCOMES, Limits, Sandbox, SandboxUnavailable, run_code, seccomp
 from pytest_modeleval.sandbox.capture import Capture
-from pytest_modeleval.sandbox.api import execute
+from pytest_modeleval.sandbox.execute import execute
 from pytest_modeleval.sandbox.docker import DockerBackend, container_options, seccomp_profile
 from pytest_modeleval.sandbox.outcome import Ending, classify, split_status
 from pytest_modeleval.sandbox.probe import _probe, select

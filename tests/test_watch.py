@@ -18,8 +18,8 @@ import pytest
 
 from evalkit import query
 from pytest_modeleval.cli import main as modeleval
-from pytest_modeleval.store import Store, now
-from pytest_modeleval.watch import Watcher
+from pytest_modeleval.results.store import Store, now
+from pytest_modeleval.cli.watch import Watcher
 
 SUITE = """
 import time

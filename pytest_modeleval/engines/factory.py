@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 
 def load_engine(resolved, settings):
     """OpenAI-compatible server, an lm-eval model, vLLM when asked for, else transformers."""
@@ -28,18 +26,3 @@ def load_engine(resolved, settings):
     from . import hf
 
     return hf.load(resolved, batch_size=settings.batch_size)
-
-
-@contextmanager
-def standalone_predictor(resolved, settings):
-    """(engine, predictor) for a command outside pytest (`modeleval judge validate`, ...): the project's
-    prediction cache, so a validation and a suite share what they both asked."""
-    from ..cache import PredictionCache
-    from ..predictor import Predictor
-
-    engine = load_engine(resolved, settings)
-    cache = PredictionCache(settings.cache_db, settings.cache, settings.cache_lease)
-    try:
-        yield engine, Predictor(lambda: engine, cache, resolved.sha256, settings.batch_size, shared=cache.shared)
-    finally:
-        cache.close()

@@ -14,7 +14,8 @@ could not be applied (no baseline) is `<skipped>` with the reason.
 
 from __future__ import annotations
 
-from .evaluate import GateResult, fmt, fmt_detectable, fmt_p
+from .evaluate import GateResult
+from .numbers import fmt, fmt_detectable, fmt_p
 
 NODE_PREFIX = "modeleval/gates"  # JUnit classname "modeleval.gates"
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime
 
-from ..summary import aligned
+from ..util.text import aligned
 from . import GATES_FAILED
-from .evaluate import GateReport, fmt, fmt_delta, fmt_detectable, fmt_p
+from .evaluate import GateReport
+from .numbers import fmt, fmt_delta, fmt_detectable, fmt_p
 
 VERDICTS = {"pass": "pass", "fail": "FAIL", "n/a": "n/a", "overridden": "overridden", "underpowered": "underpowered"}
 

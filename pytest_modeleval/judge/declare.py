@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..declare import Ask, Template, fill
 from ..engines.base import GenerateRequest
+from ..runtime.declare import Ask, Template, fill
 from . import templates
 from .judgment import Judgment, candidate_outcome, combine
 from .rejudge import baseline_record, to_rejudge

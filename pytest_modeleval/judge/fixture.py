@@ -50,7 +50,7 @@ class Judge:
                                          max_tokens, baseline=to_rejudge(self._ctx, self._item, "rating", template)))
 
     def _finish(self, steps) -> Judgment:
-        from ..planner import Planned
+        from ..runtime.planner import Planned
 
         planned = Planned(steps)
         self._session.planner.execute([planned])
@@ -65,16 +65,16 @@ class _Anonymous:
 
 
 def judge_for(request) -> Judge:
-    from ..plugin import SESSION_KEY
+    from ..stash import SESSION_KEY
     from ..suite import MARK
 
     session = request.config.stash.get(SESSION_KEY, None)
     if session is None:
-        from ..collect import NO_MODEL_REASON
+        from ..suite import NO_MODEL_REASON
 
         pytest.skip(NO_MODEL_REASON)
     if session.roles.judge is None:
-        from ..collect import NO_JUDGE_REASON
+        from ..suite import NO_JUDGE_REASON
 
         pytest.skip(NO_JUDGE_REASON)
     marker = request.node.get_closest_marker(MARK)
@@ -88,7 +88,7 @@ def judge_for(request) -> Judge:
 
 def recorded(request, judgment: Judgment) -> Judgment:
     """Put a judgment on its test: the DB row, the metric the gates read, and an error when unreadable."""
-    from ..session import BASELINE_JUDGMENT_KEY, JUDGMENT_KEY, METRICS_KEY, SCORE_KEY
+    from ..stash import BASELINE_JUDGMENT_KEY, JUDGMENT_KEY, METRICS_KEY, SCORE_KEY
 
     node = request.node
     node.stash[JUDGMENT_KEY] = judgment.record()

@@ -32,7 +32,7 @@ class HumanError(ValueError):
 
 def export(db, run_id: int, n: int, out_dir, seed: int = 0) -> tuple[Path, Path, list[dict]]:
     """Write human-run{N}.csv and .jsonl (the same rows) in out_dir and record each sample for import."""
-    from ..store import now
+    from ..results.store import now
 
     db = getattr(db, "db", db)  # a Store or its sqlite-utils Database
     if n < 1:
@@ -211,9 +211,9 @@ class ImportReport:
 
 def import_labels(db, path, rater: str | None = None) -> ImportReport:
     """Record a labels file in human_labels (replacing an earlier import of it by the same rater) and report."""
+    from ..results.store import now
     from ..stats.agreement import cohen_kappa
     from ..stats.proportion import wilson
-    from ..store import now
 
     db = getattr(db, "db", db)
     path = Path(path)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..util.text import pct
+
 MDE_EFFECT = 0.05  # the gate reads "win rate >= 50%, CI not below 45%": five points is what must be seen
 
 
@@ -113,7 +115,7 @@ def length_controlled_win_rate(values: list[float], diffs: list[float]) -> float
 
 def lines(summaries: list[JudgeSummary], validation: dict) -> list[str]:
     """The judge section of the terminal summary. `validation`: (judge, template) -> status text."""
-    from ..summary import aligned
+    from ..util.text import aligned
 
     out = []
     pairwise = [s for s in summaries if s.kind == "pairwise"]
@@ -123,8 +125,8 @@ def lines(summaries: list[JudgeSummary], validation: dict) -> list[str]:
         rows = []
         for s in pairwise:
             rows.append((s.suite, str(s.n), str(s.wins), str(s.ties), str(s.losses), str(s.errors),
-                         _pct(s.win_rate), f"[{_pct(s.win_ci[0])}, {_pct(s.win_ci[1])}]" if s.win_ci else "-",
-                         _pct(s.lc_win_rate), f"{_pct(s.first_slot_rate)} of {s.first_slot_n}"
+                         pct(s.win_rate), f"[{pct(s.win_ci[0])}, {pct(s.win_ci[1])}]" if s.win_ci else "-",
+                         pct(s.lc_win_rate), f"{pct(s.first_slot_rate)} of {s.first_slot_n}"
                          if s.first_slot_n else "-"))
         out += aligned(header, rows, left=1)
     for s in summaries:
@@ -132,13 +134,13 @@ def lines(summaries: list[JudgeSummary], validation: dict) -> list[str]:
             rating = "-" if s.mean_rating is None else f"{s.mean_rating:.2f}"
             out.append(f"{s.suite}: mean rating {rating} on {s.n} items, {s.errors} unreadable")
         if s.longer_win_rate is not None or s.shorter_win_rate is not None:
-            out.append(f"{s.suite}: win rate {_pct(s.longer_win_rate)} when the candidate is longer, "
-                       f"{_pct(s.shorter_win_rate)} when shorter (length-controlled {_pct(s.lc_win_rate)})")
+            out.append(f"{s.suite}: win rate {pct(s.longer_win_rate)} when the candidate is longer, "
+                       f"{pct(s.shorter_win_rate)} when shorter (length-controlled {pct(s.lc_win_rate)})")
         if s.orders_disagree is not None:
             out.append(f"{s.suite}: the two orders disagreed on {s.orders_disagree} of {s.n} items (counted as ties)")
         if s.needed_n is not None:
             out.append(f"{s.suite}: only {s.n} judged items; about {s.needed_n} are needed to tell a win rate "
-                       f"{_pct(0.5 + MDE_EFFECT)} from 50% (5% two-sided, 80% power)")
+                       f"{pct(0.5 + MDE_EFFECT)} from 50% (5% two-sided, 80% power)")
         if s.errors:
             out.append(f"{s.suite}: {s.errors} item(s) had no readable verdict after retries: errors, "
                        "not wins, losses or ties")
@@ -146,7 +148,3 @@ def lines(summaries: list[JudgeSummary], validation: dict) -> list[str]:
             out.append(f"{s.suite}: judge sha256:{judge[:12]}, template {template[:12]}: "
                        f"{validation.get((judge, template), 'not checked')}")
     return out
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"

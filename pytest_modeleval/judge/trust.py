@@ -22,7 +22,7 @@ class Trust:
 
 def latest_validation(db: Path, judge_hash: str, template_sha256: str) -> dict | None:
     """The newest record, from the results DB (a path or a URL); None before any validation ran."""
-    from ..sqldb import reading
+    from ..results.db import reading
 
     with reading(db, tables=("judge_validations",)) as conn:
         if conn is None:  # no DB yet, or one from before judge validation existed

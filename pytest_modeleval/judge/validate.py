@@ -45,7 +45,7 @@ class Validation:
         return self.kappa is not None and self.kappa >= self.min_kappa
 
     def record(self) -> dict:
-        from ..store import now
+        from ..results.store import now
 
         row = {k: v for k, v in vars(self).items() if k != "confusion"}
         row.update(passed=int(self.passed), both_orders=int(self.both_orders), created_at=now(),
@@ -65,7 +65,7 @@ class _Pair:
 def judge_labels(pairs: list, predictor, render, judge_hash: str, template, *, seed: int = 0,
                  both_orders: bool = False, retries: int = 2, max_tokens: int = 512) -> list:
     """The judge's Judgment of every pair, all pairs batched round by round."""
-    from ..planner import PlanContext, Planned, Planner
+    from ..runtime.planner import PlanContext, Planned, Planner
 
     planner = Planner(lambda role: predictor, render, seed, judge_hash=judge_hash)
     ctx = PlanContext("judge-validation", True, seed, render, judge_hash=judge_hash)
@@ -102,8 +102,8 @@ def validate(judge_ref: str, labels_path: Path, settings, *, rubric: str | None 
              both_orders: bool = False, limit: int | None = None, retries: int = 2,
              max_tokens: int = 512) -> tuple[Validation, list]:
     """Run the judge over a labels file; returns the validation (not yet stored) and the judgments."""
-    from ..engines.factory import standalone_predictor
     from ..modelref import resolve
+    from ..runtime.predictor import standalone_predictor
 
     pairs = labels_mod.load(labels_path)[:limit]
     resolved = resolve(judge_ref, registry=settings.registry, base_dir=settings.model_base)

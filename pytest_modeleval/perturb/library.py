@@ -68,7 +68,7 @@ def variants_for(db: Path, suite: str, items: list, perturb: Perturb, n: int, se
 
     A generator with `bind(settings)` (one that runs a model) is bound first; one with
     `variants_many(rows, n, seed)` draws every missing item's candidates in one batch."""
-    from ..store import Store
+    from ..results.store import Store
     from .screen import screen, window
     from .variant import fields_hash
 

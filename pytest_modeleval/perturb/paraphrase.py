@@ -59,7 +59,7 @@ class ParaphraseLLM:
     def variants_many(self, rows: list[dict], n: int, seed: int) -> list:
         """For every row, its candidates (or the GeneratorError that says why it has none): one batch."""
         from ..engines.base import GenerateRequest
-        from ..engines.factory import standalone_predictor
+        from ..runtime.predictor import standalone_predictor
 
         out: list = [None] * len(rows)
         wanted = []  # (row index, sample index, question)

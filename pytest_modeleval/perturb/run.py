@@ -184,7 +184,7 @@ class RunContamination:
         return [s.review for s in self.scored().values() if s.review]
 
     def lines(self) -> list[str]:
-        from ..summary import aligned
+        from ..util.text import aligned
 
         header = ("suite", "items", "variants/item", "acc canonical", "acc variants", "CS", "95% CI", "p (drop)",
                   "flagged", "basis")

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from ..declare import Ask, Template, fill
 from ..engines.base import GenerateRequest
+from ..runtime.declare import Ask, Template, fill
 from . import judge_classifier
 from .classify import LABELS, StringMatch, is_refusal
 

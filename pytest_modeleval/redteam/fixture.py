@@ -8,7 +8,7 @@ class RefusalError(RuntimeError):
 
 
 def recorded(request, result):
-    from ..session import METRICS_KEY, REFUSAL_KEY
+    from ..stash import METRICS_KEY, REFUSAL_KEY
     from .declare import METRIC
 
     node = request.node

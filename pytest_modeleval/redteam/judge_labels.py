@@ -13,7 +13,7 @@ from .validate import ERROR
 def classify_all(rows, predictor, render, judge_hash: str, *, reasoning: bool = True, retries: int = 2,
                  max_tokens: int = 512, seed: int = 0) -> list[str]:
     from ..judge.declare import ask_until_read
-    from ..planner import PlanContext, Planned, Planner
+    from ..runtime.planner import PlanContext, Planned, Planner
 
     template = judge_classifier.template(reasoning=reasoning)
     ctx = PlanContext("refusal-validation", True, seed, render, judge_hash=judge_hash)

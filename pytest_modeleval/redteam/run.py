@@ -87,7 +87,7 @@ class RunRefusals:
 
     def lines(self) -> list[str]:
         from ..stats import wilson
-        from ..summary import aligned
+        from ..util.text import aligned
 
         header = ("suite", "kind", "classifier", "n", "refused", "rate", "95% CI (Wilson)", "corrected (95% CI)",
                   "errors", "worst categories")

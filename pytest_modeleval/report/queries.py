@@ -14,7 +14,7 @@ from . import ReportError
 
 ANSWERED = ("correct", "wrong")
 TOP_CONTAMINATED = 50  # items shown per run and suite on the contamination page
-# A run group's shards are shown as their union run (pytest_modeleval.rungroup), not one by one.
+# A run group's shards are shown as their union run (pytest_modeleval.results.rungroup), not one by one.
 SHOWN = "run_id NOT IN (SELECT id FROM runs WHERE group_run_id IS NOT NULL)"
 
 

@@ -36,7 +36,7 @@ class LiveDashboard:
 
     def _open(self):
         """A read-only connection: the server's own reads must not look like a change to the DB (or make one)."""
-        from ..sqldb import Database, DatabaseError, exists
+        from ..results.db import Database, DatabaseError, exists
 
         try:
             if not exists(self.db_path):

@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import marshal
-import secrets
-import time
-from functools import lru_cache
-from pathlib import Path
 
+from .execute import execute
 from .limits import Limits
-from .outcome import SandboxResult, classify
+from .outcome import SandboxResult
 
 DEFAULT_DOCKER_IMAGE = "python:3.11-slim"
-PROTOCOL = 1  # runner.py's PROTOCOL
-
-
-@lru_cache(maxsize=1)
-def runner_source() -> str:
-    return (Path(__file__).parent / "runner.py").read_text(encoding="utf-8")
 
 
 class Sandbox:
@@ -72,17 +62,6 @@ class Sandbox:
             compile(tests, "tests.py", "exec")
         except (SyntaxError, ValueError) as exc:
             raise ValueError(f"sandbox: the tests do not compile: {exc}") from None
-
-
-def execute(backend, program: str, tests: str, limits: Limits) -> SandboxResult:
-    nonce = secrets.token_hex(8)
-    payload = marshal.dumps((PROTOCOL, nonce, limits.rlimits(nproc=backend.rlimit_nproc), program, tests), 4)
-    start = time.perf_counter()
-    end = backend.run(payload, nonce, limits, runner_source())
-    duration = time.perf_counter() - start
-    outcome, message = classify(end, limits.timeout)
-    return SandboxResult(outcome=outcome, message=message, stdout=end.stdout, stderr=end.stderr,
-                         returncode=end.returncode, signal=end.signal, duration_s=duration, backend=backend.name)
 
 
 def run_code(program: str, tests: str = "", *, backend: str = "auto", **limits) -> SandboxResult:

@@ -23,7 +23,7 @@ def sandbox_for(request) -> Sandbox:
     config = request.config
     sandbox = config.stash.get(_SESSION_KEY, None)
     if sandbox is None:
-        from ..plugin import COLLECTOR_KEY
+        from ..stash import COLLECTOR_KEY
 
         settings = config.stash[COLLECTOR_KEY].settings
         sandbox = Sandbox(settings.sandbox, docker_image=settings.docker_image,
@@ -35,7 +35,7 @@ def sandbox_for(request) -> Sandbox:
         config.stash[_SESSION_KEY] = sandbox
         if sandbox.choice == UNSAFE_CHOICE:
             _announce(config)
-    from ..session import SANDBOX_KEY
+    from ..stash import SANDBOX_KEY
 
     try:
         request.node.stash[SANDBOX_KEY] = sandbox.describe()  # the first call probes the backend

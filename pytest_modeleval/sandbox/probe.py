@@ -66,7 +66,7 @@ def _make(name, python, docker_image, docker_runtime):
 
 def _check(backend) -> str | None:
     """Run a trivial program through the whole path; None when it passed, else why not."""
-    from .api import execute
+    from .execute import execute
     from .limits import Limits
 
     result = execute(backend, PROBE_PROGRAM, PROBE_TESTS, Limits(timeout=30))

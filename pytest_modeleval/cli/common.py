@@ -1,0 +1,119 @@
+"""What the results-DB subcommands share: finding the DB, naming a run, reporting a bad argument."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+DEFAULT_DB = ".modeleval/results.sqlite"
+
+
+class CLIError(Exception):
+    """A bad argument or a refusal; printed as one line, exit status 2 (1 for a refusal)."""
+
+    def __init__(self, message: str, status: int = 2):
+        super().__init__(message)
+        self.status = status
+
+
+def add_db_argument(parser) -> None:
+    parser.add_argument("--db", help="results database, a path or a postgresql:// URL (default: MODELEVAL_DB, "
+                                     f"else `db` in [tool.modeleval] of ./pyproject.toml, else {DEFAULT_DB})")
+
+
+def command(name: str):
+    """Wrap a subcommand's run function: expected errors become one line on stderr and an exit status."""
+    def wrap(func):
+        @functools.wraps(func)
+        def run(args) -> int:
+            from ..config import ConfigError
+            from ..gates.baseline import BaselineError
+            from ..results.db import DatabaseError
+
+            try:
+                return func(args) or 0
+            except CLIError as exc:
+                print(f"modeleval {name}: {exc}", file=sys.stderr)
+                return exc.status
+            except (ConfigError, BaselineError, DatabaseError) as exc:
+                print(f"modeleval {name}: {exc}", file=sys.stderr)
+                return 2
+        return run
+    return wrap
+
+
+def settings():
+    """The project's settings as pytest would see them from this directory (pyproject.toml here)."""
+    from ..config import build_settings
+
+    cwd = Path.cwd()
+    return build_settings({}, cwd / "pyproject.toml", cwd, cwd)
+
+
+def db_path(args):
+    """The results DB the command names: a Path, or a URL (str) for a server."""
+    from ..dburl import DatabaseURLError, backend, is_url
+
+    text = getattr(args, "db", None)
+    if not text:
+        return settings().db
+    if is_url(text):
+        try:
+            backend(text, "--db")
+        except DatabaseURLError as exc:
+            raise CLIError(str(exc)) from None
+        return text
+    return Path(text)
+
+
+def open_store(args, *, create: bool = False):
+    """The results DB; an error when it does not exist (reading commands never create one)."""
+    from ..dburl import redact
+    from ..results.db import DatabaseError, exists
+    from ..results.store import Store
+
+    target = db_path(args)
+    try:
+        if not create and not exists(target):
+            raise CLIError(f"results database {redact(str(target))} does not exist "
+                           f"(a pytest run with --model creates it)")
+        return Store(target)
+    except DatabaseError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def run_id(db, text: str) -> int:
+    """A run named as N, run:N, `latest`, or sha256:<prefix> (that model's newest run)."""
+    from ..gates.baseline import model_hash_for
+
+    text = str(text).strip()
+    if text == "latest":
+        row = next(db.query("SELECT MAX(id) AS id FROM runs"))
+        if row["id"] is None:
+            raise CLIError("the results database holds no runs")
+        return row["id"]
+    if text.startswith("sha256:"):
+        model_hash = model_hash_for(db, text, f"run {text}")
+        return next(db.query("SELECT MAX(id) AS id FROM runs WHERE model_hash = ?", [model_hash]))["id"]
+    number = text.removeprefix("run:")
+    if not number.isdigit():
+        raise CLIError(f"{text!r} is not a run (expected N, run:N, latest or sha256:<prefix>)")
+    if not list(db.query("SELECT id FROM runs WHERE id = ?", [int(number)])):
+        newest = next(db.query("SELECT MAX(id) AS id FROM runs"))["id"]
+        raise CLIError(f"there is no run {number} (runs go up to {newest})")
+    return int(number)
+
+
+def run_row(db, rid: int) -> dict:
+    return next(db.query("SELECT * FROM runs WHERE id = ?", [rid]))
+
+
+def channels_by_run(db) -> dict[int, list[str]]:
+    """run id -> the channels whose current (newest) promotion is that run."""
+    rows = db.query("SELECT p.channel, p.run_id FROM promotions AS p WHERE p.id = "
+                    "(SELECT MAX(id) FROM promotions AS q WHERE q.channel = p.channel)")
+    marks: dict[int, list[str]] = {}
+    for row in rows:
+        marks.setdefault(row["run_id"], []).append(row["channel"])
+    return marks

@@ -1,0 +1,58 @@
+"""`modeleval merge`: combine the results DBs of shard machines into one run (results/merge.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..results.merge import MergeError
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("merge", help="merge shard results DBs into one run")
+    parser.add_argument("output", help="results DB to write the merged run into (created if missing)")
+    parser.add_argument("inputs", nargs="+", help="results DBs of the shards (the newest run of each)")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    try:
+        run_id, tallies = merge(Path(args.output), [Path(p) for p in args.inputs])
+    except MergeError as exc:
+        print(f"modeleval merge: {exc}")
+        return 2
+    from ..results.summary import format_table
+
+    print(f"modeleval merge: run {run_id} in {args.output} from {len(args.inputs)} shard DBs")
+    for line in format_table(tallies):
+        print(line)
+    return 0
+
+
+def merge(output: Path, inputs: list[Path]) -> tuple[int, dict]:
+    """The shards' newest runs as one run in `output`, with the judge figures recomputed over all its items."""
+    from ..results import merge as merging
+    from ..results.store import Store
+
+    run_id, tallies = merging.merge(output, inputs)
+    store = Store(output)
+    try:
+        _judge_figures(store, output, run_id)
+    finally:
+        store.close()
+    return run_id, tallies
+
+
+def _judge_figures(store, output: Path, run_id: int) -> None:
+    """Each judged suite's win rate, interval and position bias over all the merged judgments (each
+    shard's suites row held its own slice's); the judge counts as it would in a session."""
+    import json
+
+    from ..judge.run import RunJudgments
+    from ..results.tables import JUDGMENT_LISTS
+    from .common import settings
+
+    judgments = RunJudgments(output, settings().judge_min_kappa)
+    for row in store.db["judgments"].rows_where("run_id = ?", [run_id], order_by="id"):
+        judgments.add(row["suite"], {**row, **{k: json.loads(row[k] or "[]") for k in JUDGMENT_LISTS}})
+    if judgments:
+        judgments.record(store, run_id)

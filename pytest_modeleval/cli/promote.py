@@ -1,0 +1,131 @@
+"""`modeleval promote MODEL --channel production`: point a channel at a checkpoint that passed its gates.
+
+The newest promotion to `production` is the baseline every later run is gated against, so
+promotion checks the checkpoint's last run: it must have finished, without errors, with gates on,
+and its gates must have passed, or each failed gate must be covered by an override in the
+committed overrides file (the spec's "manual override requires a PR with a justification").
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import subprocess
+from pathlib import Path
+
+from ..results.store import now
+from .common import CLIError, add_db_argument, command, open_store, settings
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("promote", help="promote a checkpoint to a channel (production is the gates' baseline)")
+    parser.add_argument("model", help="sha256:<hash or prefix> of an evaluated checkpoint, or a model reference "
+                                      "(a path, embedded)")
+    parser.add_argument("--channel", default="production", help="channel to promote to (default production)")
+    parser.add_argument("--by", help="who promotes (default: git user.email, else the login name)")
+    parser.add_argument("--note", help="free text stored with the promotion")
+    parser.add_argument("--overrides", help="overrides file (default: the project's, modeleval-overrides.toml)")
+    add_db_argument(parser)
+    parser.set_defaults(run=run)
+
+
+@command("promote")
+def run(args) -> int:
+    store = open_store(args)
+    try:
+        db = store.db
+        model_hash = _model_hash(db, args.model)
+        runs = list(db.query("SELECT * FROM runs WHERE model_hash = ? ORDER BY id DESC LIMIT 1", [model_hash]))
+        if not runs:
+            raise CLIError(f"sha256:{model_hash[:12]} has no run in {store.label}; evaluate it first", status=1)
+        last = runs[0]
+        used = _check(db, last, args)
+        current = list(db.query("SELECT * FROM promotions WHERE channel = ? ORDER BY id DESC LIMIT 1", [args.channel]))
+        if current and current[0]["model_hash"] == model_hash and current[0]["run_id"] == last["id"]:
+            print(f"sha256:{model_hash[:12]} (run {last['id']}) is already the current {args.channel} checkpoint")
+            return 0
+        note = args.note or ""
+        if used:
+            note = (note + "; " if note else "") + "overrides: " + json.dumps([o.record() for o in used])
+        pid = db["promotions"].insert({"model_hash": model_hash, "channel": args.channel, "run_id": last["id"],
+                                       "promoted_at": now(), "by": args.by or _who(), "note": note or None}).last_pk
+    finally:
+        store.close()
+    previous = f" (was sha256:{current[0]['model_hash'][:12]}, run {current[0]['run_id']})" if current else ""
+    print(f"promoted sha256:{model_hash[:12]} (run {last['id']}) to {args.channel}{previous}; promotion {pid}")
+    for override in used:
+        print(f"  with override #{override.entry}: {override.describe()}")
+    partial = []
+    if last.get("eval_limit"):
+        partial.append(f"--eval-limit {last['eval_limit']}")
+    if last.get("shard") and not last["shard"].startswith("merged"):
+        partial.append(f"--eval-shard {last['shard']}")
+    if partial:
+        print(f"  note: run {last['id']} evaluated part of each suite ({', '.join(partial)}); "
+              "later runs are compared on its items only")
+    return 0
+
+
+def _model_hash(db, text: str) -> str:
+    from ..gates.baseline import model_hash_for
+
+    if text.startswith("sha256:"):
+        return model_hash_for(db, text, "promote")
+    from ..modelref import ModelRefError, resolve
+
+    s = settings()
+    try:
+        return resolve(text, registry=s.registry, base_dir=Path.cwd()).sha256
+    except ModelRefError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _check(db, run: dict, args) -> list:
+    """Why the checkpoint's last run does not allow promotion (a CLIError), or the overrides it needs."""
+    where = f"sha256:{run['model_hash'][:12]}'s last run, run {run['id']},"
+    if run["ended_at"] is None:
+        raise CLIError(f"{where} did not finish (still running, or killed); evaluate it again", status=1)
+    if run["exit_status"] not in (0, 10):
+        raise CLIError(f"{where} ended with exit status {run['exit_status']} (errors or failed tests): its "
+                       "evaluation is incomplete", status=1)
+    if not run.get("gate_status"):
+        raise CLIError(f"{where} has no gate verdicts (gates were off, or no eval test ran)", status=1)
+    if run["gate_status"] != "failed":
+        return []
+    failed = list(db.query("SELECT suite, gate, message FROM gates WHERE run_id = ? AND verdict = 'fail' "
+                           "ORDER BY suite, gate", [run["id"]]))
+    overrides = _overrides(args)
+    used, uncovered = [], []
+    for gate in failed:
+        override = overrides.find(run["model_hash"], gate["gate"], gate["suite"]) if overrides else None
+        if override is None:
+            uncovered.append(gate)
+        elif override not in used:
+            used.append(override)
+    if uncovered:
+        lines = "\n".join(f"  {g['gate']}[{g['suite']}]: {g['message']}" for g in uncovered)
+        hint = ""
+        if overrides is not None and overrides.entries and not overrides.honoured:
+            hint = f"\n{overrides.path.name} is ignored: {overrides.why_ignored()}"
+        raise CLIError(f"refusing: {where} failed {len(uncovered)} gate(s) that no committed override covers:\n"
+                       f"{lines}{hint}\nto promote anyway, add an [[override]] (model, gate, suite, reason, approver, "
+                       "expires) to the overrides file in a reviewed commit", status=1)
+    return used
+
+
+def _overrides(args):
+    from ..gates import overrides, rules
+
+    path = Path(args.overrides) if args.overrides else settings().overrides
+    names = rules.load(Path.cwd() / "pyproject.toml").names
+    return overrides.load(path, names)
+
+
+def _who() -> str:
+    try:
+        done = subprocess.run(["git", "config", "user.email"], capture_output=True, text=True, timeout=10)
+        if done.returncode == 0 and done.stdout.strip():
+            return done.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return getpass.getuser()

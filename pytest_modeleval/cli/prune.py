@@ -1,0 +1,112 @@
+"""`modeleval prune`: delete old runs, keeping every run of a checkpoint that was ever promoted.
+
+The retention period comes from `[tool.modeleval.retention] days = N` in pyproject.toml, or
+`--older-than-days N`. Promoted checkpoints' runs stay because they are baselines, past or
+present, and the record of why a checkpoint shipped. An audited run also stays until its audit
+configuration's `result_retention_days` have passed (governance's retention, not ours).
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from .common import CLIError, add_db_argument, command, open_store
+
+CHILD_TABLES = ("outcomes", "suites", "gates", "judgments", "rejudgments", "refusals", "contamination",
+                "contamination_items", "human_samples")
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("prune", help="delete runs older than the retention period (promoted checkpoints' "
+                                          "runs are kept)")
+    parser.add_argument("--older-than-days", type=float,
+                        help="retention in days (default: days in [tool.modeleval.retention] of pyproject.toml)")
+    parser.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
+    add_db_argument(parser)
+    parser.set_defaults(run=run)
+
+
+def retention_days(pyproject: Path) -> float | None:
+    """[tool.modeleval.retention] days, checked; None when not set."""
+    from ..config import ConfigError, read_pyproject
+
+    table = read_pyproject(pyproject).get("retention", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{pyproject.name} [tool.modeleval.retention] must be a table")
+    unknown = sorted(set(table) - {"days"})
+    if unknown:
+        raise ConfigError(f"{pyproject.name} [tool.modeleval.retention]: unknown key {unknown[0]!r} (known keys: days)")
+    days = table.get("days")
+    if days is None:
+        return None
+    if isinstance(days, bool) or not isinstance(days, (int, float)) or days <= 0:
+        raise ConfigError(f"{pyproject.name} [tool.modeleval.retention] days: expected a positive number, got {days!r}")
+    return float(days)
+
+
+@command("prune")
+def run(args) -> int:
+    days = args.older_than_days
+    if days is None:
+        days = retention_days(Path.cwd() / "pyproject.toml")
+    if days is None:
+        raise CLIError("no retention period: set days in [tool.modeleval.retention] or pass --older-than-days N")
+    if days < 0:
+        raise CLIError(f"--older-than-days must be >= 0, got {days:g}")
+    cutoff = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days)).isoformat(timespec="seconds")
+    store = open_store(args)
+    try:
+        db = store.db
+        old = list(db.query(
+            "SELECT id, started_at, audit_config FROM runs WHERE started_at < ? AND model_hash NOT IN "
+            "(SELECT model_hash FROM promotions) AND id NOT IN (SELECT COALESCE(run_id, -1) FROM promotions) "
+            "ORDER BY id", [cutoff]))
+        doomed = [r["id"] for r in old if not _audit_retained(r)]
+        audited = len(old) - len(doomed)
+        kept = next(db.query("SELECT COUNT(*) AS n FROM runs WHERE started_at < ? AND model_hash IN "
+                             "(SELECT model_hash FROM promotions)", [cutoff]))["n"]
+        if args.dry_run or not doomed:
+            verb = "would delete" if args.dry_run else "deleted"
+            print(f"modeleval prune: {verb} {len(doomed)} runs started before {cutoff}"
+                  + (f": {_ids(doomed)}" if doomed else "") + f"; kept {kept} runs of promoted checkpoints"
+                  + _audited(audited))
+            return 0
+        marks = ", ".join("?" * len(doomed))
+        with db.conn:
+            counts = {table: db.conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", doomed).rowcount
+                      for table in CHILD_TABLES if table in db.table_names()}
+            db.conn.execute(f"UPDATE watch_queue SET run_id = NULL WHERE run_id IN ({marks})", doomed)
+            db.conn.execute(f"DELETE FROM runs WHERE id IN ({marks})", doomed)
+        db.execute("VACUUM")
+    finally:
+        store.close()
+    print(f"modeleval prune: deleted {len(doomed)} runs started before {cutoff} ({_ids(doomed)}) with "
+          f"{counts['outcomes']} outcomes and {counts['gates']} gate verdicts; kept {kept} runs of promoted checkpoints"
+          + _audited(audited))
+    return 0
+
+
+def _audit_retained(run: dict) -> bool:
+    """Whether an audited run is still inside its audit's result_retention_days."""
+    import json
+
+    if not run["audit_config"]:
+        return False
+    try:
+        days = json.loads(run["audit_config"]).get("governance", {}).get("result_retention_days")
+        started = datetime.datetime.fromisoformat(run["started_at"])
+    except (ValueError, AttributeError, TypeError):
+        return True  # an unreadable record is kept: deleting governance evidence needs a person
+    if not days:
+        return False
+    return started + datetime.timedelta(days=days) > datetime.datetime.now(datetime.timezone.utc)
+
+
+def _audited(n: int) -> str:
+    return f" and {n} audited runs still inside their audit's result_retention_days" if n else ""
+
+
+def _ids(ids: list[int]) -> str:
+    shown = ", ".join(str(i) for i in ids[:10])
+    return f"runs {shown}" + (", ..." if len(ids) > 10 else "")

@@ -1,0 +1,244 @@
+"""`modeleval watch DIR -- <pytest args>`: continuous eval, one pytest run per new checkpoint in DIR.
+
+A checkpoint is what `--eval-registry` means by one: a `.gguf` file or an HF-format directory
+(with config.json) directly in DIR; dot-names are skipped. Each is identified by its content
+hash, so a checkpoint copied or renamed is not evaluated twice, and one whose files change is a
+new checkpoint. The queue is the `watch_queue` table of the results DB: a checkpoint is queued
+once, claimed by one watcher, and marked done with its run's id and exit status. A watcher that
+crashes or is killed leaves its row `running` with the pid of the pytest it started; the next
+watcher sees that pid gone and either adopts the run that process managed to record or queues
+the checkpoint again (the prediction cache makes the rerun cheap). Watchers on several machines
+sharing one PostgreSQL DB claim each checkpoint with one conditional UPDATE (exactly one wins) and
+hold it by a lease they renew while their pytest runs; a pid means nothing on another machine, so a
+claim whose lease ran out (`--lease`, default 120 s) is what another watcher takes over.
+
+Checkpoints still being written are skipped until none of their files has changed for
+`--settle` seconds; writing into DIR by rename (or `mv` from the same filesystem) avoids the wait.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..dburl import is_url
+from ..results.store import now
+from ..util.process import alive
+from .common import CLIError, add_db_argument, command, db_path
+
+LEASE_SECONDS = 120.0  # renewed every third of it while the pytest runs
+FINISHED = (0, 10)  # pytest passed, or the gates failed: the checkpoint was evaluated either way
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("watch", help="evaluate every new checkpoint that appears in a directory",
+                            usage="modeleval watch DIR [options] -- <pytest args>")
+    parser.add_argument("directory", metavar="DIR", help="directory the checkpoints appear in")
+    parser.add_argument("--interval", type=float, default=30.0, help="seconds between scans (default 30)")
+    parser.add_argument("--settle", type=float, default=30.0,
+                        help="skip a checkpoint until its files are this many seconds old (default 30)")
+    parser.add_argument("--once", action="store_true", help="scan once, evaluate everything queued, then exit")
+    parser.add_argument("--max-attempts", type=int, default=3,
+                        help="times a checkpoint whose pytest died is tried before it is marked failed (default 3)")
+    parser.add_argument("--retry-failed", action="store_true", help="queue the failed checkpoints again first")
+    parser.add_argument("--lease", type=float, default=LEASE_SECONDS,
+                        help="seconds a claim lasts unless its watcher renews it; a watcher on another machine "
+                             f"takes over a checkpoint whose lease ran out (default {LEASE_SECONDS:g})")
+    add_db_argument(parser)
+    # the arguments after `--` (split off by cli.main): pytest's, to which --model and --eval-db are added
+    parser.set_defaults(run=run, passthrough=[])
+
+
+@command("watch")
+def run(args) -> int:
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        raise CLIError(f"{directory} is not a directory")
+    for arg in args.passthrough:
+        if arg.split("=")[0] in ("--model", "--eval-db"):
+            raise CLIError(f"do not pass {arg.split('=')[0]} after --: the watcher sets --model per checkpoint, "
+                           "and --eval-db to its own database (--db)")
+    watcher = Watcher(db_path(args), directory, args.passthrough, settle=args.settle,
+                      max_attempts=args.max_attempts, lease=args.lease)
+    if args.retry_failed:
+        watcher.retry_failed()
+    try:
+        while True:
+            watcher.recover()
+            watcher.scan()
+            while watcher.run_next():
+                pass
+            if args.once:
+                return 0
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        watcher.close()
+
+
+class Watcher:
+    def __init__(self, db: Path, directory: Path, pytest_args: list[str], *, settle: float = 30.0,
+                 max_attempts: int = 3, python: str = sys.executable, lease: float = LEASE_SECONDS):
+        from ..results.store import Store
+
+        self.db_path = db if is_url(str(db)) else Path(db).absolute()
+        self.store = Store(self.db_path)
+        self.db = self.store.db
+        self.directory = directory
+        self.pytest_args = list(pytest_args)
+        self.settle = settle
+        self.max_attempts = max_attempts
+        self.python = python
+        self.lease = lease
+        self.host = socket.gethostname()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def say(self, text: str) -> None:
+        print(f"modeleval watch: {text}", flush=True)
+
+    # --- the queue ------------------------------------------------------------------------------
+    def scan(self) -> list[str]:
+        """Queue every settled checkpoint in the directory whose hash is not in the queue yet."""
+        from ..modelref import ModelRefError, content_hash
+
+        queued = []
+        for path in self.checkpoints():
+            try:
+                digest = content_hash(path)
+            except (ModelRefError, OSError) as exc:
+                self.say(f"skipping {path.name}: {exc}")
+                continue
+            with self.db.conn:
+                cursor = self.db.conn.execute(
+                    "INSERT INTO watch_queue (model_hash, path, status, queued_at, attempts) "
+                    "VALUES (?, ?, 'queued', ?, 0) ON CONFLICT DO NOTHING", [digest, str(path.absolute()), now()])
+            if cursor.rowcount:
+                queued.append(digest)
+                self.say(f"queued {path.name} sha256:{digest[:12]}")
+        return queued
+
+    def checkpoints(self) -> list[Path]:
+        found = []
+        cutoff = time.time() - self.settle
+        for entry in sorted(self.directory.iterdir()):
+            if entry.name.startswith("."):
+                continue
+            is_gguf = entry.is_file() and entry.suffix.lower() == ".gguf"
+            if not (is_gguf or (entry.is_dir() and (entry / "config.json").is_file())):
+                continue
+            files = [entry] if is_gguf else [p for p in entry.iterdir() if p.is_file()]
+            if max(p.stat().st_mtime for p in files) > cutoff:
+                continue  # still being written, perhaps
+            found.append(entry)
+        return found
+
+    def retry_failed(self) -> None:
+        with self.db.conn:
+            n = self.db.conn.execute("UPDATE watch_queue SET status = 'queued', attempts = 0, pid = NULL "
+                                     "WHERE status = 'failed'").rowcount
+        if n:
+            self.say(f"queued {n} failed checkpoints again")
+
+    def recover(self) -> None:
+        """Rows left `running` by a watcher that died: adopt the run its pytest recorded, or queue again."""
+        for row in list(self.db.query("SELECT * FROM watch_queue WHERE status = 'running'")):
+            if not self._stale(row):
+                continue  # another watcher's pytest (or an orphan) is still at it
+            finished = list(self.db.query(
+                "SELECT id, exit_status FROM runs WHERE model_hash = ? AND started_at >= ? AND ended_at IS NOT NULL "
+                "ORDER BY id DESC LIMIT 1", [row["model_hash"], row["started_at"] or ""]))
+            if finished and finished[0]["exit_status"] in FINISHED:
+                self._finish(row, finished[0]["exit_status"], finished[0]["id"], "recorded by an interrupted watcher")
+                continue
+            status = "queued" if row["attempts"] < self.max_attempts else "failed"
+            message = ("pytest died; queued again" if status == "queued"
+                       else f"pytest died in each of {row['attempts']} attempts")
+            with self.db.conn:
+                taken = self.db.conn.execute(
+                    "UPDATE watch_queue SET status = ?, pid = NULL, host = NULL, lease_until = NULL, message = ? "
+                    "WHERE id = ? AND status = 'running' AND attempts = ?",
+                    [status, message, row["id"], row["attempts"]]).rowcount
+            if taken:
+                self.say(f"sha256:{row['model_hash'][:12]}: {message}")
+
+    def _stale(self, row: dict) -> bool:
+        """A claim is dead when its lease ran out, or (on this machine) its pytest is gone."""
+        if row.get("lease_until") is not None and float(row["lease_until"]) < time.time():
+            return True
+        if row.get("host") not in (None, self.host):
+            return False  # another machine's pid means nothing here; its lease decides
+        return not (row["pid"] and alive(row["pid"]))
+
+    def run_next(self) -> bool:
+        """Claim the oldest queued checkpoint and evaluate it; False when the queue is empty."""
+        rows = list(self.db.query("SELECT * FROM watch_queue WHERE status = 'queued' ORDER BY id LIMIT 1"))
+        if not rows:
+            return False
+        row = rows[0]
+        with self.db.conn:
+            claimed = self.db.conn.execute(
+                "UPDATE watch_queue SET status = 'running', started_at = ?, attempts = attempts + 1, pid = ?, "
+                "host = ?, lease_until = ? WHERE id = ? AND status = 'queued'",
+                [now(), os.getpid(), self.host, time.time() + self.lease, row["id"]]).rowcount
+        if not claimed:
+            return True  # another watcher took it; look again
+        path = Path(row["path"])
+        if not path.exists():
+            self._finish(row, None, None, f"{path} is gone", status="failed")
+            return True
+        command = [self.python, "-m", "pytest", *self.pytest_args, f"--model={_shown(path)}"]
+        env = None
+        if is_url(str(self.db_path)):  # the URL's password travels in the environment, not the process list
+            env = {**os.environ, "MODELEVAL_DB": str(self.db_path)}
+        else:
+            command.append(f"--eval-db={_shown(self.db_path)}")
+        self.say(f"evaluating {path.name} sha256:{row['model_hash'][:12]}: {' '.join(command[1:])}")
+        process = subprocess.Popen(command, env=env)
+        with self.db.conn:
+            self.db.conn.execute("UPDATE watch_queue SET pid = ? WHERE id = ?", [process.pid, row["id"]])
+        try:
+            status = self._wait(process, row)
+        except KeyboardInterrupt:
+            process.terminate()
+            process.wait()
+            with self.db.conn:
+                self.db.conn.execute("UPDATE watch_queue SET status = 'queued', pid = NULL, attempts = attempts - 1, "
+                                     "message = 'interrupted; queued again' WHERE id = ?", [row["id"]])
+            raise
+        runs = list(self.db.query("SELECT MAX(id) AS id FROM runs WHERE model_hash = ?", [row["model_hash"]]))
+        run_id = runs[0]["id"] if runs else None
+        message = {0: "passed", 10: "gates failed"}.get(status, f"pytest exit status {status}")
+        self._finish(row, status, run_id, message, status="done" if status in FINISHED else "failed")
+        return True
+
+    def _wait(self, process, row: dict) -> int:
+        """The pytest's exit status; meanwhile the claim's lease is renewed so no other watcher takes it."""
+        while True:
+            try:
+                return process.wait(timeout=max(self.lease / 3, 0.1))
+            except subprocess.TimeoutExpired:
+                self.db.execute("UPDATE watch_queue SET lease_until = ? WHERE id = ? AND status = 'running'",
+                                [time.time() + self.lease, row["id"]])
+
+    def _finish(self, row: dict, exit_status, run_id, message: str, status: str = "done") -> None:
+        with self.db.conn:
+            self.db.conn.execute("UPDATE watch_queue SET status = ?, finished_at = ?, exit_status = ?, run_id = ?, "
+                                 "pid = NULL, lease_until = NULL, message = ? WHERE id = ?",
+                                 [status, now(), exit_status, run_id, message, row["id"]])
+        run = f" (run {run_id})" if run_id else ""
+        self.say(f"sha256:{row['model_hash'][:12]}: {status}{run}: {message}")
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the working directory when it lies below it (what runs.model_ref records)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,138 @@
+"""pytest entry point (the `pytest11` plugin): options, configuration, and the plugins it registers.
+
+A project with the plugin installed pays for this module only; models, torch and the
+database are touched when a run actually names a model.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .. import config as cfg
+from ..stash import COLLECTOR_KEY, GATES_KEY, SESSION_KEY
+from ..suite import MARK
+from .collect import SuiteCollector
+
+# pytest finds the fixtures on the plugin module, so they are imported into it
+from .fixtures import (  # noqa: F401  # noqa: F401
+    choice,
+    completion,
+    judge,
+    judgment,
+    loglikelihoods,
+    model,
+    record_metric,
+    record_score,
+    refusal,
+    sandbox,
+)
+
+
+def pytest_addhooks(pluginmanager):
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser):
+    cfg.add_options(parser)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", f"{MARK}(spec): an eval suite declared with pytest_modeleval.suite()")
+    cli = {option.name: config.getoption(f"modeleval_{option.name}") for option in cfg.OPTIONS}
+    try:
+        settings = cfg.build_settings(cli, config.rootpath / "pyproject.toml",
+                                      config.invocation_params.dir, config.rootpath)
+    except cfg.ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    audit = _load_audit(settings)
+    if audit is not None and settings.model is None:  # the audit pins the checkpoint: it is the model
+        import dataclasses
+
+        settings = dataclasses.replace(settings, model=audit.model_version,
+                                       sources={**settings.sources, "model": f"{audit.path} model_config.model_version"})
+    resolved = None
+    if settings.model is not None:
+        from ..modelref import ModelRefError, resolve
+
+        try:
+            resolved = resolve(settings.model, registry=settings.registry, base_dir=settings.model_base)
+        except ModelRefError as exc:
+            where = settings.sources.get("model", "--model")
+            raise pytest.UsageError(f"{where}: {exc}") from None
+    if audit is not None and not audit.matches(resolved.sha256):
+        raise pytest.UsageError(f"{audit.path}: model_config.model_version {audit.model_version} is not the model "
+                                f"under evaluation, {settings.model} (sha256:{resolved.sha256}); the audit pins its "
+                                "checkpoint by content hash")
+    judge_model = _resolve_judge(settings, resolved)
+    from ..suites import sources
+
+    sources.set_data_dir(settings.data_dir)
+    collector = SuiteCollector(settings, has_model=resolved is not None, has_judge=judge_model is not None, audit=audit)
+    config.stash[COLLECTOR_KEY] = collector
+    config.pluginmanager.register(collector, "modeleval-collector")
+    if resolved is not None:
+        from .session import EvalSession
+
+        session = EvalSession(config, settings, resolved, collector.suite_meta, judge=judge_model, audit=audit)
+        config.stash[SESSION_KEY] = session
+        config.pluginmanager.register(session, "modeleval-session")
+        if settings.gate_mode != "off":
+            _register_gates(config, settings, session, audit)
+
+
+def _load_audit(settings):
+    """The --eval-audit configuration, checked now: a bad file is a usage error before anything runs."""
+    if settings.audit is None:
+        return None
+    from ..perturb.audit_config import AuditConfigError, load
+
+    try:
+        return load(settings.audit)
+    except AuditConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _resolve_judge(settings, resolved):
+    """The --judge model, refused when it is the model under evaluation unless --judge-allow-self."""
+    if settings.judge is None or resolved is None:
+        return None
+    from ..modelref import ModelRefError, resolve
+
+    where = settings.sources.get("judge", "--judge")
+    try:
+        judge = resolve(settings.judge, registry=settings.registry, base_dir=settings.model_base)
+    except ModelRefError as exc:
+        raise pytest.UsageError(f"{where}: {exc}") from None
+    if judge.sha256 == resolved.sha256 and not settings.judge_allow_self:
+        raise pytest.UsageError(
+            f"{where} {settings.judge}: the judge is the model under evaluation (sha256:{judge.short}); a model "
+            "judging its own answers favours them (self-preference). Use a different judge, or pass "
+            "--judge-allow-self to do it anyway (the run records it).")
+    return judge
+
+
+def _register_gates(config, settings, session, audit=None) -> None:
+    """The promotion gates (pytest_modeleval.gates), configured from [tool.modeleval.gates]."""
+    from ..gates import rules
+    from .gatekeeper import GateKeeper
+
+    try:
+        gate_rules = rules.load(config.rootpath / "pyproject.toml")
+    except cfg.ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if audit is not None:  # the audit's deployment gate, for its suite
+        gate_rules = rules.with_suite_rule(gate_rules, audit.suite, "contamination", max=audit.max_flagged)
+    session.gate_rules = gate_rules  # the planner re-judges a baseline only for a gate that compares it
+    keeper = GateKeeper(config, settings, session, gate_rules)
+    config.stash[GATES_KEY] = keeper
+    config.pluginmanager.register(keeper, "modeleval-gates")
+
+
+def pytest_unconfigure(config):
+    for key in (GATES_KEY, SESSION_KEY, COLLECTOR_KEY):
+        plugin = config.stash.get(key, None)
+        if plugin is not None:
+            del config.stash[key]
+            config.pluginmanager.unregister(plugin)

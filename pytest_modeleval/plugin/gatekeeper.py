@@ -1,0 +1,178 @@
+"""The gates in a pytest session: baseline and overrides at the start, verdicts once at the end.
+
+Registered next to the EvalSession when a model is named and gates are not off. Under
+pytest-xdist only the controller does anything: it sees every outcome in the reports the
+workers send, so the verdicts are the same with `-n` as without.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ..config import ConfigError
+from ..gates import GATES_FAILED
+
+
+class GateKeeper:
+    def __init__(self, config: pytest.Config, settings, eval_session, rules):
+        self.config = config
+        self.settings = settings
+        self.eval_session = eval_session
+        self.rules = rules
+        self.is_worker = hasattr(config, "workerinput")
+        self.rows: dict[str, dict] = {}  # test id -> the slim outcome the gates read
+        self.baseline = None
+        self.baseline_note = ""
+        self.overrides = None
+        self.report = None
+        self.exit_status: int | None = None
+        self.error: str | None = None  # the traceback, when computing the gates failed
+        self.group_line: str | None = None  # a shard of a run group: which shards are in
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session):
+        """Read the overrides file and find the baseline before the run is recorded or any model runs:
+        a bad file or a --baseline naming nothing is a usage error, and leaves no half-recorded run."""
+        if self.config.option.collectonly or self.is_worker:
+            return
+        from ..gates import overrides
+        from ..gates.baseline import BaselineError, find
+
+        try:
+            self.overrides = overrides.load(self.settings.overrides, self.rules.names)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        spec = self.settings.baseline
+        explicit = spec is not None and not spec.startswith("channel:")  # an empty channel is no error
+        from ..dburl import redact
+        from ..results.db import Database, exists
+
+        if not exists(self.settings.db):
+            if explicit:
+                raise pytest.UsageError(f"--baseline {spec}: the results database {redact(str(self.settings.db))} "
+                                        "does not exist yet")
+            self.baseline_note = "the results database is new"
+            return
+        db = Database(self.settings.db, readonly=True)
+        try:
+            if "runs" not in db.table_names():
+                self.baseline_note = "the results database holds no runs yet"
+                if explicit:
+                    raise pytest.UsageError(f"--baseline {spec}: {self.baseline_note}")
+                return
+            self.baseline, self.baseline_note = find(db, spec, None)
+        except BaselineError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        finally:
+            db.close()
+
+    def pytest_runtest_logreport(self, report):
+        payload = getattr(report, "modeleval", None)
+        if payload is None or self.is_worker:
+            return
+        self.rows[payload["test_id"]] = {key: payload.get(key) for key in
+                                         ("suite", "item_id", "outcome", "score", "metrics", "p_correct")}
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        """Before pytest's JUnit plugin writes its file (and before the run is closed in the DB)."""
+        if self.is_worker or not self.rows or self.config.option.collectonly:
+            return
+        if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            return  # interrupted or a usage error: partial results decide nothing
+        try:
+            report = self._gate()
+        except Exception:  # noqa: BLE001 - a bug here must not pass for "gates passed", nor lose the run record
+            import traceback
+
+            self.error = traceback.format_exc()
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+            return
+        if report is None:  # a shard of a run group with shards still missing: nothing to gate yet
+            return
+        if report.failed and self.settings.gate_mode == "enforce" and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = GATES_FAILED
+        self.exit_status = int(session.exitstatus)
+
+    def _gate_group(self):
+        """A shard of a run group (pytest_modeleval.results.rungroup): the last shard in gates the union of all."""
+        from ..gates import junit
+        from ..gates.recorded import gate_recorded
+        from ..results.rungroup import RunGroup
+
+        store, run_id = self.eval_session.store, self.eval_session.run_id
+        group = RunGroup(store, self.eval_session.resolved.sha256, self.settings.run_group)
+        self.group_line = group.describe(current=run_id)
+        if group.missing(current=run_id):
+            self.group_line += ": the gates wait for the last shard (or `modeleval gate group:ID`)"
+            return None
+        union = group.union(current=run_id)
+        self.report, _, _ = gate_recorded(store, union, self.settings.baseline, self.rules, self.overrides,
+                                          self.settings.judge_min_kappa)
+        self.group_line += f": gated as one run, run {union}"
+        junit.add_testcases(self.config, self.report.results)
+        return self.report
+
+    def _gate(self):
+        from ..gates import junit, overrides
+        from ..gates.evaluate import evaluate
+
+        if self.settings.shard and self.settings.run_group and self.eval_session.store is not None:
+            return self._gate_group()
+
+        contamination = self.eval_session.contamination
+        rows = contamination.with_flags(self.rows.values()) if contamination else self.rows.values()
+        judged = self.eval_session.judgments
+        baseline, comparisons = self.baseline, {}
+        if judged and self.eval_session.store is not None:  # judged suites compared under one judge
+            from ..judge.rejudge import judge_consistent
+
+            baseline, comparisons = judge_consistent(self.eval_session.store.db, self.baseline,
+                                                     judged.suite_judges(), judged.suite_kinds())
+        report = evaluate(self.rules, rows, baseline, self.baseline_note)
+        if comparisons:
+            from ..judge.rejudge import annotate
+
+            annotate(report.results, comparisons, baseline)
+        if contamination:  # suite-level verdicts where items cannot be flagged, and the audit's figures
+            contamination.decide(report, self.rules)
+        if judged:  # a judge not validated against human labels does not decide a gate
+            from ..judge.trust import discount
+
+            discount(report.results, judged.suite_judges(), judged.trusts())
+        if self.eval_session.refusals:  # name the worst categories in the refusal gates' messages
+            self.eval_session.refusals.annotate(report.results)
+        applied = overrides.apply(report, self.overrides, self.eval_session.resolved.sha256)
+        self.report = report
+        store, run_id = self.eval_session.store, self.eval_session.run_id
+        if store is not None and run_id is not None:
+            from ..gates.record import record
+
+            record(store, run_id, report, self.overrides.record(applied) if self.overrides else None)
+        junit.add_testcases(self.config, report.results)
+        return report
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter):
+        tr = terminalreporter
+        if self.error is not None:
+            tr.write_sep("=", "modeleval gates", red=True)
+            tr.write_line("the gates could not be computed (exit status 3):", red=True)
+            tr.write_line(self.error.rstrip())
+            return
+        if self.report is None:
+            if self.group_line:
+                tr.write_sep("=", "modeleval gates")
+                tr.write_line(self.group_line)
+            return
+        from ..gates.report import lines
+
+        tr.write_sep("=", "modeleval gates")
+        if self.group_line:
+            tr.write_line(self.group_line)
+        out = lines(self.report, mode=self.settings.gate_mode, overrides=self.overrides,
+                    model_hash=self.eval_session.resolved.sha256, exit_status=self.exit_status)
+        for line in out[:-1]:
+            tr.write_line(line)
+        failed = bool(self.report.failed)
+        tr.write_line(out[-1], red=failed, green=not failed, bold=True)

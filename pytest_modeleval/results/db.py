@@ -1,0 +1,485 @@
+"""The results DB through one small facade, the same on SQLite and on PostgreSQL.
+
+The code reads and writes the results DB with the handful of calls sqlite-utils offered
+(`db.query`, `db.execute`, `with db.conn:`, `db[table].insert / upsert / update / get /
+rows_where`); `Database` keeps that surface on a SQLAlchemy engine, so a call site does not know
+which backend it talks to. The SQL it is given is written once, in the portable subset both
+dialects share (`?` parameters, `INSERT ... ON CONFLICT`, `RETURNING`); the facade only turns
+`?` into psycopg's `%s`. A dropped connection outside a transaction is reopened and the
+statement retried once; inside one it is an error naming the DB (never its password).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import functools
+import json
+from pathlib import Path
+
+from .. import dburl
+from .tables import TABLES
+
+
+class DatabaseError(RuntimeError):
+    """A results DB that cannot be opened, read or written; the message names it without its password."""
+
+
+class NotFoundError(DatabaseError, KeyError):
+    """`Table.get` of a key the table does not hold."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def target_label(target) -> str:
+    """How a DB is named in messages: the path, or the URL without its password."""
+    return dburl.redact(str(target))
+
+
+def engine_url(target) -> str:
+    """The SQLAlchemy URL of a path (SQLite) or of a DB URL."""
+    if dburl.is_url(str(target)):
+        return dburl.sqlalchemy_url(str(target))
+    return f"sqlite:///{Path(target)}"
+
+
+def exists(target) -> bool:
+    """Whether the DB is there to be read (a file; for a server, one that answers and holds a `runs` table)."""
+    path = dburl.local_path(target)
+    if path is not None:
+        return path.is_file()
+    with reading(target) as db:
+        return db is not None
+
+
+@contextlib.contextmanager
+def reading(target, tables=("runs",)):
+    """A read-only connection to an existing results DB, or None when it (or one of `tables`) is not there yet."""
+    path = dburl.local_path(target)
+    if path is not None and not path.is_file():
+        yield None
+        return
+    db = Database(target, readonly=True)
+    try:
+        yield db if set(tables) <= set(db.table_names()) else None
+    finally:
+        db.close()
+
+
+@functools.lru_cache(maxsize=2048)
+def _pyformat(sql: str) -> str:
+    """`?` -> `%s` and `%` -> `%%` outside quoted strings and identifiers (psycopg's parameter style)."""
+    out, quote = [], None
+    for char in sql:
+        if quote:
+            out.append("%%" if char == "%" else char)
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+            out.append(char)
+        elif char == "?":
+            out.append("%s")
+        elif char == "%":
+            out.append("%%")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _value(value):
+    """What the DB stores for a Python value (as sqlite-utils did: JSON for lists and dicts)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, default=str)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    return value
+
+
+class Database:
+    """One connection to a results DB (a path or a URL), autocommit unless inside `with db.conn:`."""
+
+    def __init__(self, target, *, readonly: bool = False, timeout: float = 30.0):
+        import sqlalchemy as sa
+        from sqlalchemy.pool import NullPool
+
+        self.target = target
+        self.label = target_label(target)
+        self.readonly = readonly
+        url = engine_url(target)
+        if not dburl.is_url(str(target)) and not readonly:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        args = {"timeout": timeout} if url.startswith("sqlite") else {"connect_timeout": int(timeout)}
+        self.engine = sa.create_engine(url, poolclass=NullPool, connect_args=args)
+        self.dialect = self.engine.dialect.name  # "sqlite" or "postgresql"
+        if self.dialect == "sqlite":
+            _transactional_sqlite(self.engine)
+        self._depth = 0
+        self._raw = None
+        self._connect()
+
+    # --- the connection ---------------------------------------------------------------------------
+    def _connect(self) -> None:
+        try:
+            if self.dialect == "sqlite" and self.readonly:
+                import sqlite3
+
+                path = Path(self.engine.url.database).resolve()
+                if not path.is_file():
+                    raise DatabaseError(f"results database {self.label} does not exist")
+                self._raw = None
+                self._dbapi = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None,
+                                              check_same_thread=False)
+            else:
+                self._raw = self.engine.raw_connection()
+                self._dbapi = self._raw.driver_connection
+        except DatabaseError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (the driver's own error, reworded with the DB's name)
+            raise DatabaseError(f"cannot open the results database {self.label}: {_reason(exc, self)}") from None
+        if self.dialect == "sqlite":
+            self._dbapi.isolation_level = None  # autocommit; `with db.conn:` begins and commits
+            self._dbapi.execute("PRAGMA busy_timeout = 30000")
+            if not self.readonly:
+                self._dbapi.execute("PRAGMA journal_mode = WAL")
+        else:
+            from psycopg.types.numeric import FloatLoader
+
+            self._dbapi.autocommit = True
+            # SUM / AVG of integers are NUMERIC in PostgreSQL; the code expects what SQLite gives: numbers
+            self._dbapi.adapters.register_loader("numeric", FloatLoader)
+            if self.readonly:
+                self._dbapi.execute("SET default_transaction_read_only = on")
+
+    def _sql(self, sql: str) -> str:
+        return _pyformat(sql) if self.dialect == "postgresql" else sql
+
+    def _lost(self, exc: Exception) -> bool:
+        """Whether the driver error means the connection is gone (not a bad statement)."""
+        if self.dialect != "postgresql":
+            return False
+        import psycopg
+
+        return isinstance(exc, psycopg.OperationalError) and (self._dbapi.closed or self._dbapi.broken)
+
+    def _cursor_run(self, sql: str, params, many: bool = False):
+        cursor = self._dbapi.cursor()
+        if many:
+            cursor.executemany(self._sql(sql), [tuple(_value(v) for v in row) for row in params])
+        else:
+            cursor.execute(self._sql(sql), tuple(_value(v) for v in params or ()))
+        return cursor
+
+    def execute(self, sql: str, params=(), *, many: bool = False):
+        """Run one statement (or one per parameter row); the DB-API cursor, rows as tuples."""
+        if isinstance(params, dict):
+            raise TypeError("the results DB takes positional ? parameters")
+        try:
+            return self._cursor_run(sql, params, many)
+        except Exception as exc:  # noqa: BLE001
+            if self._lost(exc):
+                if self._depth:
+                    raise DatabaseError(f"the connection to the results database {self.label} was lost in the "
+                                        f"middle of a write; the transaction was rolled back: "
+                                        f"{_reason(exc, self)}") from None
+                self.reconnect()
+                try:
+                    return self._cursor_run(sql, params, many)
+                except Exception as again:  # noqa: BLE001
+                    raise self._error(again) from None
+            raise self._error(exc) from exc
+
+    def _error(self, exc: Exception) -> Exception:
+        if self._lost(exc) or _is_driver_error(exc):
+            return DatabaseError(f"results database {self.label}: {_reason(exc, self)}")
+        return exc
+
+    def reconnect(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 (a dead connection may fail to close)
+            pass
+        self._connect()
+
+    def executemany(self, sql: str, rows) -> None:
+        self.execute(sql, list(rows), many=True)
+
+    def query(self, sql: str, params=()):
+        """Rows as dicts (a generator, as sqlite-utils gave them)."""
+        cursor = self.execute(sql, params)
+        names = [d[0] for d in cursor.description or ()]
+        for row in cursor.fetchall():
+            yield dict(zip(names, row))
+
+    @property
+    def conn(self) -> "Transaction":
+        return Transaction(self)
+
+    def transaction(self) -> "Transaction":
+        return Transaction(self)
+
+    def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+        else:
+            self._dbapi.close()
+        self.engine.dispose()
+
+    # --- the tables -------------------------------------------------------------------------------
+    def __getitem__(self, name: str) -> "Table":
+        return Table(self, name)
+
+    def table_names(self) -> list[str]:
+        if self.dialect == "sqlite":
+            sql = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        else:
+            sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() " \
+                  "ORDER BY table_name"
+        return [row[0] for row in self.execute(sql).fetchall()]
+
+    def columns(self) -> dict[str, list[str]]:
+        """table -> its column names, in one query."""
+        if self.dialect == "sqlite":
+            sql = ("SELECT m.name, p.name FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p "
+                   "WHERE m.type = 'table' ORDER BY m.name, p.cid")
+        else:
+            sql = ("SELECT table_name, column_name FROM information_schema.columns "
+                   "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position")
+        out: dict[str, list[str]] = {}
+        for table, column in self.execute(sql).fetchall():
+            out.setdefault(table, []).append(column)
+        return out
+
+    def reset_ids(self) -> None:
+        """After rows were written with their ids (a copy): PostgreSQL's id sequences continue after the largest."""
+        if self.dialect != "postgresql":
+            return  # SQLite's INTEGER PRIMARY KEY continues after the largest id by itself
+        from .schema import primary_key
+        
+        for table in TABLES:
+            if primary_key(table) == ("id",):
+                self.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                             f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)")
+
+    def __repr__(self) -> str:
+        return f"<Database {self.label}>"
+
+
+class Transaction:
+    """`with db.conn:` — one transaction (nested ones join the outer); the DB-API style calls inside it."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def __enter__(self):
+        db = self.db
+        if db._depth == 0:
+            if db.dialect == "sqlite":
+                db._dbapi.execute("BEGIN")
+            else:
+                try:
+                    if db._dbapi.closed or db._dbapi.broken:
+                        db.reconnect()
+                    db._dbapi.autocommit = False
+                except DatabaseError:
+                    raise
+                except Exception as exc:  # noqa: BLE001
+                    raise DatabaseError(f"results database {db.label}: cannot begin a write: "
+                                        f"{_reason(exc, db)}") from None
+        db._depth += 1
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        db = self.db
+        db._depth -= 1
+        if db._depth:
+            return False
+        try:
+            if db.dialect == "sqlite":
+                db._dbapi.execute("ROLLBACK" if kind else "COMMIT")
+            else:
+                (db._dbapi.rollback if kind else db._dbapi.commit)()
+                db._dbapi.autocommit = True
+        except Exception as error:  # noqa: BLE001
+            if kind is None:
+                raise DatabaseError(f"results database {db.label}: the write could not be committed: "
+                                    f"{_reason(error, db)}") from None
+        return False
+
+    def execute(self, sql: str, params=()):
+        return self.db.execute(sql, params)
+
+    def executemany(self, sql: str, rows):
+        return self.db.execute(sql, list(rows), many=True)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def commit(self) -> None:
+        pass  # the facade commits at the end of `with db.conn:` (and runs in autocommit outside one)
+
+
+class Table:
+    """The sqlite-utils table calls the project uses, in portable SQL."""
+
+    def __init__(self, db: Database, name: str):
+        from .schema import primary_key
+
+        self.db, self.name = db, name
+        self.pk = primary_key(name)
+        self.last_pk = None
+
+    @property
+    def columns_dict(self) -> dict[str, type]:
+        return {name: object for name in self.db.columns().get(self.name, [])}
+
+    @property
+    def count(self) -> int:
+        return self.db.execute(f"SELECT COUNT(*) FROM {self.name}").fetchone()[0]
+
+    @property
+    def rows(self):
+        return self.rows_where()
+
+    def exists(self) -> bool:
+        return self.name in self.db.table_names()
+
+    def _check(self, row: dict) -> None:
+    
+        known = TABLES.get(self.name)
+        unknown = sorted(set(row) - set(known)) if known else []
+        if unknown:
+            raise DatabaseError(f"results database {self.db.label}: table {self.name} has no column "
+                                f"{', '.join(unknown)}")
+
+    def insert(self, row: dict, *, pk=None, alter: bool = False, ignore: bool = False, replace: bool = False):
+        """One row; `last_pk` is its id. `ignore`: a row whose key is taken is skipped; `replace`: overwrites it."""
+        self._insert([row], ignore=ignore, replace=replace)
+        return self
+
+    def insert_all(self, rows, *, pk=None, alter: bool = False, ignore: bool = False, replace: bool = False,
+                   batch_size: int | None = None):
+        rows = list(rows)
+        if rows:
+            with self.db.conn:
+                self._insert(rows, ignore=ignore, replace=replace)
+        return self
+
+    def upsert(self, row: dict, *, pk=None, alter: bool = False):
+        """Insert, or update the given columns of the row with the same primary key."""
+        self._insert([row], update=True, conflict=tuple(pk) if isinstance(pk, (tuple, list)) else
+                     ((pk,) if pk else self.pk))
+        return self
+
+    def upsert_all(self, rows, *, pk=None, alter: bool = False):
+        with self.db.conn:
+            for row in rows:
+                self.upsert(row, pk=pk)
+        return self
+
+    def _insert(self, rows: list[dict], *, ignore=False, replace=False, update=False, conflict=None) -> None:
+        by_columns: dict[tuple, list[tuple]] = {}
+        for row in rows:
+            self._check(row)
+            by_columns.setdefault(tuple(row), []).append(tuple(row.values()))
+        for columns, values in by_columns.items():
+            marks = ", ".join("?" * len(columns))
+            sql = f"INSERT INTO {self.name} ({', '.join(map(_q, columns))}) VALUES ({marks})"
+            keys = conflict or self.pk
+            rest = [c for c in columns if c not in keys]
+            if (replace or update) and rest:
+                sql += f" ON CONFLICT ({', '.join(map(_q, keys))}) DO UPDATE SET " + \
+                       ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in rest)
+            elif ignore or replace or update:
+                sql += " ON CONFLICT DO NOTHING"
+            returning = self.pk == ("id",) and len(values) == 1
+            if returning:
+                cursor = self.db.execute(sql + " RETURNING id", values[0])
+                found = cursor.fetchone()
+                self.last_pk = found[0] if found else None
+            else:
+                self.db.execute(sql, values, many=True)
+                self.last_pk = None
+
+    def update(self, pk_value, fields: dict, *, alter: bool = False):
+        if not fields:
+            return self
+        self._check(fields)
+        keys = pk_value if isinstance(pk_value, (tuple, list)) else (pk_value,)
+        sets = ", ".join(f"{_q(c)} = ?" for c in fields)
+        where = " AND ".join(f"{_q(c)} = ?" for c in self.pk)
+        self.db.execute(f"UPDATE {self.name} SET {sets} WHERE {where}", [*fields.values(), *keys])
+        self.last_pk = pk_value
+        return self
+
+    def get(self, pk_value) -> dict:
+        keys = pk_value if isinstance(pk_value, (tuple, list)) else (pk_value,)
+        where = " AND ".join(f"{_q(c)} = ?" for c in self.pk)
+        rows = list(self.db.query(f"SELECT * FROM {self.name} WHERE {where}", list(keys)))
+        if not rows:
+            raise NotFoundError(f"results database {self.db.label}: no {self.name} row {pk_value!r}")
+        return rows[0]
+
+    def rows_where(self, where: str | None = None, params=(), *, order_by: str | None = None,
+                   select: str = "*", limit: int | None = None, offset: int | None = None):
+        sql = f"SELECT {select} FROM {self.name}"
+        if where:
+            sql += f" WHERE {where}"
+        if order_by:
+            sql += f" ORDER BY {order_by}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        if offset is not None:
+            sql += f" OFFSET {int(offset)}"
+        return self.db.query(sql, params)
+
+    def delete_where(self, where: str | None = None, params=()):
+        self.db.execute(f"DELETE FROM {self.name}" + (f" WHERE {where}" if where else ""), params)
+        return self
+
+
+def _transactional_sqlite(engine) -> None:
+    """SQLAlchemy's documented pysqlite recipe: real transactions, DDL included (one commit per migration)."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _q(name: str) -> str:
+    """A quoted column name (`by` is a keyword in PostgreSQL)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _is_driver_error(exc: Exception) -> bool:
+    import sqlite3
+
+    if isinstance(exc, sqlite3.Error):
+        return isinstance(exc, sqlite3.OperationalError) and "no such" not in str(exc)
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, psycopg.OperationalError)
+
+
+def _reason(exc: Exception, db: Database | None = None) -> str:
+    """The driver's message, one line, with any password in it replaced."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if db is not None and dburl.is_url(str(db.target)):
+        from urllib.parse import urlsplit
+
+        password = urlsplit(str(db.target)).password
+        if password:
+            text = text.replace(password, "***")
+    return text

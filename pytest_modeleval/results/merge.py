@@ -1,0 +1,138 @@
+"""Combine the results DBs of N shard machines into one run (`modeleval merge`).
+
+CI splits a checkpoint's evaluation with `--eval-shard K/N`; each machine writes its own
+DB. Merging takes the newest run of each input, checks they evaluated the same model
+and did not overlap, and writes one run whose outcomes are exactly the union, so every
+later step (summary, gates) sees it as if it had run in one place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+USAGE_COLUMNS = ("requests", "cache_hits", "prompt_tokens", "completion_tokens",
+                 "new_prompt_tokens", "new_completion_tokens", "estimated_cost_usd")
+
+
+class MergeError(ValueError):
+    """Inputs that cannot be one run; the message names the files."""
+
+
+def merge(output: Path, inputs: list[Path]) -> tuple[int, dict]:
+    """The merged run's id and its tallies; the per-item rows are copied, and figures a feature computes
+    over them (the judge's) are the caller's to recompute (`modeleval merge`)."""
+    from .store import Store
+    from .summary import tally
+
+    shards = [_newest_run(path) for path in inputs]
+    _check_same_model(shards)
+    outcomes = [row for _, _, _, rows in shards for row in rows]
+    _check_disjoint(shards)
+    first = shards[0][1]
+    record = {key: value for key, value in first.items() if key not in ("id", "started_at", "ended_at")}
+    record.update(
+        shard="merged " + " + ".join(str(run.get("shard") or "all") for _, run, _, _ in shards),
+        exit_status=max(run.get("exit_status") or 0 for _, run, _, _ in shards),
+        command="modeleval merge " + " ".join(str(p) for p in inputs),
+    )
+    for column in USAGE_COLUMNS:
+        values = [run.get(column) for _, run, _, _ in shards if run.get(column) is not None]
+        record[column] = sum(values) if values else None
+    store = Store(output)
+    try:
+        run_id = store.start_run(record)
+        store.update_run(run_id, {"started_at": min(run["started_at"] for _, run, _, _ in shards)})
+        for _, _, suites, _ in shards:
+            for suite in suites:
+                store.add_suite(run_id, {k: v for k, v in suite.items() if k != "run_id"})
+        library = _copy_variants(store, [path for path, _, _, _ in shards])
+        for path, _, _, rows in shards:
+            for row in rows:
+                if row.get("variant_id") is not None:
+                    row = {**row, "variant_id": library[path].get(row["variant_id"])}
+                store.add_outcome(run_id, row)
+        for table in EVIDENCE:
+            _copy_evidence(store, table, [(path, run["id"]) for path, run, _, _ in shards], run_id)
+        store.finish_run(run_id, record["exit_status"])
+        store.update_run(run_id, {"ended_at": max(run.get("ended_at") or "" for _, run, _, _ in shards)})
+    finally:
+        store.close()
+    return run_id, tally(outcomes)
+
+
+EVIDENCE = ("judgments", "refusals")  # per-item rows of a run, keyed by test id like its outcomes
+
+
+def _copy_evidence(store, table: str, runs: list[tuple[Path, int]], run_id: int) -> None:
+    """The shards' judge or red-team rows of their runs, as rows of the merged run."""
+    import sqlite_utils
+
+    for path, shard_run in runs:
+        db = sqlite_utils.Database(path)
+        try:
+            rows = list(db[table].rows_where("run_id = ?", [shard_run])) if table in db.table_names() else []
+        finally:
+            db.close()
+        store.db[table].insert_all([{**{k: v for k, v in row.items() if k != "id"}, "run_id": run_id}
+                                    for row in rows])
+
+
+def _copy_variants(store, paths: list[Path]) -> dict[Path, dict[int, int]]:
+    """Each shard's variant library into the output (a row already there is kept), and per shard its
+    library row ids -> the output's, so merged outcomes still name the row each variant came from."""
+    import sqlite_utils
+
+    ids = {}
+    for path in paths:
+        db = sqlite_utils.Database(path)
+        try:
+            rows = list(db["variants"].rows) if "variants" in db.table_names() else []
+        finally:
+            db.close()
+        store.add_variants([{k: v for k, v in row.items() if k not in ("id", "created_at")} for row in rows])
+        ids[path] = {row["id"]: _variant_id(store, row) for row in rows}
+    return ids
+
+
+def _variant_id(store, row: dict) -> int:
+    from .tables import VARIANT_KEY
+
+    where = " AND ".join(f"{key} = ?" for key in VARIANT_KEY)
+    return store.db.execute(f"SELECT id FROM variants WHERE {where}", [row[key] for key in VARIANT_KEY]).fetchone()[0]
+
+
+def _newest_run(path: Path):
+    import sqlite_utils
+
+    if not path.exists():
+        raise MergeError(f"{path} does not exist")
+    db = sqlite_utils.Database(path)
+    try:
+        runs = list(db["runs"].rows_where(order_by="id desc", limit=1)) if "runs" in db.table_names() else []
+        if not runs:
+            raise MergeError(f"{path} holds no runs")
+        run = runs[0]
+        suites = list(db["suites"].rows_where("run_id = ?", [run["id"]]))
+        rows = list(db["outcomes"].rows_where("run_id = ?", [run["id"]], order_by="id"))
+    finally:
+        db.close()
+    return path, run, suites, rows
+
+
+def _check_same_model(shards) -> None:
+    path, run, _, _ = shards[0]
+    for other_path, other, _, _ in shards[1:]:
+        for field in ("model_hash", "seed"):
+            if other[field] != run[field]:
+                raise MergeError(f"{path} and {other_path} differ in {field} "
+                                 f"({run[field]!r} vs {other[field]!r}); shards must evaluate the same thing")
+
+
+def _check_disjoint(shards) -> None:
+    seen: dict[str, Path] = {}
+    for path, _, _, rows in shards:
+        for row in rows:
+            if row["test_id"] in seen:
+                raise MergeError(f"{row['test_id']} is in both {seen[row['test_id']]} and {path}; "
+                                 "were the shards run with different --eval-shard K/N?")
+            seen[row["test_id"]] = path

@@ -1,0 +1,115 @@
+"""Per-suite tallies of outcomes and the table printed at the end of a session."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass, field
+
+from ..stash import USAGE_FIELDS
+from ..stats import wilson
+from ..util.text import aligned, pct
+
+
+@dataclass
+class SuiteTally:
+    correct: int = 0
+    wrong: int = 0
+    errors: int = 0
+    skipped: int = 0
+    score_sum: float = 0.0
+    scored: int = 0
+    usage: dict = field(default_factory=lambda: dict.fromkeys(USAGE_FIELDS, 0))
+    metrics: dict = field(default_factory=dict)  # name -> per-item values
+    aggregations: dict = field(default_factory=dict)  # name -> "module:function" when not the mean
+
+    def add_metrics(self, metrics: dict | None, aggregations: dict | None = None) -> None:
+        for name, value in (metrics or {}).items():
+            self.metrics.setdefault(name, []).append(value)
+        self.aggregations.update(aggregations or {})
+
+    def metric_value(self, name: str):
+        """The suite-level value of a metric: the mean of its items, or its own aggregation function."""
+        values = self.metrics[name]
+        where = self.aggregations.get(name)
+        if where is None:
+            return sum(float(v) for v in values) / len(values)
+        module, _, function = where.partition(":")
+        return getattr(importlib.import_module(module), function)(values)
+
+    def add_usage(self, row: dict) -> None:
+        for name in USAGE_FIELDS:
+            self.usage[name] += row.get(name) or 0
+
+    @property
+    def hit_rate(self) -> float:
+        return self.usage["cache_hits"] / self.usage["requests"] if self.usage["requests"] else math.nan
+
+    def add(self, outcome: str, score: float | None) -> None:
+        if outcome == "correct":
+            self.correct += 1
+        elif outcome == "wrong":
+            self.wrong += 1
+        elif outcome == "error":
+            self.errors += 1
+        else:
+            self.skipped += 1
+        if score is not None:
+            self.score_sum += score
+            self.scored += 1
+
+    @property
+    def answered(self) -> int:
+        """Items with a right-or-wrong verdict; errors are counted apart, never as wrong answers."""
+        return self.correct + self.wrong
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.answered if self.answered else math.nan
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson(self.correct, self.answered)
+
+    @property
+    def mean_score(self) -> float:
+        return self.score_sum / self.scored if self.scored else math.nan
+
+
+def tally(outcomes) -> dict[str, SuiteTally]:
+    """Tallies keyed by suite from outcome dicts (with 'suite', 'outcome', 'score')."""
+    tallies: dict[str, SuiteTally] = {}
+    for row in outcomes:
+        tally = tallies.setdefault(row["suite"], SuiteTally())
+        tally.add(row["outcome"], row.get("score"))
+        tally.add_usage(row)
+    return tallies
+
+
+def format_table(tallies: dict[str, SuiteTally]) -> list[str]:
+    header = ("suite", "n", "correct", "wrong", "errors", "accuracy", "95% CI (Wilson)", "mean score",
+              "requests", "cached", "tokens in/out")
+    rows = []
+    for name in sorted(tallies):
+        t = tallies[name]
+        low, high = t.interval
+        ci = "-" if math.isnan(low) else f"[{pct(low)}, {pct(high)}]"
+        rows.append((name, str(t.answered), str(t.correct), str(t.wrong), str(t.errors),
+                     pct(t.accuracy), ci, "-" if math.isnan(t.mean_score) else f"{t.mean_score:.3f}",
+                     str(t.usage["requests"]), pct(t.hit_rate),
+                     f"{t.usage['prompt_tokens']}/{t.usage['completion_tokens']}"))
+    return aligned(header, rows, left=1)
+
+
+def format_metrics(tallies: dict[str, SuiteTally]) -> list[str]:
+    """Named metrics per suite (lm-eval's metric,filter names for task suites); empty when none."""
+    rows = []
+    for name in sorted(tallies):
+        t = tallies[name]
+        for metric in t.metrics:
+            value = t.metric_value(metric)
+            shown = f"{value:.4f}" if isinstance(value, (int, float)) else str(value)
+            rows.append((name, metric, str(len(t.metrics[metric])), shown))
+    if not rows:
+        return []
+    return ["", *aligned(("suite", "metric", "n", "value"), rows, left=2)]
