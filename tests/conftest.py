@@ -19,6 +19,7 @@ import pytest_modeleval.results.migrate  # noqa: E402,F401
 import pytest_modeleval.results.store  # noqa: E402,F401
 import sqlalchemy.dialects.postgresql.psycopg  # noqa: E402,F401
 import sqlalchemy.dialects.sqlite.pysqlite  # noqa: E402,F401
+from testpaths import SHARED_DATA
 
 pytest_plugins = ["pytester"]
 
@@ -40,9 +41,6 @@ def pytester(pytester, monkeypatch):
     cannot assert-rewrite it again. That warning is about the test set-up, not the plugin."""
     monkeypatch.setenv("PYTEST_ADDOPTS", "-W ignore::pytest.PytestAssertRewriteWarning")
     return pytester
-
-
-SHARED_DATA = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture

@@ -30,9 +30,10 @@ from pytest_modeleval.redteam.library import (
 )
 from pytest_modeleval.redteam.rows import FIELDS
 from pytest_modeleval.redteam.validate import validate_classifier, xstest_completions
+from testpaths import REPO
 
 PACKAGED = Path(default_library().directory)
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "refusal_classifiers.py"
+BENCHMARK = REPO / "benchmarks" / "refusal_classifiers.py"
 
 
 def jsonl(path: Path, *rows) -> Path:

@@ -21,8 +21,8 @@ import pytest
 from evalkit import query
 from pytest_modeleval.suites.lmeval import TaskRequests
 from pytest_modeleval.suites import formats
+from testpaths import SHARED_DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(),
                                 reason="reference benchmark data (../shared/data next to the repo) is absent")
 SUBJECTS = ("abstract_algebra", "anatomy")

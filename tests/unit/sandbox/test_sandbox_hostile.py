@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from pytest_modeleval.sandbox import Sandbox
+from testpaths import REPO
 
-CHECKOUT = Path(__file__).resolve().parents[1]
+CHECKOUT = REPO
 SECRET = "modeleval-canary-" + uuid.uuid4().hex
 
 

@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 from evalkit import query
+from testpaths import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 OUTCOMES = "SELECT suite, test_id, item_id, variant, outcome, score, response, metrics FROM outcomes ORDER BY test_id"
 GATES = ("SELECT suite, gate, metric, kind, verdict, n, value, ci_lo, ci_hi, baseline_value, delta, p_value, test, "
          "message FROM gates ORDER BY suite, gate")

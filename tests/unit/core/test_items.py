@@ -22,8 +22,8 @@ from pytest_modeleval.items import (
     parse_hf_spec,
     select,
 )
+from testpaths import REPO, SHARED_DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_shared_data = pytest.mark.skipif(
     not SHARED_DATA.is_dir(), reason="reference benchmark data (../shared/data next to the repo) is absent"
 )
@@ -46,7 +46,7 @@ def indices(items: list[Item]) -> list[int]:
 
 def run_python(code: str, **env: str) -> str:
     """Run code in a fresh interpreter (fresh sys.modules, fresh hash seed) and return its stdout."""
-    root = Path(__file__).resolve().parents[1]
+    root = REPO
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
         env={"PYTHONPATH": str(root), **env},

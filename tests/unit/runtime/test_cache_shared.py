@@ -34,8 +34,8 @@ from pytest_modeleval.runtime.cache.schema import HEAD, REVISIONS, VERSION_TABLE
 from pytest_modeleval.config import ConfigError, build_settings
 from pytest_modeleval.engines.base import GenerateRequest
 from pytest_modeleval.runtime.predictor import Predictor
+from testpaths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 HASH_A = "a" * 64
 
 

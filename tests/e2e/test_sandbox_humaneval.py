@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from pytest_modeleval.sandbox import Sandbox
+from testpaths import SHARED_DATA
 
-HUMANEVAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "humaneval" / "HumanEval.jsonl.gz"
+HUMANEVAL = SHARED_DATA / "humaneval" / "HumanEval.jsonl.gz"
 CORRUPTED_BODY = "    return None\n"
 
 

@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
+from testpaths import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 
 
 def _script(name: str):

@@ -7,8 +7,9 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from testpaths import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 
 
 def test_example_suites_run_end_to_end_and_record_every_item(tmp_path):

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from pytest_modeleval.cli import main as modeleval
+from testpaths import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 BENCHMARK = ROOT / "benchmarks" / "report_100_runs.py"
 
 

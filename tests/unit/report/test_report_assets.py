@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 
 from pytest_modeleval.report import pages, site
+from testpaths import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 
 
 def test_the_committed_chart_js_is_the_version_the_lock_pins():

@@ -14,8 +14,8 @@ from pytest_modeleval.items import DataError
 from pytest_modeleval.sandbox import Sandbox
 from pytest_modeleval.suites import formats, sources
 from pytest_modeleval.suites.humaneval import check
+from testpaths import SHARED_DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def test_mmlu_reads_the_published_and_the_indexed_csv(tmp_path):

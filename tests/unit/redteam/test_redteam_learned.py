@@ -155,11 +155,24 @@ def xstest_files(shared_data):
 
 def test_train_reproduces_the_shipped_weights_and_validates_leave_one_model_out(xstest_files, tmp_path, capsys):
     """One embedding pass over the four files (features are cached in the process), then training and
-    the leave-one-model-out table: the shipped file is exactly what `train` writes."""
+    the leave-one-model-out table: the shipped file is what `train` writes, every weight within 5e-5 (the
+    embeddings' last bits differ between transformers / BLAS builds, so the sixth digit
+    the file keeps is not stable across machines; the validation figures below are the check that matters)."""
+    import json
+
     assert modeleval(["redteam", "train", "--completions", *xstest_files, "--out", str(tmp_path / "head")]) == 0
-    assert (tmp_path / "head" / learned.HEAD).read_bytes() == SHIPPED.read_bytes()
+    written = json.loads((tmp_path / "head" / learned.HEAD).read_text())
+    shipped = json.loads(SHIPPED.read_text())
+    assert {k: v for k, v in written.items() if k not in ("weights", "intercept")} == \
+        {k: v for k, v in shipped.items() if k not in ("weights", "intercept")}
+    assert len(written["weights"]) == len(shipped["weights"])
+    assert np.allclose(written["weights"] + [written["intercept"]], shipped["weights"] + [shipped["intercept"]],
+                       rtol=1e-4, atol=5e-5)
     assert (tmp_path / "head" / learned.NOTICE).read_bytes() == (learned.WEIGHTS / learned.NOTICE).read_bytes()
-    assert learned.shipped().version in capsys.readouterr().out
+    import hashlib
+
+    written_version = hashlib.sha256((tmp_path / "head" / learned.HEAD).read_bytes()).hexdigest()
+    assert f"sha256 {written_version}" in capsys.readouterr().out
     db = tmp_path / "r.sqlite"
     assert modeleval(["redteam", "validate", "--classifier", "learned", "--completions", *xstest_files,
                       "--db", str(db)]) == 0
