@@ -86,34 +86,19 @@ def open_store(args, *, create: bool = False):
 def run_id(db, text: str) -> int:
     """A run named as N, run:N, `latest`, or sha256:<prefix> (that model's newest run)."""
     from ..gates.baseline import model_hash_for
+    from ..results import runs
 
     text = str(text).strip()
     if text == "latest":
-        row = next(db.query("SELECT MAX(id) AS id FROM runs"))
-        if row["id"] is None:
+        newest = runs.newest_id(db)
+        if newest is None:
             raise CLIError("the results database holds no runs")
-        return row["id"]
+        return newest
     if text.startswith("sha256:"):
-        model_hash = model_hash_for(db, text, f"run {text}")
-        return next(db.query("SELECT MAX(id) AS id FROM runs WHERE model_hash = ?", [model_hash]))["id"]
+        return runs.newest_id(db, model_hash=model_hash_for(db, text, f"run {text}"))
     number = text.removeprefix("run:")
     if not number.isdigit():
         raise CLIError(f"{text!r} is not a run (expected N, run:N, latest or sha256:<prefix>)")
-    if not list(db.query("SELECT id FROM runs WHERE id = ?", [int(number)])):
-        newest = next(db.query("SELECT MAX(id) AS id FROM runs"))["id"]
-        raise CLIError(f"there is no run {number} (runs go up to {newest})")
+    if runs.run(db, int(number)) is None:
+        raise CLIError(f"there is no run {number} (runs go up to {runs.newest_id(db)})")
     return int(number)
-
-
-def run_row(db, rid: int) -> dict:
-    return next(db.query("SELECT * FROM runs WHERE id = ?", [rid]))
-
-
-def channels_by_run(db) -> dict[int, list[str]]:
-    """run id -> the channels whose current (newest) promotion is that run."""
-    rows = db.query("SELECT p.channel, p.run_id FROM promotions AS p WHERE p.id = "
-                    "(SELECT MAX(id) FROM promotions AS q WHERE q.channel = p.channel)")
-    marks: dict[int, list[str]] = {}
-    for row in rows:
-        marks.setdefault(row["run_id"], []).append(row["channel"])
-    return marks

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from .common import CLIError, command
 
-BATCH = 2000  # rows per INSERT batch
-
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("db", help="results database tools: copy a history between SQLite and PostgreSQL")
@@ -29,6 +27,7 @@ def run_copy(args) -> int:
     from ..results.db import Database, exists
     from ..results.migrate import check
     from ..results.store import Store
+    from ..results.transfer import CopyError, copy_history
 
     source_label, target_label = redact(args.source), redact(args.target)
     if not exists(args.source):
@@ -40,7 +39,9 @@ def run_copy(args) -> int:
         check(source)  # a DB newer than this code is refused, not half-copied
         target = Store(args.target)
         try:
-            counts = copy(source, target.db)
+            counts = copy_history(source, target.db)
+        except CopyError as exc:
+            raise CLIError(str(exc)) from None
         finally:
             target.close()
     finally:
@@ -49,34 +50,3 @@ def run_copy(args) -> int:
     print(f"modeleval db copy: {source_label} -> {target_label}: {copied or 'no rows'}")
     return 0
 
-
-def copy(source, target) -> dict[str, int]:
-    """Every table of store.TABLES from one Database into another; rows per table."""
-    from ..results.tables import TABLES
-
-    held = next(target.query("SELECT COUNT(*) AS n FROM runs"))["n"]
-    if held:
-        raise CLIError(f"results database {target.label} already holds {held} runs: copy into a new or empty "
-                       f"database (a copy never merges two histories)")
-    present = source.columns()
-    counts = {}
-    with target.conn:
-        for table, spec in TABLES.items():  # runs first: every other table names a run
-            columns = [c for c in spec if c in present.get(table, ())]
-            if not columns:
-                counts[table] = 0
-                continue
-            quoted = ", ".join(f'"{c}"' for c in columns)
-            cursor = source.execute(f"SELECT {quoted} FROM {table}")
-            insert = f"INSERT INTO {table} ({quoted}) VALUES ({', '.join('?' * len(columns))})"
-            n = 0
-            while rows := cursor.fetchmany(BATCH):
-                target.executemany(insert, rows)
-                n += len(rows)
-            counts[table] = n
-        target.reset_ids()
-    for table, n in counts.items():
-        found = next(target.query(f"SELECT COUNT(*) AS n FROM {table}"))["n"]
-        if found != n:
-            raise CLIError(f"{table}: {n} rows read from {source.label} but {found} in {target.label}")
-    return counts

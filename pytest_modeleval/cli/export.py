@@ -49,13 +49,9 @@ def run(args) -> int:
 
 def rows(db, table: str, ids: list[int] | None) -> list[dict]:
     """A table's rows for the chosen runs (promotions: those pointing at them), JSON columns decoded."""
-    column = "id" if table == "runs" else "run_id"
-    where, params = "", []
-    if ids is not None:
-        where = f"WHERE {column} IN ({', '.join('?' * len(ids))})"
-        params = ids
-    order = "id" if table in ("runs", "outcomes", "promotions") else "run_id"
-    out = [dict(row) for row in db.query(f"SELECT * FROM {table} {where} ORDER BY {order}", params)]
+    from ..results.transfer import table_rows
+
+    out = table_rows(db, table, ids)
     for row in out:
         for name in _JSON_COLUMNS.get(table, ()):
             if row.get(name):

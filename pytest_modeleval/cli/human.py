@@ -32,14 +32,14 @@ def add_parser(sub) -> None:
 @command("human export")
 def run_export(args) -> int:
     from ..judge.human import HumanError, export
+    from ..results.judging import pairwise_pair_count
 
     if args.n < 1:
         raise CLIError(f"--n {args.n}: must be at least 1")
     store = open_store(args)
     try:
         rid = run_id(store.db, args.run_ref)  # dest: `run` is the function
-        total = next(store.db.query("SELECT COUNT(*) AS n FROM judgments WHERE run_id = ? AND kind = 'pairwise' "
-                                    "AND candidate IS NOT NULL AND reference IS NOT NULL", [rid]))["n"]
+        total = pairwise_pair_count(store.db, rid)
         csv_path, jsonl_path, rows = export(store.db, rid, args.n, args.out, seed=args.seed)
     except HumanError as exc:
         raise CLIError(str(exc)) from None

@@ -40,6 +40,7 @@ def run_validate(args) -> int:
     from ..judge import labels
     from ..judge.validate import validate
     from ..modelref import ModelRefError
+    from ..results.judging import add_validation
     from ..results.store import Store
 
     project = settings()
@@ -66,7 +67,7 @@ def run_validate(args) -> int:
     result.labels_file = args.labels
     store = Store(db_path(args))
     try:
-        record_id = store.db["judge_validations"].insert(result.record()).last_pk
+        record_id = add_validation(store.db, result.record())
     finally:
         store.close()
     if args.out:

@@ -13,6 +13,8 @@ import json
 import subprocess
 from pathlib import Path
 
+from ..results import gating
+from ..results.runs import newest_of
 from ..results.store import now
 from .common import CLIError, add_db_argument, command, open_store, settings
 
@@ -35,23 +37,22 @@ def run(args) -> int:
     try:
         db = store.db
         model_hash = _model_hash(db, args.model)
-        runs = list(db.query("SELECT * FROM runs WHERE model_hash = ? ORDER BY id DESC LIMIT 1", [model_hash]))
-        if not runs:
+        last = newest_of(db, model_hash)
+        if last is None:
             raise CLIError(f"sha256:{model_hash[:12]} has no run in {store.label}; evaluate it first", status=1)
-        last = runs[0]
         used = _check(db, last, args)
-        current = list(db.query("SELECT * FROM promotions WHERE channel = ? ORDER BY id DESC LIMIT 1", [args.channel]))
-        if current and current[0]["model_hash"] == model_hash and current[0]["run_id"] == last["id"]:
+        current = gating.latest_promotion(db, args.channel)
+        if current and current["model_hash"] == model_hash and current["run_id"] == last["id"]:
             print(f"sha256:{model_hash[:12]} (run {last['id']}) is already the current {args.channel} checkpoint")
             return 0
         note = args.note or ""
         if used:
             note = (note + "; " if note else "") + "overrides: " + json.dumps([o.record() for o in used])
-        pid = db["promotions"].insert({"model_hash": model_hash, "channel": args.channel, "run_id": last["id"],
-                                       "promoted_at": now(), "by": args.by or _who(), "note": note or None}).last_pk
+        pid = gating.add_promotion(db, {"model_hash": model_hash, "channel": args.channel, "run_id": last["id"],
+                                        "promoted_at": now(), "by": args.by or _who(), "note": note or None})
     finally:
         store.close()
-    previous = f" (was sha256:{current[0]['model_hash'][:12]}, run {current[0]['run_id']})" if current else ""
+    previous = f" (was sha256:{current['model_hash'][:12]}, run {current['run_id']})" if current else ""
     print(f"promoted sha256:{model_hash[:12]} (run {last['id']}) to {args.channel}{previous}; promotion {pid}")
     for override in used:
         print(f"  with override #{override.entry}: {override.describe()}")
@@ -92,8 +93,7 @@ def _check(db, run: dict, args) -> list:
         raise CLIError(f"{where} has no gate verdicts (gates were off, or no eval test ran)", status=1)
     if run["gate_status"] != "failed":
         return []
-    failed = list(db.query("SELECT suite, gate, message FROM gates WHERE run_id = ? AND verdict = 'fail' "
-                           "ORDER BY suite, gate", [run["id"]]))
+    failed = gating.failed_gates(db, run["id"])
     overrides = _overrides(args)
     used, uncovered = [], []
     for gate in failed:

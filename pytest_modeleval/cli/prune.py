@@ -13,9 +13,6 @@ from pathlib import Path
 
 from .common import CLIError, add_db_argument, command, open_store
 
-CHILD_TABLES = ("outcomes", "suites", "gates", "judgments", "rejudgments", "refusals", "contamination",
-                "contamination_items", "human_samples")
-
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("prune", help="delete runs older than the retention period (promoted checkpoints' "
@@ -55,30 +52,21 @@ def run(args) -> int:
     if days < 0:
         raise CLIError(f"--older-than-days must be >= 0, got {days:g}")
     cutoff = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days)).isoformat(timespec="seconds")
+    from ..results import prune
+
     store = open_store(args)
     try:
-        db = store.db
-        old = list(db.query(
-            "SELECT id, started_at, audit_config FROM runs WHERE started_at < ? AND model_hash NOT IN "
-            "(SELECT model_hash FROM promotions) AND id NOT IN (SELECT COALESCE(run_id, -1) FROM promotions) "
-            "ORDER BY id", [cutoff]))
+        old = prune.unpromoted_before(store.db, cutoff)
         doomed = [r["id"] for r in old if not _audit_retained(r)]
         audited = len(old) - len(doomed)
-        kept = next(db.query("SELECT COUNT(*) AS n FROM runs WHERE started_at < ? AND model_hash IN "
-                             "(SELECT model_hash FROM promotions)", [cutoff]))["n"]
+        kept = prune.promoted_before(store.db, cutoff)
         if args.dry_run or not doomed:
             verb = "would delete" if args.dry_run else "deleted"
             print(f"modeleval prune: {verb} {len(doomed)} runs started before {cutoff}"
                   + (f": {_ids(doomed)}" if doomed else "") + f"; kept {kept} runs of promoted checkpoints"
                   + _audited(audited))
             return 0
-        marks = ", ".join("?" * len(doomed))
-        with db.conn:
-            counts = {table: db.conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", doomed).rowcount
-                      for table in CHILD_TABLES if table in db.table_names()}
-            db.conn.execute(f"UPDATE watch_queue SET run_id = NULL WHERE run_id IN ({marks})", doomed)
-            db.conn.execute(f"DELETE FROM runs WHERE id IN ({marks})", doomed)
-        db.execute("VACUUM")
+        counts = prune.delete_runs(store.db, doomed)
     finally:
         store.close()
     print(f"modeleval prune: deleted {len(doomed)} runs started before {cutoff} ({_ids(doomed)}) with "

@@ -78,6 +78,7 @@ def _completions(names) -> list[Path]:
 def run_validate(args) -> int:
     from ..items import DataError
     from ..redteam.validate import compare, xstest_completions
+    from ..results.judging import add_classifier_validation
     from ..results.store import Store, now
 
     if args.classifier == "judge" and not args.judge:
@@ -107,7 +108,7 @@ def run_validate(args) -> int:
     try:
         for name, r in results:
             digest = hashlib.sha256(Path(name).read_bytes()).hexdigest() if name != "all" else None
-            store.db["classifier_validations"].insert({
+            add_classifier_validation(store.db, {
                 "classifier": r.classifier, "judge_hash": judge_hash, "template_sha256": template,
                 "labels_file": name, "labels_sha256": digest, "n": r.n,
                 "n_errors": sum(v for k, v in r.confusion.items() if k.endswith("->error")),
@@ -169,6 +170,7 @@ def _run_learned(args, paths: list[Path], db: Path) -> int:
     """Leave one model out with two files or more; one file: the packaged head (or --weights DIR)."""
     from ..redteam import learned, lomo
     from ..redteam.validate import compare
+    from ..results.judging import add_classifier_validation
     from ..results.store import Store, now
 
     if args.weights and len(paths) > 1:
@@ -205,7 +207,7 @@ def _run_learned(args, paths: list[Path], db: Path) -> int:
     store = Store(db)
     try:
         for name, digest, r, details in rows:
-            store.db["classifier_validations"].insert({
+            add_classifier_validation(store.db, {
                 "classifier": r.classifier if len(sets) == 1 else "learned:leave-one-model-out",
                 "labels_file": name, "labels_sha256": digest, "n": r.n, "n_errors": 0,
                 "agreement": r.agreement, "kappa": r.kappa.value if r.kappa else None,

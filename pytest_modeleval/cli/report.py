@@ -34,6 +34,7 @@ def report_command(args) -> int:
 
     from ..dburl import redact
     from ..report import ReportError
+    from ..results.runs import count
 
     if not args.html and not args.serve:
         raise CLIError("say what to do: --html DIR writes the dashboard, --serve serves it (both: serve DIR)")
@@ -45,7 +46,7 @@ def report_command(args) -> int:
     label = redact(str(path))  # what the pages and messages call the DB: never its password
     store = open_store(args)
     try:
-        if not next(store.db.query("SELECT COUNT(*) AS n FROM runs"))["n"]:
+        if not count(store.db):
             raise CLIError(f"results database {label} holds no runs: nothing to report (a pytest run with --model "
                            "records one)")
         pairs = [(run_id(store.db, a), run_id(store.db, b)) for a, b in args.compare or []]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..results import gating
+from ..results import runs as stored_runs
 from ..util.text import pct
-from .common import add_db_argument, channels_by_run, command, open_store, run_id, run_row
+from .common import add_db_argument, command, open_store, run_id
 
 
 def add_parser(sub) -> None:
@@ -44,20 +46,13 @@ def list_runs(args) -> int:
 
     store = open_store(args)
     db = store.db
-    where, params = "", []
+    model_hash = None
     if args.model:
         from ..gates.baseline import model_hash_for
 
-        where, params = "WHERE r.model_hash = ?", [model_hash_for(db, args.model, "--model")]
-    limit = f"LIMIT {int(args.last)}" if args.last else ""
-    rows = list(db.query(f"""
-        SELECT r.id, r.started_at, r.model_ref, r.model_hash, r.exit_status, r.gate_status, r.gates_failed,
-               COUNT(DISTINCT o.suite) AS suites, SUM(CASE WHEN o.outcome IN ('correct', 'wrong') THEN 1 WHEN o.outcome IS NOT NULL THEN 0 END) AS n,
-               AVG(CASE WHEN o.outcome IN ('correct', 'wrong') THEN o.score END) AS score,
-               SUM(CASE WHEN o.outcome = 'error' THEN 1 WHEN o.outcome IS NOT NULL THEN 0 END) AS errors
-        FROM runs AS r LEFT JOIN outcomes AS o ON o.run_id = r.id {where}
-        GROUP BY r.id ORDER BY r.id DESC {limit}""", params))
-    marks = channels_by_run(db)
+        model_hash = model_hash_for(db, args.model, "--model")
+    rows = stored_runs.listing(db, model_hash=model_hash, last=args.last)
+    marks = gating.channels_by_run(db)
     table = [(str(r["id"]), (r["started_at"] or "")[:19].replace("T", " "), r["model_ref"] or "-",
               (r["model_hash"] or "")[:12], str(r["suites"]), str(r["n"] or 0), pct(r["score"]),
               str(r["errors"] or 0), _gates(r), "-" if r["exit_status"] is None else str(r["exit_status"]),
@@ -82,8 +77,8 @@ def show_run(args) -> int:
     store = open_store(args)
     db = store.db
     rid = run_id(db, args.run_ref)
-    run = run_row(db, rid)
-    rows = list(db.query("SELECT * FROM outcomes WHERE run_id = ? ORDER BY id", [rid]))
+    run = stored_runs.run(db, rid)
+    rows = store.outcomes(rid)
     print(f"run {rid}: {run['started_at']} -> {run['ended_at'] or 'not finished'}, exit status "
           f"{run['exit_status'] if run['exit_status'] is not None else '-'}")
     print(f"model {run['model_ref']} sha256:{run['model_hash']} ({run['model_kind']})")
@@ -99,7 +94,7 @@ def show_run(args) -> int:
     if run.get("command"):
         print(f"command: {run['command']}")
     promoted = [f"{p['channel']} (promotion {p['id']}, {p['promoted_at']}, by {p['by']})"
-                for p in db.query("SELECT * FROM promotions WHERE run_id = ? ORDER BY id", [rid])]
+                for p in gating.promotions_of(db, rid)]
     if promoted:
         print("promoted to " + "; ".join(promoted))
     tallies = tally(rows)
@@ -109,7 +104,7 @@ def show_run(args) -> int:
     print()
     for line in format_table(tallies) + format_metrics(tallies):
         print(line)
-    gates = list(db.query("SELECT * FROM gates WHERE run_id = ? ORDER BY suite, gate", [rid]))
+    gates = gating.gates_of(db, rid)
     print()
     if not gates:
         print("gates: none recorded (no outcomes, gates off, or an interrupted run)")
@@ -146,8 +141,8 @@ def compare_runs(args) -> int:
     store = open_store(args)
     db = store.db
     a_id, b_id = run_id(db, args.run_a), run_id(db, args.run_b)
-    a, _ = item_values(db.query("SELECT * FROM outcomes WHERE run_id = ?", [a_id]))
-    b, _ = item_values(db.query("SELECT * FROM outcomes WHERE run_id = ?", [b_id]))
+    a, _ = item_values(stored_runs.outcome_values(db, a_id, p_correct=True))
+    b, _ = item_values(stored_runs.outcome_values(db, b_id, p_correct=True))
     store.close()
     table, notes = [], []
     for suite in sorted(set(a) | set(b)):
@@ -191,15 +186,12 @@ def compare_runs(args) -> int:
 
 @command("history")
 def show_history(args) -> int:
+    from ..results.contamination import scores
     from ..util.text import aligned
 
     store = open_store(args)
     db = store.db
-    # each checkpoint's newest finished run, in the order the checkpoints were first evaluated
-    runs = list(db.query("""
-        SELECT r.* FROM runs AS r
-        WHERE r.id = (SELECT MAX(id) FROM runs AS s WHERE s.model_hash = r.model_hash AND s.ended_at IS NOT NULL)
-        ORDER BY (SELECT MIN(id) FROM runs AS f WHERE f.model_hash = r.model_hash)"""))
+    runs = stored_runs.checkpoints(db)  # each checkpoint's newest finished run, oldest checkpoint first
     if args.last:
         runs = runs[-int(args.last):]
     values: dict[int, dict[str, float]] = {}
@@ -207,13 +199,13 @@ def show_history(args) -> int:
     contamination = args.metric.lower() in CS_NAMES
     show = _cs_text if contamination else _value
     for run in runs:
-        per_suite = _cs(db, run["id"]) if contamination else _metric_means(db, run["id"], args.metric)
+        per_suite = scores(db, run["id"]) if contamination else _metric_means(db, run["id"], args.metric)
         values[run["id"]] = per_suite
         suites.update(per_suite)
     if args.suite:
         suites &= set(args.suite)
     columns = sorted(suites)
-    marks = _promoted_hashes(db)
+    marks = gating.channels_by_model(db)
     store.close()
     if not runs or not columns:
         print(f"no finished runs record {args.metric}" + (f" for {', '.join(args.suite)}" if args.suite else ""))
@@ -244,12 +236,6 @@ def show_history(args) -> int:
 CS_NAMES = ("cs", "contamination")
 
 
-def _cs(db, rid: int) -> dict[str, float | None]:
-    if "contamination" not in db.table_names():
-        return {}
-    return {row["suite"]: row["cs"] for row in db.query("SELECT suite, cs FROM contamination WHERE run_id = ?", [rid])}
-
-
 def _cs_text(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -257,16 +243,8 @@ def _cs_text(value) -> str:
 def _metric_means(db, rid: int, metric: str) -> dict[str, float]:
     from ..gates.evaluate import item_values
 
-    values, _ = item_values(db.query("SELECT suite, item_id, outcome, score, metrics FROM outcomes WHERE run_id = ?",
-                                     [rid]))
+    values, _ = item_values(stored_runs.outcome_values(db, rid))
     return {suite: sum(v.values()) / len(v) for suite, per in values.items() if (v := per.get(metric))}
-
-
-def _promoted_hashes(db) -> dict[str, list[str]]:
-    marks: dict[str, list[str]] = {}
-    for row in db.query("SELECT DISTINCT model_hash, channel FROM promotions ORDER BY channel"):
-        marks.setdefault(row["model_hash"], []).append(row["channel"])
-    return marks
 
 
 def _gates(run: dict) -> str:

@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 from ..dburl import is_url
-from ..results.store import now
+from ..results import watch_queue as queue
+from ..results.runs import newest_id
 from ..util.process import alive
 from .common import CLIError, add_db_argument, command, db_path
 
@@ -115,11 +116,7 @@ class Watcher:
             except (ModelRefError, OSError) as exc:
                 self.say(f"skipping {path.name}: {exc}")
                 continue
-            with self.db.conn:
-                cursor = self.db.conn.execute(
-                    "INSERT INTO watch_queue (model_hash, path, status, queued_at, attempts) "
-                    "VALUES (?, ?, 'queued', ?, 0) ON CONFLICT DO NOTHING", [digest, str(path.absolute()), now()])
-            if cursor.rowcount:
+            if queue.enqueue(self.db, digest, str(path.absolute())):
                 queued.append(digest)
                 self.say(f"queued {path.name} sha256:{digest[:12]}")
         return queued
@@ -140,32 +137,23 @@ class Watcher:
         return found
 
     def retry_failed(self) -> None:
-        with self.db.conn:
-            n = self.db.conn.execute("UPDATE watch_queue SET status = 'queued', attempts = 0, pid = NULL "
-                                     "WHERE status = 'failed'").rowcount
+        n = queue.requeue_failed(self.db)
         if n:
             self.say(f"queued {n} failed checkpoints again")
 
     def recover(self) -> None:
         """Rows left `running` by a watcher that died: adopt the run its pytest recorded, or queue again."""
-        for row in list(self.db.query("SELECT * FROM watch_queue WHERE status = 'running'")):
+        for row in queue.running(self.db):
             if not self._stale(row):
                 continue  # another watcher's pytest (or an orphan) is still at it
-            finished = list(self.db.query(
-                "SELECT id, exit_status FROM runs WHERE model_hash = ? AND started_at >= ? AND ended_at IS NOT NULL "
-                "ORDER BY id DESC LIMIT 1", [row["model_hash"], row["started_at"] or ""]))
-            if finished and finished[0]["exit_status"] in FINISHED:
-                self._finish(row, finished[0]["exit_status"], finished[0]["id"], "recorded by an interrupted watcher")
+            finished = queue.recorded_run(self.db, row["model_hash"], row["started_at"] or "")
+            if finished and finished["exit_status"] in FINISHED:
+                self._finish(row, finished["exit_status"], finished["id"], "recorded by an interrupted watcher")
                 continue
             status = "queued" if row["attempts"] < self.max_attempts else "failed"
             message = ("pytest died; queued again" if status == "queued"
                        else f"pytest died in each of {row['attempts']} attempts")
-            with self.db.conn:
-                taken = self.db.conn.execute(
-                    "UPDATE watch_queue SET status = ?, pid = NULL, host = NULL, lease_until = NULL, message = ? "
-                    "WHERE id = ? AND status = 'running' AND attempts = ?",
-                    [status, message, row["id"], row["attempts"]]).rowcount
-            if taken:
+            if queue.take_over(self.db, row["id"], row["attempts"], status, message):
                 self.say(f"sha256:{row['model_hash'][:12]}: {message}")
 
     def _stale(self, row: dict) -> bool:
@@ -178,16 +166,10 @@ class Watcher:
 
     def run_next(self) -> bool:
         """Claim the oldest queued checkpoint and evaluate it; False when the queue is empty."""
-        rows = list(self.db.query("SELECT * FROM watch_queue WHERE status = 'queued' ORDER BY id LIMIT 1"))
-        if not rows:
+        row = queue.next_queued(self.db)
+        if row is None:
             return False
-        row = rows[0]
-        with self.db.conn:
-            claimed = self.db.conn.execute(
-                "UPDATE watch_queue SET status = 'running', started_at = ?, attempts = attempts + 1, pid = ?, "
-                "host = ?, lease_until = ? WHERE id = ? AND status = 'queued'",
-                [now(), os.getpid(), self.host, time.time() + self.lease, row["id"]]).rowcount
-        if not claimed:
+        if not queue.claim(self.db, row["id"], pid=os.getpid(), host=self.host, lease_until=time.time() + self.lease):
             return True  # another watcher took it; look again
         path = Path(row["path"])
         if not path.exists():
@@ -201,19 +183,15 @@ class Watcher:
             command.append(f"--eval-db={_shown(self.db_path)}")
         self.say(f"evaluating {path.name} sha256:{row['model_hash'][:12]}: {' '.join(command[1:])}")
         process = subprocess.Popen(command, env=env)
-        with self.db.conn:
-            self.db.conn.execute("UPDATE watch_queue SET pid = ? WHERE id = ?", [process.pid, row["id"]])
+        queue.set_pid(self.db, row["id"], process.pid)
         try:
             status = self._wait(process, row)
         except KeyboardInterrupt:
             process.terminate()
             process.wait()
-            with self.db.conn:
-                self.db.conn.execute("UPDATE watch_queue SET status = 'queued', pid = NULL, attempts = attempts - 1, "
-                                     "message = 'interrupted; queued again' WHERE id = ?", [row["id"]])
+            queue.give_back(self.db, row["id"])
             raise
-        runs = list(self.db.query("SELECT MAX(id) AS id FROM runs WHERE model_hash = ?", [row["model_hash"]]))
-        run_id = runs[0]["id"] if runs else None
+        run_id = newest_id(self.db, model_hash=row["model_hash"])
         message = {0: "passed", 10: "gates failed"}.get(status, f"pytest exit status {status}")
         self._finish(row, status, run_id, message, status="done" if status in FINISHED else "failed")
         return True
@@ -224,14 +202,10 @@ class Watcher:
             try:
                 return process.wait(timeout=max(self.lease / 3, 0.1))
             except subprocess.TimeoutExpired:
-                self.db.execute("UPDATE watch_queue SET lease_until = ? WHERE id = ? AND status = 'running'",
-                                [time.time() + self.lease, row["id"]])
+                queue.renew(self.db, row["id"], time.time() + self.lease)
 
     def _finish(self, row: dict, exit_status, run_id, message: str, status: str = "done") -> None:
-        with self.db.conn:
-            self.db.conn.execute("UPDATE watch_queue SET status = ?, finished_at = ?, exit_status = ?, run_id = ?, "
-                                 "pid = NULL, lease_until = NULL, message = ? WHERE id = ?",
-                                 [status, now(), exit_status, run_id, message, row["id"]])
+        queue.finish(self.db, row["id"], status, exit_status, run_id, message)
         run = f" (run {run_id})" if run_id else ""
         self.say(f"sha256:{row['model_hash'][:12]}: {status}{run}: {message}")
 

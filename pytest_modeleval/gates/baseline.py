@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..results import runs
+from ..results.gating import latest_promotion
+
 DEFAULT = "channel:production"
 
 
@@ -36,7 +39,7 @@ def find(db, spec: str | None, current_run_id: int | None) -> tuple[Baseline | N
             return None, (f"nothing is promoted to channel {value!r} yet (`modeleval promote MODEL "
                           f"--channel {value}` sets it)")
         run_id = promotion["run_id"]
-        if _run(db, run_id) is None:
+        if runs.run(db, run_id) is None:
             raise BaselineError(f"--baseline {spec}: the promoted run {run_id} (sha256:{promotion['model_hash'][:12]}) "
                                 "is not in the results database")
         why = value
@@ -44,15 +47,15 @@ def find(db, spec: str | None, current_run_id: int | None) -> tuple[Baseline | N
         run_id = int(value)
         if run_id == current_run_id:
             raise BaselineError(f"--baseline {spec} is this run itself")
-        if _run(db, run_id) is None:
-            newest = next(db.query("SELECT MAX(id) AS id FROM runs WHERE id != ?", [current_run_id or -1]))["id"]
+        if runs.run(db, run_id) is None:
+            newest = runs.newest_id(db, besides=current_run_id)
             raise BaselineError(f"--baseline {spec}: there is no run {run_id} in the results database "
                                 f"(newest earlier run: {newest})")
         why = "--baseline"
     else:
         run_id = newest_run_of(db, value, exclude=current_run_id, what=f"--baseline {spec}")
         why = "--baseline"
-    run = _run(db, run_id)
+    run = runs.run(db, run_id)
     rows = outcome_rows(db, run_id)
     label = f"run {run_id} ({why}, sha256:{run['model_hash'][:12]})"
     return Baseline(run_id, run["model_hash"], label, rows), ""
@@ -60,24 +63,13 @@ def find(db, spec: str | None, current_run_id: int | None) -> tuple[Baseline | N
 
 def outcome_rows(db, run_id: int) -> list[dict]:
     """The columns the gates read of a run's outcomes; `p_correct` only where the DB has it (schema 6)."""
-    columns = "suite, item_id, outcome, score, metrics"
-    if "p_correct" in db["outcomes"].columns_dict:
-        columns += ", p_correct"
-    return list(db.query(f"SELECT {columns} FROM outcomes WHERE run_id = ?", [run_id]))
-
-
-def latest_promotion(db, channel: str) -> dict | None:
-    if "promotions" not in db.table_names():
-        return None
-    rows = list(db.query("SELECT * FROM promotions WHERE channel = ? ORDER BY id DESC LIMIT 1", [channel]))
-    return rows[0] if rows else None
+    return runs.outcome_values(db, run_id, p_correct=True)
 
 
 def model_hash_for(db, prefix: str, what: str) -> str:
     """The one model hash in the DB's runs that starts with `prefix` (with or without `sha256:`)."""
     prefix = prefix.removeprefix("sha256:").lower()
-    hashes = [r["model_hash"] for r in db.query(
-        "SELECT DISTINCT model_hash FROM runs WHERE model_hash LIKE ? ORDER BY model_hash", [prefix + "%"])]
+    hashes = runs.model_hashes(db, prefix)
     if not hashes:
         raise BaselineError(f"{what}: no run in the results database evaluated a model sha256:{prefix}")
     if len(hashes) > 1:
@@ -89,13 +81,7 @@ def model_hash_for(db, prefix: str, what: str) -> str:
 def newest_run_of(db, prefix: str, *, exclude: int | None = None, what: str = "model") -> int:
     """The newest finished run of the model whose hash starts with `prefix`."""
     model_hash = model_hash_for(db, prefix, what)
-    rows = list(db.query("SELECT id FROM runs WHERE model_hash = ? AND ended_at IS NOT NULL AND id != ? "
-                         "ORDER BY id DESC LIMIT 1", [model_hash, exclude or -1]))
-    if not rows:
+    run_id = runs.newest_finished_id(db, model_hash, besides=exclude)
+    if run_id is None:
         raise BaselineError(f"{what}: sha256:{model_hash[:12]} has no finished run besides this one")
-    return rows[0]["id"]
-
-
-def _run(db, run_id: int) -> dict | None:
-    rows = list(db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
-    return rows[0] if rows else None
+    return run_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+from ..results.gating import replace_gates
 from .evaluate import GateReport
 
 
@@ -21,10 +22,7 @@ def record(store, run_id: int, report: GateReport, overrides: dict | None) -> No
         "detectable": r.detectable if r.detectable is None or math.isfinite(r.detectable) else None,
         "needed_n": r.needed_n, "underpowered": int(r.underpowered) if r.rule.kind == "regression" else None,
     } for r in report.results]
-    with store.db.conn:  # a run gated again (`modeleval gate`) keeps only its new verdicts
-        store.db.conn.execute("DELETE FROM gates WHERE run_id = ?", [run_id])
-    if rows:
-        store.db["gates"].insert_all(rows, pk=("run_id", "suite", "gate"))
+    replace_gates(store.db, run_id, rows)  # a run gated again (`modeleval gate`) keeps only its new verdicts
     store.update_run(run_id, {
         "baseline_run_id": report.baseline.run_id if report.baseline is not None else None,
         "gate_status": report.status, "gates_failed": len(report.failed),

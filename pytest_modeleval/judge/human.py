@@ -32,15 +32,13 @@ class HumanError(ValueError):
 
 def export(db, run_id: int, n: int, out_dir, seed: int = 0) -> tuple[Path, Path, list[dict]]:
     """Write human-run{N}.csv and .jsonl (the same rows) in out_dir and record each sample for import."""
+    from ..results.judging import add_human_samples, pairwise_pairs
     from ..results.store import now
 
-    db = getattr(db, "db", db)  # a Store or its sqlite-utils Database
+    db = getattr(db, "db", db)  # a Store or its Database
     if n < 1:
         raise HumanError(f"--n {n}: must be at least 1")
-    judgments = list(db.query(
-        "SELECT suite, test_id, item_id, question, candidate, reference, outcome, error FROM judgments "
-        "WHERE run_id = ? AND kind = 'pairwise' AND candidate IS NOT NULL AND reference IS NOT NULL "
-        "ORDER BY suite, test_id", [run_id]))
+    judgments = pairwise_pairs(db, run_id)
     if not judgments:
         raise HumanError(f"run {run_id} has no pairwise judgments with both answers recorded: nothing to show raters")
     strata: dict[tuple[str, str], list[dict]] = {}
@@ -71,8 +69,7 @@ def export(db, run_id: int, n: int, out_dir, seed: int = 0) -> tuple[Path, Path,
         writer.writerows(out_rows)
     with jsonl_path.open("w", encoding="utf-8") as f:
         f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in out_rows)
-    with db.conn:
-        db["human_samples"].upsert_all(samples, pk="sample_id")
+    add_human_samples(db, samples)
     return csv_path, jsonl_path, out_rows
 
 
@@ -211,6 +208,7 @@ class ImportReport:
 
 def import_labels(db, path, rater: str | None = None) -> ImportReport:
     """Record a labels file in human_labels (replacing an earlier import of it by the same rater) and report."""
+    from ..results.judging import human_sample, judged, replace_human_labels
     from ..results.store import now
     from ..stats.agreement import cohen_kappa
     from ..stats.proportion import wilson
@@ -222,21 +220,18 @@ def import_labels(db, path, rater: str | None = None) -> ImportReport:
         raise HumanError(f"{path}: no labelled rows ({labels.skipped} without a label)")
     samples = {}
     for item in labels:
-        found = list(db.query("SELECT * FROM human_samples WHERE sample_id = ?", [item.sample_id]))
-        if not found:
+        found = human_sample(db, item.sample_id)
+        if found is None:
             raise HumanError(f"{path}:{item.line}: unknown sample_id {item.sample_id!r} (not exported from this "
                              "database)")
         if rater and item.rater and item.rater != rater:
             raise HumanError(f"{path}:{item.line}: rater column says {item.rater!r} but --rater says {rater!r}")
-        samples[item.sample_id] = found[0]
+        samples[item.sample_id] = found
     source, imported_at = str(path.resolve()), now()
     rows = [{"sample_id": item.sample_id, "run_id": samples[item.sample_id]["run_id"],
              "label": side(item.label, samples[item.sample_id]["candidate_position"]),
              "rater": item.rater or rater, "source_file": source, "imported_at": imported_at} for item in labels]
-    with db.conn:
-        for who in {row["rater"] for row in rows}:
-            db.execute("DELETE FROM human_labels WHERE source_file = ? AND rater IS ?", [source, who])
-        db["human_labels"].insert_all(rows)
+    replace_human_labels(db, source, rows)
 
     reports = []
     for rid in sorted({row["run_id"] for row in rows}):
@@ -245,14 +240,13 @@ def import_labels(db, path, rater: str | None = None) -> ImportReport:
             report.n += 1
             report.counts[row["label"]] += 1
             sample = samples[row["sample_id"]]
-            judged = list(db.query("SELECT outcome, error FROM judgments WHERE run_id = ? AND test_id = ?",
-                                   [rid, sample["test_id"]]))
-            if not judged:
+            judgment = judged(db, rid, sample["test_id"])
+            if judgment is None:
                 report.judge_missing += 1
-            elif stratum_of(judged[0]) == ERROR:
+            elif stratum_of(judgment) == ERROR:
                 report.judge_errors += 1
             else:
-                pairs.append((row["label"], JUDGE_SIDE[judged[0]["outcome"]]))
+                pairs.append((row["label"], JUDGE_SIDE[judgment["outcome"]]))
         wins = report.counts["candidate"] + 0.5 * report.counts["tie"]
         report.win_rate = wins / report.n
         report.win_lo, report.win_hi = wilson(wins, report.n)

@@ -17,12 +17,10 @@ answers are not stored: such regression gates are `n/a`, with a message naming b
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
 RECOMPUTED = {"pairwise": ("win_rate",), "rating": ("judge_rating", "score")}  # kind -> metrics a verdict makes
-_COLUMNS = "run_id, suite, test_id, item_id, variant, kind, judge_hash, template_sha256, question, candidate, reference"
 
 
 def to_rejudge(ctx, item, kind: str, template) -> dict | None:
@@ -74,28 +72,25 @@ class BaselineAnswers:
     def _find(self) -> int | None:
         if not self.db.exists():
             return None
-        import sqlite_utils
-
         from ..gates.baseline import BaselineError, find
+        from ..results.db import reading
 
-        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
         try:
-            db = sqlite_utils.Database(conn)
-            if "runs" not in db.table_names() or "judgments" not in db.table_names():
-                return None
-            baseline, _ = find(db, self.spec, None)
+            with reading(self.db, tables=("runs", "judgments")) as db:
+                if db is None:
+                    return None
+                baseline, _ = find(db, self.spec, None)
         except (BaselineError, ValueError):  # the controller reports a bad --baseline as a usage error
             return None
-        finally:
-            conn.close()
         return baseline.run_id if baseline is not None else None
 
     def _load(self, suite: str) -> dict:
-        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as conn:
-            conn.row_factory = sqlite3.Row
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM judgments WHERE run_id = ? AND suite = ?",
-                                [self.run_id, suite]).fetchall()
-        return {(row["item_id"], row["variant"]): dict(row) for row in rows}
+        from ..results.db import reading
+        from ..results.judging import stored_judgments
+
+        with reading(self.db, tables=()) as db:
+            rows = stored_judgments(db, self.run_id, suite)
+        return {(row["item_id"], row["variant"]): row for row in rows}
 
 
 def baseline_record(judgment, row: dict) -> dict:
@@ -135,12 +130,14 @@ def judge_consistent(db, baseline, current: dict[str, set], kinds: dict[str, str
     """(baseline, comparisons): the baseline with its judged suites' verdict metrics re-read under this
     run's judge where it was re-judged, and per judged suite how it is compared.
 
-    `db`: a sqlite-utils Database; `current`: suite -> this run's (judge, template) pairs; `kinds`:
+    `db`: the results Database; `current`: suite -> this run's (judge, template) pairs; `kinds`:
     suite -> "pairwise" | "rating".
     """
     if baseline is None or not current:
         return baseline, {}
-    before = _judges(db, baseline.run_id)
+    from ..results.judging import judges_by_suite
+
+    before = judges_by_suite(db, baseline.run_id)
     compared = {row["suite"] for row in baseline.rows}  # a suite new since the baseline has nothing to compare
     comparisons = {}
     for suite, pairs in current.items():
@@ -192,24 +189,12 @@ def _names(pairs: set) -> str:
     return ", ".join(f"sha256:{judge[:12]} (template {template[:12]})" for judge, template in sorted(pairs))
 
 
-def _judges(db, run_id: int) -> dict[str, set]:
-    if "judgments" not in db.table_names():
-        return {}
-    found: dict[str, set] = {}
-    for row in db.query("SELECT DISTINCT suite, judge_hash, template_sha256 FROM judgments WHERE run_id = ?",
-                        [run_id]):
-        found.setdefault(row["suite"], set()).add((row["judge_hash"], row["template_sha256"]))
-    return found
-
-
 def _rejudged(db, run_id: int, suite: str, pairs: set) -> dict:
-    if "rejudgments" not in db.table_names():
-        return {}
-    found = {}
-    for row in db.query("SELECT * FROM rejudgments WHERE run_id = ? AND suite = ? ORDER BY id", [run_id, suite]):
-        if (row["judge_hash"], row["template_sha256"]) in pairs:
-            found[row["item_id"]] = row
-    return found
+    """item_id -> the newest re-judgment of the item by one of these (judge, template) pairs."""
+    from ..results.judging import rejudgments
+
+    return {row["item_id"]: row for row in rejudgments(db, run_id, suite)
+            if (row["judge_hash"], row["template_sha256"]) in pairs}
 
 
 def _reread(row: dict, comparison: Comparison | None) -> dict:

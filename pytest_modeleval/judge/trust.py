@@ -22,14 +22,13 @@ class Trust:
 
 def latest_validation(db: Path, judge_hash: str, template_sha256: str) -> dict | None:
     """The newest record, from the results DB (a path or a URL); None before any validation ran."""
+    from ..results import judging
     from ..results.db import reading
 
     with reading(db, tables=("judge_validations",)) as conn:
         if conn is None:  # no DB yet, or one from before judge validation existed
             return None
-        rows = list(conn.query("SELECT * FROM judge_validations WHERE judge_hash = ? AND template_sha256 = ? "
-                               "ORDER BY id DESC LIMIT 1", [judge_hash, template_sha256]))
-    return rows[0] if rows else None
+        return judging.latest_validation(conn, judge_hash, template_sha256)
 
 
 def trust(db: Path, judge_hash: str, template_sha256: str, min_kappa: float) -> Trust:

@@ -140,10 +140,10 @@ def _draw(generator, items: list, k: int, seed: int) -> list:
 def _drawn(store, suite: str, generator, seed: int) -> dict[str, tuple[int, int | None, bool]]:
     """Per item content hash: how many accepted variants this generator (at its version) gave, the most
     candidates it was asked for (None in libraries older than draw_size), and whether it said it has none."""
-    return {row["source_sha256"]: (row["accepted"], row["asked"], bool(row["error"])) for row in store.db.query(
-        "SELECT source_sha256, sum(accepted) AS accepted, max(draw_size) AS asked, max(CASE WHEN text IS NULL THEN 1 ELSE 0 END) AS error "
-        "FROM variants WHERE suite = ? AND generator = ? AND version = ? AND seed = ? GROUP BY source_sha256",
-        [suite, generator.name, generator.version, seed])}
+    from ..results.contamination import drawn
+
+    return {row["source_sha256"]: (row["accepted"], row["asked"], bool(row["error"]))
+            for row in drawn(store.db, suite, generator.name, generator.version, seed)}
 
 
 def _enough(drawn: tuple[int, int | None, bool] | None, n: int) -> bool:
@@ -159,10 +159,9 @@ def _enough(drawn: tuple[int, int | None, bool] | None, n: int) -> bool:
 
 def _stored(store, suite: str, source_sha256: str, perturb: Perturb, seed: int) -> list[dict]:
     """The accepted variants in generator order, then draw order."""
+    from ..results.contamination import accepted
+
     out = []
     for generator in perturb.generators:
-        out += list(store.db.query(
-            "SELECT * FROM variants WHERE suite = ? AND source_sha256 = ? AND generator = ? AND version = ? "
-            "AND seed = ? AND accepted = 1 ORDER BY idx", [suite, source_sha256, generator.name, generator.version,
-                                                             seed]))
+        out += accepted(store.db, suite, source_sha256, generator.name, generator.version, seed)
     return out

@@ -5,9 +5,9 @@ them (`data/*.js`, loaded with `<script src>` because file:// forbids fetch()). 
 small and loaded whole; item-level data is cut into chunks per run and suite and loaded only when
 a page needs it, so a DB of 100 runs x 10,000 items still opens in well under two seconds.
 
-Modules: `queries` (SQL over the results DB), `compare` (paired comparison of two runs),
-`items` (item chunks, prompt and variant shards), `pages` (the HTML shells), `site` (writes a
-whole dashboard), `server` (`--serve`).
+Modules: `figures` (the dashboard's figures from the rows `results.dashboard` reads), `compare`
+(paired comparison of two runs), `items` (item chunks, prompt and variant shards), `pages` (the HTML
+shells), `site` (writes a whole dashboard), `server` (`--serve`). The report writes no SQL.
 """
 
 from __future__ import annotations

@@ -7,9 +7,7 @@ bootstrap when items have variants), so the page and the command agree to the di
 
 from __future__ import annotations
 
-from .queries import finite
-
-OUTCOME_COLUMNS = "suite, item_id, outcome, score, metrics"
+from .figures import finite
 
 
 class RunValues:
@@ -17,8 +15,9 @@ class RunValues:
 
     def __init__(self, db, run_id: int):
         from ..gates.evaluate import item_values
+        from ..results.runs import outcome_values
 
-        rows = list(db.query(f"SELECT {OUTCOME_COLUMNS} FROM outcomes WHERE run_id = ?", [run_id]))
+        rows = outcome_values(db, run_id)
         self.run_id = run_id
         self.values, self.suites = item_values(rows)
         self.outcomes: dict[str, dict[str, str]] = {}

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from . import queries
+from ..results import dashboard
+from .figures import finite
 
 CHUNK_ITEMS = 500
 SHARD_KEYS = 250  # prompts or source items per shard file, about
@@ -95,11 +96,11 @@ def write_run_items(db, run_id: int, slugs: dict[str, str], write: Write) -> dic
             start = end
 
     for (s, item_id, variant, outcome, score, test_id, prompt_hash, response, message, metrics, duration,
-         variant_id) in queries.item_rows(db, run_id):
+         variant_id) in dashboard.item_rows(db, run_id):
         if s != suite:
             flush_suite()
             suite, rows = s, []
-        rows.append([item_id, variant, outcome, queries.finite(score), test_id, prompt_key(prompt_hash),
+        rows.append([item_id, variant, outcome, finite(score), test_id, prompt_key(prompt_hash),
                      clip(response), message, metrics, None if duration is None else round(duration, 3), variant_id])
     flush_suite()
     return manifest
@@ -110,15 +111,10 @@ def write_prompts(db, run_ids: list[int], slugs: dict[str, str], write: Write) -
     shards: dict[str, int] = {}
     if not run_ids:
         return shards
-    marks = ", ".join("?" * len(run_ids))
-    counts = db.conn.execute(f"""SELECT suite, COUNT(DISTINCT prompt_hash) FROM outcomes
-                                 WHERE run_id IN ({marks}) AND prompt IS NOT NULL GROUP BY suite""", run_ids)
-    for suite, n in counts.fetchall():
+    for suite, n in dashboard.prompt_counts(db, run_ids):
         shards[suite] = shard_count(n)
         buckets: list[dict] = [{} for _ in range(shards[suite])]
-        for prompt_hash, prompt in db.conn.execute(
-                f"""SELECT prompt_hash, MIN(prompt) FROM outcomes WHERE suite = ? AND run_id IN ({marks})
-                    AND prompt IS NOT NULL GROUP BY prompt_hash""", [suite, *run_ids]):
+        for prompt_hash, prompt in dashboard.prompts(db, suite, run_ids):
             key = prompt_key(prompt_hash) or ""
             buckets[shard_of(key, shards[suite])][key] = clip(prompt)
         for k, bucket in enumerate(buckets):
@@ -129,7 +125,7 @@ def write_prompts(db, run_ids: list[int], slugs: dict[str, str], write: Write) -
 def write_variants(db, slugs: dict[str, str], write: Write) -> dict[str, int]:
     """The variant library per suite and source item (`gsm-0003`, as `source_item`), in shards; suite -> shard count."""
     by_suite: dict[str, dict[str, list]] = {}
-    for suite, source_id, *row in queries.variants(db):
+    for suite, source_id, *row in dashboard.variants(db):
         by_suite.setdefault(suite, {}).setdefault(source_item(source_id), []).append(row)
     shards: dict[str, int] = {}
     for suite, sources in by_suite.items():

@@ -16,7 +16,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from . import ReportError, compare, queries, site
+from . import ReportError, compare, site
 
 COMPARE_PATH = re.compile(r"/data/compare/(\d+)-(\d+)\.js")
 
@@ -47,12 +47,13 @@ class LiveDashboard:
 
     def _signature(self) -> tuple:
         from ..dburl import local_path
+        from ..results.dashboard import changes
 
         if local_path(self.db_path) is not None:
-            return queries.db_signature(local_path(self.db_path))
+            return db_signature(local_path(self.db_path))
         db = self._open()
         try:
-            return queries.db_changes(db)
+            return changes(db)
         finally:
             db.close()
 
@@ -73,10 +74,12 @@ class LiveDashboard:
 
     def comparison(self, a: int, b: int) -> None:
         """Write data/compare/A-B.js for any two runs of the DB (ReportError for a run it does not hold)."""
+        from ..results.runs import existing
+
         with self.lock:
             db = self._open()
             try:
-                known = {row["id"] for row in db.query("SELECT id FROM runs WHERE id IN (?, ?)", [a, b])}
+                known = existing(db, [a, b])
                 for rid in (a, b):
                     if rid not in known:
                         raise ReportError(f"there is no run {rid} in {self.db_label}")
@@ -84,6 +87,18 @@ class LiveDashboard:
                                                                               compare.RunValues(db, b)))
             finally:
                 db.conn.close()
+
+
+def db_signature(path) -> tuple:
+    """What changes when a run writes the DB (the file and its WAL): `--serve` rebuilds when it does."""
+    out = []
+    for candidate in (Path(path), Path(f"{path}-wal")):
+        try:
+            stat = candidate.stat()
+            out.append((stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            out.append(None)
+    return tuple(out)
 
 
 class Handler(SimpleHTTPRequestHandler):

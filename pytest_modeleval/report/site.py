@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import ReportError, compare, items, pages, queries
+from ..results import dashboard
+from . import ReportError, compare, figures, items, pages
 
 MARKER = ".modeleval-report"  # marks a directory this command wrote, so a rebuild may replace it
 STATIC = Path(__file__).with_name("static")
@@ -69,18 +70,18 @@ class DataWriter:
 
 
 def build(db, out: Path, *, db_label: str, pairs: list[tuple[int, int]] = (), item_runs: int = 0) -> BuildResult:
-    """The dashboard of `db` (a sqlite_utils Database) in `out`; `item_runs` > 0 keeps item data for the newest N runs."""
+    """The dashboard of `db` (a results Database) in `out`; `item_runs` > 0 keeps item data for the newest N runs."""
     started = time.monotonic()
-    runs = queries.runs(db)
+    runs = figures.runs(db)
     prepare(out)
     write = DataWriter(out)
-    stats = queries.suite_stats(db)
+    stats = dashboard.suite_stats(db)
     suite_names = sorted({row["suite"] for row in stats})
     slugs = _slugs(suite_names)
-    promotions = queries.promotions(db)
-    gates = queries.gates(db)
-    suites_rows = queries.suites(db)
-    contamination = queries.contamination(db)
+    promotions = figures.promotions(db)
+    gates = figures.gates(db)
+    suites_rows = dashboard.suites(db)
+    contamination = dashboard.contamination(db)
 
     with_items = [run["id"] for run in runs][-item_runs:] if item_runs else [run["id"] for run in runs]
     for rid in with_items:
@@ -96,8 +97,8 @@ def build(db, out: Path, *, db_label: str, pairs: list[tuple[int, int]] = (), it
 
     write("gates", {"gates": gates})
     write("judge", {"rows": _judge_rows(db, suites_rows)})
-    write("refusals", {"rows": queries.refusals(db)})
-    top = queries.contamination_items(db)
+    write("refusals", {"rows": figures.refusals(db)})
+    top = figures.contamination_items(db)
     write("contamination", {"rows": contamination,
                             "items": [{"run_id": k[0], "suite": k[1], **v} for k, v in sorted(top.items())]})
     write("summary", _summary(runs, stats, gates, promotions, suites_rows, contamination, suite_names, slugs,
@@ -150,7 +151,7 @@ def _summary(runs, stats, gates, promotions, suites_rows, contamination, suite_n
             row = by_run_suite.get((rid, suite))
             if row is None:
                 continue
-            mean = queries.score_mean(row)
+            mean = figures.score_mean(row)
             regression = gate_at.get((rid, suite, "score"))
             series[suite]["score"].append(_point(rid, mean["value"], mean["lo"], mean["hi"], mean["n"],
                                                  regression["verdict"] if regression else None,
@@ -200,7 +201,7 @@ def _summary(runs, stats, gates, promotions, suites_rows, contamination, suite_n
 
 
 def _point(run_id, value, lo, hi, n, verdict, counts=None) -> dict:
-    point = {"run": run_id, "value": queries.finite(value), "lo": queries.finite(lo), "hi": queries.finite(hi),
+    point = {"run": run_id, "value": figures.finite(value), "lo": figures.finite(lo), "hi": figures.finite(hi),
              "n": n, "verdict": verdict}
     if counts is not None:
         point["counts"] = counts
@@ -209,7 +210,7 @@ def _point(run_id, value, lo, hi, n, verdict, counts=None) -> dict:
 
 def _judge_rows(db, suites_rows) -> list[dict]:
     """Judged suites per run: the suites row's figures and the position-bias counts from the judgments."""
-    slots = queries.judge_slots(db)
+    slots = figures.judge_slots(db)
     keys = ("run_id", "suite", "judge_hash", "judge_template_sha256", "judge_counted", "judged", "judge_errors",
             "win_rate", "win_ci_lo", "win_ci_hi", "lc_win_rate", "first_slot_rate", "mean_rating")
     out = []

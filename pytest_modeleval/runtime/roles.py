@@ -97,22 +97,19 @@ class Roles:
 
     def _promotion(self) -> dict | None:
         from ..results.db import reading
+        from ..results.gating import promoted_run
 
         with reading(self.session.settings.db, tables=("runs", "promotions")) as db:
             if db is None:  # no DB, or one without promotions yet
                 return None
-            rows = list(db.query("SELECT p.model_hash, p.run_id, r.model_ref FROM promotions p JOIN runs r "
-                                 "ON r.id = p.run_id WHERE p.channel = 'production' ORDER BY p.id DESC LIMIT 1"))
-        return rows[0] if rows else None
+            return promoted_run(db, "production")
 
     def _load_answers(self, suite: str) -> dict:
         from ..results.db import reading
+        from ..results.runs import responses
 
         promotion = self._promotion()
         if promotion is None:
             return {}
-        with reading(self.session.settings.db) as conn:
-            rows = conn.execute("SELECT item_id, variant, response FROM outcomes WHERE run_id = ? AND suite = ? "
-                                "AND response IS NOT NULL",
-                                [promotion["run_id"], suite]).fetchall()
-        return {(item_id, variant): response for item_id, variant, response in rows}
+        with reading(self.session.settings.db) as db:
+            return responses(db, promotion["run_id"], suite)

@@ -13,7 +13,8 @@ import sys
 
 from evalkit import query
 from pytest_modeleval.cli import main as modeleval
-from pytest_modeleval.report import queries
+from pytest_modeleval.report import figures
+from pytest_modeleval.results import dashboard
 from pytest_modeleval.results.db import Database
 
 SUITE = """
@@ -77,7 +78,7 @@ def test_two_shard_processes_on_one_db_are_gated_as_the_unsharded_run(tmp_path, 
     assert query(postgres_url, gates, 5) == query(postgres_url, gates, 2)
     db = Database(postgres_url, readonly=True)  # the dashboard shows the group as one run
     try:
-        assert [run["id"] for run in queries.runs(db)] == [1, 2, 5]
-        assert {row["run_id"] for row in queries.suite_stats(db)} == {1, 2, 5}
+        assert [run["id"] for run in figures.runs(db)] == [1, 2, 5]
+        assert {row["run_id"] for row in dashboard.suite_stats(db)} == {1, 2, 5}
     finally:
         db.close()

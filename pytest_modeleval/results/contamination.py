@@ -1,0 +1,32 @@
+"""The contamination audit's rows: the variant library (perturb.library) and each run's contamination score.
+
+Variants are written by `Store.add_variants`; these are the reads that decide whether a generator must
+draw again, and what a perturbed suite is run on.
+"""
+
+from __future__ import annotations
+
+
+def drawn(db, suite: str, generator: str, version: str, seed: int) -> list[dict]:
+    """Per item content hash (`source_sha256`): the generator's accepted variants, the most candidates it was
+    asked for (`asked`), and `error` 1 when it said it has none."""
+    return list(db.query(
+        "SELECT source_sha256, sum(accepted) AS accepted, max(draw_size) AS asked, "
+        "max(CASE WHEN text IS NULL THEN 1 ELSE 0 END) AS error "
+        "FROM variants WHERE suite = ? AND generator = ? AND version = ? AND seed = ? GROUP BY source_sha256",
+        [suite, generator, version, seed]))
+
+
+def accepted(db, suite: str, source_sha256: str, generator: str, version: str, seed: int) -> list[dict]:
+    """One generator's accepted variants of one item, in draw order."""
+    return list(db.query(
+        "SELECT * FROM variants WHERE suite = ? AND source_sha256 = ? AND generator = ? AND version = ? "
+        "AND seed = ? AND accepted = 1 ORDER BY idx", [suite, source_sha256, generator, version, seed]))
+
+
+def scores(db, run_id: int) -> dict[str, float | None]:
+    """suite -> the run's contamination score (CS); empty for a run (or a DB) without an audit."""
+    if "contamination" not in db.table_names():
+        return {}
+    return {row["suite"]: row["cs"] for row in db.query("SELECT suite, cs FROM contamination WHERE run_id = ?",
+                                                         [run_id])}
