@@ -2,7 +2,9 @@
 
 Every option is declared once in OPTIONS; the pytest option, the pyproject key, the
 type check and the documentation table all come from that declaration, so they
-cannot drift apart.
+cannot drift apart. The pyproject.toml itself is read in one place (`Project.read`) and the
+result handed down: to the settings here, the gate rules (gates/rules.py `from_project`) and
+the price table (cost.py).
 """
 
 from __future__ import annotations
@@ -280,8 +282,42 @@ def add_options(parser) -> None:
                             metavar=option.metavar, help=option.help)
 
 
+@dataclass(frozen=True)
+class Project:
+    """A project's pyproject.toml, read once: its [tool.modeleval] table and the file it came from.
+
+    The plugin reads it in pytest_configure and hands it to the settings, the gates and the price;
+    a command reads it where it starts. Its sub-tables belong to the features that read them.
+    """
+
+    path: Path
+    table: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def read(cls, path: Path) -> Project:
+        """The project of this pyproject.toml (empty when the file or its table is absent); ConfigError
+        naming the file when it is not valid TOML."""
+        return cls(Path(path), read_pyproject(Path(path)))
+
+    @property
+    def prices(self) -> dict:
+        """[tool.modeleval.prices] (cost.py)."""
+        return self.table.get("prices", {})
+
+    @property
+    def gates(self) -> Any:
+        """[tool.modeleval.gates], unchecked (gates/rules.py `from_project` checks it)."""
+        return self.table.get("gates", {})
+
+    def where(self, section: str) -> str:
+        """How an error names a sub-table: 'pyproject.toml [tool.modeleval.gates]'."""
+        return f"{self.path.name} [tool.modeleval.{section}]"
+
+
 def read_pyproject(path: Path) -> dict[str, Any]:
-    """The [tool.modeleval] table of a pyproject.toml, or {} when the file or table is absent."""
+    """The [tool.modeleval] table of a pyproject.toml, or {} when the file or table is absent.
+
+    The one parser of the file: `Project.read` uses it, and so may a command that wants one sub-table."""
     if not path.is_file():
         return {}
     try:
@@ -310,13 +346,16 @@ def _pyproject_values(table: dict[str, Any], path: Path) -> dict[str, tuple[Any,
     return values
 
 
-def build_settings(cli: dict[str, Any], pyproject: Path, invocation_dir: Path, rootdir: Path) -> Settings:
+def build_settings(cli: dict[str, Any], pyproject: Project | Path, invocation_dir: Path, rootdir: Path) -> Settings:
     """Merge the command line over pyproject over defaults, checking every value.
 
-    Relative paths from the command line are taken from the invocation directory,
-    those from pyproject.toml from the file's own directory; defaults from the rootdir.
+    `pyproject`: the project as read (a Path is read here). Relative paths from the command line are
+    taken from the invocation directory, those from pyproject.toml from the file's own directory;
+    defaults from the rootdir.
     """
-    from_file = _pyproject_values(read_pyproject(pyproject), pyproject)
+    project = pyproject if isinstance(pyproject, Project) else Project.read(pyproject)
+    pyproject = project.path
+    from_file = _pyproject_values(project.table, pyproject)
     resolved: dict[str, Any] = {}
     sources: dict[str, str] = {}
 

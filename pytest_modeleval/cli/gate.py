@@ -37,21 +37,23 @@ def run(args) -> int:
             option.parse(args.baseline)
         except ValueError as exc:
             raise CLIError(f"--baseline {args.baseline!r}: {exc}") from None
-    gate_rules = rules.load(Path.cwd() / "pyproject.toml")
-    overrides_file = overrides.load(Path(args.overrides) if args.overrides else settings().overrides, gate_rules.names)
+    project = config.Project.read(Path.cwd() / "pyproject.toml")
+    gate_rules = rules.from_project(project)
+    here = settings()
+    overrides_file = overrides.load(Path(args.overrides) if args.overrides else here.overrides, gate_rules.names)
     store = open_store(args)
     try:
         if args.run_ref.startswith("group:"):
             rid = _group_run(store, args.run_ref.removeprefix("group:"))
         else:
             rid = run_id(store.db, args.run_ref)
-        report, contamination, run_record = gate_recorded(store, rid, args.baseline, gate_rules, overrides_file,
-                                                          settings().judge_min_kappa)
+        report, feature_lines, run_record = gate_recorded(store, rid, args.baseline, gate_rules, overrides_file,
+                                                          here)
     finally:
         store.close()
     status = GATES_FAILED if report.failed else 0
     print(f"modeleval gate: run {rid} (sha256:{run_record['model_hash'][:12]})")
-    for line in contamination.lines() if contamination else []:
+    for line in feature_lines:  # what the features recomputed over the whole run (contamination's scores)
         print(line)
     for line in lines(report, overrides=overrides_file, model_hash=run_record["model_hash"], exit_status=status):
         print(line)

@@ -29,30 +29,17 @@ def run(args) -> int:
 
 
 def merge(output: Path, inputs: list[Path]) -> tuple[int, dict]:
-    """The shards' newest runs as one run in `output`, with the judge figures recomputed over all its items."""
+    """The shards' newest runs as one run in `output`, with the features' figures (the judge's) recomputed
+    over all its items (runtime/features.py `merged`)."""
     from ..results import merge as merging
     from ..results.store import Store
+    from ..runtime.features import merged_figures
+    from .common import settings
 
     run_id, tallies = merging.merge(output, inputs)
     store = Store(output)
     try:
-        _judge_figures(store, output, run_id)
+        merged_figures(store, run_id, settings())
     finally:
         store.close()
     return run_id, tallies
-
-
-def _judge_figures(store, output: Path, run_id: int) -> None:
-    """Each judged suite's win rate, interval and position bias over all the merged judgments (each
-    shard's suites row held its own slice's); the judge counts as it would in a session."""
-    import json
-
-    from ..judge.run import RunJudgments
-    from ..results.tables import JUDGMENT_LISTS
-    from .common import settings
-
-    judgments = RunJudgments(output, settings().judge_min_kappa)
-    for row in store.db["judgments"].rows_where("run_id = ?", [run_id], order_by="id"):
-        judgments.add(row["suite"], {**row, **{k: json.loads(row[k] or "[]") for k in JUDGMENT_LISTS}})
-    if judgments:
-        judgments.record(store, run_id)

@@ -1,16 +1,20 @@
-"""Gating a run from what the results DB holds: `modeleval gate RUN` and a run group's last shard."""
+"""Gating a run from what the results DB holds: `modeleval gate RUN` and a run group's last shard.
+
+The features that take part are rebuilt from the DB (runtime/features.py `from_recorded`) and go
+through the same gating path as a session's (run.py); this module names none of them.
+"""
 
 from __future__ import annotations
 
 
-def gate_recorded(store, rid: int, baseline_spec, gate_rules, overrides_file, judge_min_kappa: float):
-    """Gate a recorded run from what the DB holds, record the verdicts: (report, contamination, run row)."""
-    from ..judge.rejudge import annotate, judge_consistent
-    from ..judge.trust import discount, trust
-    from . import overrides
+def gate_recorded(store, rid: int, baseline_spec, gate_rules, overrides_file, settings):
+    """Gate a recorded run from what the DB holds, record the verdicts: (report, the features' lines, run row).
+
+    `settings`: the project's (config.Settings), for what the features read of it (the judge's min kappa).
+    """
+    from ..runtime.features import recorded_features
     from .baseline import BaselineError, find, outcome_rows
-    from .evaluate import evaluate
-    from .record import record
+    from .run import gate_run
 
     db = store.db
     run_record = store.run(rid)
@@ -18,43 +22,8 @@ def gate_recorded(store, rid: int, baseline_spec, gate_rules, overrides_file, ju
     rows = outcome_rows(db, rid)
     if not rows:
         raise BaselineError(f"run {rid} has no outcomes to gate")
-    contamination = _contamination(db, rid, rows)
-    if contamination:
-        rows = contamination.with_flags(rows)
-    judges, kinds = _judges(db, rid)
-    baseline, comparisons = judge_consistent(db, baseline, judges, kinds)
-    report = evaluate(gate_rules, rows, baseline, note)
-    annotate(report.results, comparisons, baseline)
-    if judges:  # as in a session: a judge not validated against human labels does not decide a gate
-        pairs = set().union(*judges.values())
-        discount(report.results, judges, {pair: trust(store.path, *pair, judge_min_kappa)
-                                          for pair in pairs})
-    if contamination:
-        contamination.decide(report, gate_rules)
-    applied = overrides.apply(report, overrides_file, run_record["model_hash"])
-    record(store, rid, report, overrides_file.record(applied) if overrides_file else None)
-    if contamination:
-        contamination.record(store, rid)
-    return report, contamination, run_record
-
-
-def _judges(db, rid: int) -> tuple[dict, dict]:
-    """The run's judged suites: suite -> its (judge, template) pairs, and suite -> the judgments' kind."""
-    pairs, kinds = {}, {}
-    if "judgments" in db.table_names():
-        for row in db.query("SELECT DISTINCT suite, kind, judge_hash, template_sha256 FROM judgments "
-                            "WHERE run_id = ?", [rid]):
-            pairs.setdefault(row["suite"], set()).add((row["judge_hash"], row["template_sha256"]))
-            kinds.setdefault(row["suite"], row["kind"])
-    return pairs, kinds
-
-
-def _contamination(db, rid: int, rows: list[dict]):
-    """The run's contamination scores, from its outcomes and its perturbed suites' recorded parameters."""
-    from ..perturb.run import RunContamination
-
-    meta = {row["suite"]: row for row in db.query("SELECT * FROM suites WHERE run_id = ?", [rid])}
-    contamination = RunContamination()
-    for row in rows:
-        contamination.add({**row, "suite_meta": meta.get(row["suite"])})
-    return contamination
+    features = recorded_features(store, rid, rows, settings)
+    report = gate_run(gate_rules, rows, baseline, note, features, db=db, model_hash=run_record["model_hash"],
+                      overrides_file=overrides_file, store=store, run_id=rid)
+    lines = [line for feature in features for line in feature.regated(store, rid)]
+    return report, lines, run_record

@@ -106,12 +106,16 @@ class GateConfig:
         return names | {rule.name for rule in DEFAULT_RULES}
 
 
-def load(pyproject: Path) -> GateConfig:
-    """The gate configuration of a project: [tool.modeleval.gates] over the defaults."""
-    from ..config import read_pyproject
+def from_project(project) -> GateConfig:
+    """The gate configuration of a project as read (config.Project): [tool.modeleval.gates] over the defaults."""
+    return parse(project.gates, project.where("gates"))
 
-    table = read_pyproject(pyproject).get("gates", {})
-    return parse(table, f"{pyproject.name} [tool.modeleval.gates]")
+
+def load(pyproject: Path) -> GateConfig:
+    """The gate configuration of the project whose pyproject.toml this is (read now)."""
+    from ..config import Project
+
+    return from_project(Project.read(pyproject))
 
 
 def parse(table: Any, where: str = "[tool.modeleval.gates]") -> GateConfig:

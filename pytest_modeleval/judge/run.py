@@ -1,25 +1,98 @@
 """A run's judgments: collected from the test reports, summarized per suite, trusted or not, recorded.
 
 Lives in the controller process (under pytest-xdist the reports carry each judgment across),
-so the gates, the terminal summary and the suites table all read the same records.
+so the gates, the terminal summary and the suites table all read the same records. A run feature
+(runtime/features.py): it compares judged suites with the baseline under one judge and leaves out
+the verdicts of a judge not validated against human labels, in a session's gates and a recorded run's.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..runtime.features import RunContext, RunFeature
+from ..stash import BASELINE_JUDGMENT_KEY, JUDGMENT_KEY
 
-class RunJudgments:
-    def __init__(self, db: Path, min_kappa: float):
+
+class RunJudgments(RunFeature):
+    def __init__(self, db: Path, min_kappa: float, judge_self: bool = False):
         self.db = db
         self.min_kappa = min_kappa
+        self.judge_self = judge_self  # the model under evaluation judges itself (said in the summary)
         self.by_suite: dict[str, list[dict]] = {}
         self.rejudged: dict[str, list[dict]] = {}  # suite -> the baseline's answers judged by this run's judge
         self._trusts = None
+        self._comparisons: dict = {}  # suite -> judge.rejudge.Comparison, once the gates compared
+
+    @classmethod
+    def for_run(cls, run: RunContext) -> RunJudgments:
+        return cls(run.settings.db, run.settings.judge_min_kappa, run.judge_self)
+
+    @classmethod
+    def from_recorded(cls, store, run_id: int, rows, settings) -> RunJudgments:
+        """The run's judgments as its judgments rows hold them (the trust read from the same DB)."""
+        import json
+
+        from ..results.tables import JUDGMENT_LISTS
+
+        judgments = cls(store.path, settings.judge_min_kappa)
+        if "judgments" in store.db.table_names():
+            for row in store.db["judgments"].rows_where("run_id = ?", [run_id], order_by="id"):
+                judgments.add(row["suite"], {**row, **{k: json.loads(row[k] or "[]") for k in JUDGMENT_LISTS}})
+        return judgments
+
+    @classmethod
+    def merged(cls, store, run_id: int, settings) -> None:
+        """Each judged suite's win rate, interval and position bias over all the merged judgments (each
+        shard's suites row held its own slice's); the judge counts as it would in a session."""
+        judgments = cls.from_recorded(store, run_id, None, settings)
+        judgments.record(store, run_id)
 
     def __bool__(self) -> bool:
         return bool(self.by_suite)
 
+    # --- the run feature ------------------------------------------------------------------------
+    def payload(self, item) -> dict:
+        return {"judgment": item.stash.get(JUDGMENT_KEY, None),
+                "baseline_judgment": item.stash.get(BASELINE_JUDGMENT_KEY, None)}
+
+    def collect(self, payload: dict) -> None:
+        if payload.get("judgment"):
+            self.add(payload["suite"], payload["judgment"])
+        if payload.get("baseline_judgment"):
+            self.add_rejudged(payload["suite"], payload["baseline_judgment"])
+
+    def record_outcome(self, store, run_id: int, payload: dict) -> None:
+        if payload.get("judgment"):
+            store.add_judgment(run_id, payload)
+        if payload.get("baseline_judgment"):
+            store.add_rejudgment(run_id, payload["baseline_judgment"])
+
+    def summary_lines(self) -> list:
+        return self.lines(self.judge_self) if self else []
+
+    def gate_baseline(self, db, baseline):
+        """Judged suites are compared under one judge: the baseline re-read where it was re-judged."""
+        if not self:
+            return baseline
+        from .rejudge import judge_consistent
+
+        baseline, self._comparisons = judge_consistent(db, baseline, self.suite_judges(), self.suite_kinds())
+        return baseline
+
+    def adjust_gates(self, report, rules, baseline) -> None:
+        """Say under which judge each comparison was made; a judge not validated does not decide a gate."""
+        if not self:
+            return
+        if self._comparisons:
+            from .rejudge import annotate
+
+            annotate(report.results, self._comparisons, baseline)
+        from .trust import discount
+
+        discount(report.results, self.suite_judges(), self.trusts())
+
+    # --- the records -----------------------------------------------------------------------------
     def add(self, suite: str, record: dict) -> None:
         self.by_suite.setdefault(suite, []).append(record)
 
@@ -61,8 +134,10 @@ class RunJudgments:
                        f"({len(records)} items{f', {errors} unreadable' if errors else ''})")
         return out
 
-    def record(self, store, run_id: int) -> None:
+    def record(self, store, run_id: int, completed: bool = True) -> None:
         """Per suite in the suites table: win rate, its interval, position bias, whether the judge counted."""
+        if not self:
+            return
         trusts = self.trusts()
         for s in self.summaries():
             store.update_suite(run_id, s.suite, {

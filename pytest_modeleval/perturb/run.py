@@ -7,13 +7,19 @@ alpha, review level) come with its `suite_meta`, set by `Perturb` or the audit c
 The `contamination` gate reads the share of flagged items. Items can be flagged only when each
 has at least MIN_VARIANTS variants (the one-sided test needs them); otherwise the suite-level
 verdict decides, said as such: CS above the threshold with the bootstrap p below alpha.
+
+A run feature (runtime/features.py). It owns the contamination audit too (--eval-audit): its fields
+in the run record, its lines in the summary and its governance record (governance.py) at the end
+of a run that was not interrupted. `modeleval gate` scores a recorded run again over all its items.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
+from ..runtime.features import RunContext, RunFeature
 from .score import ALPHA, MIN_VARIANTS, THRESHOLD, SuiteScore, score_suite, suite_level_drop
 
 GATE_METRIC = "contaminated"
@@ -68,14 +74,60 @@ class Scored:
                 f">= {MIN_VARIANTS}")
 
 
-class RunContamination:
-    def __init__(self):
+class RunContamination(RunFeature):
+    def __init__(self, audit=None, settings=None, rootpath: Path = Path(".")):
         self.outcomes: dict[str, dict[str, dict[int, float | None]]] = {}  # suite -> source -> variant -> score
         self.meta: dict[str, dict] = {}
         self._scored: dict[str, Scored] | None = None
+        self.audit = audit  # perturb.audit_config.AuditConfig, recorded with the run
+        self.settings = settings  # where the audit record goes (governance.records_dir)
+        self.rootpath = rootpath
+        self.audit_record: Path | str | None = None  # where the audit record was written, or why it was not
 
     def __bool__(self) -> bool:
         return bool(self.outcomes)
+
+    # --- the run feature ------------------------------------------------------------------------
+    @classmethod
+    def for_run(cls, run: RunContext) -> RunContamination:
+        return cls(run.audit, run.settings, run.rootpath)
+
+    @classmethod
+    def from_recorded(cls, store, run_id: int, rows, settings) -> RunContamination:
+        """The run's contamination scores, from its outcomes and its perturbed suites' recorded parameters."""
+        meta = {row["suite"]: row for row in store.db.query("SELECT * FROM suites WHERE run_id = ?", [run_id])}
+        contamination = cls()
+        for row in rows:
+            contamination.add({**row, "suite_meta": meta.get(row["suite"])})
+        return contamination
+
+    def collect(self, payload: dict) -> None:
+        self.add(payload)
+
+    def run_fields(self) -> dict:
+        return self.audit.record() if self.audit else {}
+
+    def gate_rows(self, rows):
+        return self.with_flags(rows) if self else rows
+
+    def adjust_gates(self, report, rules, baseline) -> None:
+        if self:  # suite-level verdicts where items cannot be flagged, and the audit's figures
+            self.decide(report, rules)
+
+    def regated(self, store, run_id: int) -> list[str]:
+        """The scores over the whole recorded run, with the new verdicts, recorded and shown."""
+        if not self:
+            return []
+        self.record(store, run_id)
+        return self.lines()
+
+    def summary_lines(self) -> list:
+        out: list = self._audit_lines() if self.audit is not None else []
+        if self:
+            for line in self.lines():
+                review = line.startswith("MANUAL REVIEW")
+                out.append((line, {"red": review, "bold": review}))
+        return out
 
     def add(self, payload: dict) -> None:
         """An outcome of a perturbed suite (others are ignored); errors and skips carry no score."""
@@ -220,7 +272,14 @@ class RunContamination:
         gate = {"verdict": s.gate.verdict, "message": s.gate.message} if s.gate else None
         return [figures], gate
 
-    def record(self, store, run_id: int) -> None:
+    def record(self, store, run_id: int, completed: bool = True) -> None:
+        """The scores, then for a run that was not interrupted the audit record."""
+        if self:
+            self._record_scores(store, run_id)
+        if self.audit is not None and completed:
+            self._write_audit_record(store, run_id)
+
+    def _record_scores(self, store, run_id: int) -> None:
         """One `contamination` row per suite, one `contamination_items` row per scored item, the review flag."""
         with store.db.conn:
             for suite, s in self.scored().items():
@@ -245,11 +304,44 @@ class RunContamination:
         reviews = self.reviews()
         store.update_run(run_id, {"review_required": int(bool(reviews)), "review_reason": "; ".join(reviews) or None})
 
+    # --- the audit -------------------------------------------------------------------------------
+    def _write_audit_record(self, store, run_id: int) -> None:
+        """The audit's result beside the checkpoint's registry entry; a failure to write it is said, not fatal."""
+        from . import governance
+
+        suites, gate = self.audit_summary(self.audit.suite)
+        try:
+            self.audit_record = governance.write(governance.records_dir(self.settings), self.audit,
+                                                 store.run(run_id), suites, gate)
+        except OSError as exc:
+            self.audit_record = f"not written: {exc}"
+
+    def _audit_lines(self) -> list[str]:
+        a = self.audit
+        owner = f", owner {a.owner}" if a.owner else ""
+        lines = [f"audit {a.audit_id}{owner}: {a.path.name} sha256:{a.sha256[:12]} applied to suite {a.suite}"]
+        if self.audit_record is not None:
+            lines.append(f"audit record: {_shown(self.audit_record, self.rootpath)}"
+                         if isinstance(self.audit_record, Path) else f"audit record {self.audit_record}")
+        _, gate = self.audit_summary(a.suite)
+        if gate is not None and gate["verdict"] == "fail" and a.notify:
+            lines.append(f"audit failed: notify {', '.join(a.notify)} (modeleval sends no mail; the run's "
+                         "audit record and JUnit XML carry the verdict for CI to route)")
+        return lines
+
 
 def split_id(item_id: str) -> tuple[str, int]:
     """`gsm8k-0042-p3` -> (`gsm8k-0042`, 3)."""
     match = _VARIANT.search(item_id)
     return (item_id[:match.start()], int(match.group(1))) if match else (item_id, 0)
+
+
+def _shown(path: Path, root: Path) -> str:
+    """A path relative to the rootdir where it lies under it."""
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def _metrics(metrics) -> dict:

@@ -14,7 +14,7 @@ from ..suite import MARK
 from .collect import SuiteCollector
 
 # pytest finds the fixtures on the plugin module, so they are imported into it
-from .fixtures import (  # noqa: F401  # noqa: F401
+from .fixtures import (  # noqa: F401
     choice,
     completion,
     judge,
@@ -41,9 +41,9 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", f"{MARK}(spec): an eval suite declared with pytest_modeleval.suite()")
     cli = {option.name: config.getoption(f"modeleval_{option.name}") for option in cfg.OPTIONS}
-    try:
-        settings = cfg.build_settings(cli, config.rootpath / "pyproject.toml",
-                                      config.invocation_params.dir, config.rootpath)
+    try:  # the project's pyproject.toml, read once: the settings, the gates and the price come from it
+        project = cfg.Project.read(config.rootpath / "pyproject.toml")
+        settings = cfg.build_settings(cli, project, config.invocation_params.dir, config.rootpath)
     except cfg.ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     audit = _load_audit(settings)
@@ -75,11 +75,12 @@ def pytest_configure(config):
     if resolved is not None:
         from .session import EvalSession
 
-        session = EvalSession(config, settings, resolved, collector.suite_meta, judge=judge_model, audit=audit)
+        session = EvalSession(config, settings, resolved, collector.suite_meta, judge=judge_model, audit=audit,
+                              project=project)
         config.stash[SESSION_KEY] = session
         config.pluginmanager.register(session, "modeleval-session")
         if settings.gate_mode != "off":
-            _register_gates(config, settings, session, audit)
+            _register_gates(config, settings, session, project, audit)
 
 
 def _load_audit(settings):
@@ -113,13 +114,13 @@ def _resolve_judge(settings, resolved):
     return judge
 
 
-def _register_gates(config, settings, session, audit=None) -> None:
+def _register_gates(config, settings, session, project, audit=None) -> None:
     """The promotion gates (pytest_modeleval.gates), configured from [tool.modeleval.gates]."""
     from ..gates import rules
     from .gatekeeper import GateKeeper
 
     try:
-        gate_rules = rules.load(config.rootpath / "pyproject.toml")
+        gate_rules = rules.from_project(project)
     except cfg.ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     if audit is not None:  # the audit's deployment gate, for its suite

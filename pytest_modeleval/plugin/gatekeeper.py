@@ -2,7 +2,9 @@
 
 Registered next to the EvalSession when a model is named and gates are not off. Under
 pytest-xdist only the controller does anything: it sees every outcome in the reports the
-workers send, so the verdicts are the same with `-n` as without.
+workers send, so the verdicts are the same with `-n` as without. It reads the eval session only
+for its run features (runtime/features.py), its results store and run id, and the model's hash;
+the verdicts come from the one gating path a recorded run takes too (gates/run.py).
 """
 
 from __future__ import annotations
@@ -108,49 +110,24 @@ class GateKeeper:
             return None
         union = group.union(current=run_id)
         self.report, _, _ = gate_recorded(store, union, self.settings.baseline, self.rules, self.overrides,
-                                          self.settings.judge_min_kappa)
+                                          self.settings)
         self.group_line += f": gated as one run, run {union}"
         junit.add_testcases(self.config, self.report.results)
         return self.report
 
     def _gate(self):
-        from ..gates import junit, overrides
-        from ..gates.evaluate import evaluate
+        from ..gates import junit
+        from ..gates.run import gate_run
 
-        if self.settings.shard and self.settings.run_group and self.eval_session.store is not None:
+        session = self.eval_session
+        if self.settings.shard and self.settings.run_group and session.store is not None:
             return self._gate_group()
-
-        contamination = self.eval_session.contamination
-        rows = contamination.with_flags(self.rows.values()) if contamination else self.rows.values()
-        judged = self.eval_session.judgments
-        baseline, comparisons = self.baseline, {}
-        if judged and self.eval_session.store is not None:  # judged suites compared under one judge
-            from ..judge.rejudge import judge_consistent
-
-            baseline, comparisons = judge_consistent(self.eval_session.store.db, self.baseline,
-                                                     judged.suite_judges(), judged.suite_kinds())
-        report = evaluate(self.rules, rows, baseline, self.baseline_note)
-        if comparisons:
-            from ..judge.rejudge import annotate
-
-            annotate(report.results, comparisons, baseline)
-        if contamination:  # suite-level verdicts where items cannot be flagged, and the audit's figures
-            contamination.decide(report, self.rules)
-        if judged:  # a judge not validated against human labels does not decide a gate
-            from ..judge.trust import discount
-
-            discount(report.results, judged.suite_judges(), judged.trusts())
-        if self.eval_session.refusals:  # name the worst categories in the refusal gates' messages
-            self.eval_session.refusals.annotate(report.results)
-        applied = overrides.apply(report, self.overrides, self.eval_session.resolved.sha256)
-        self.report = report
-        store, run_id = self.eval_session.store, self.eval_session.run_id
-        if store is not None and run_id is not None:
-            from ..gates.record import record
-
-            record(store, run_id, report, self.overrides.record(applied) if self.overrides else None)
-        junit.add_testcases(self.config, report.results)
-        return report
+        store = session.store
+        self.report = gate_run(self.rules, self.rows.values(), self.baseline, self.baseline_note, session.features,
+                               db=store.db if store is not None else None, model_hash=session.resolved.sha256,
+                               overrides_file=self.overrides, store=store, run_id=session.run_id)
+        junit.add_testcases(self.config, self.report.results)
+        return self.report
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter):

@@ -3,7 +3,8 @@
 Registered in pytest_configure only when a model is named, so a session without evals
 has none of these per-test hooks. Under pytest-xdist every process classifies its own
 reports; only the controller (or a plain single process) writes the database and prints
-the summary, from the outcome payload each report carries across.
+the summary, from the outcome payload each report carries across. The features that add to a
+run (the judge, the red team, contamination: runtime/features.py) are a list it loops over.
 """
 
 from __future__ import annotations
@@ -16,20 +17,11 @@ import pytest
 
 from ..config import Settings
 from ..dburl import is_url, redact, redact_text
+from ..engines.factory import engine_name
 from ..items import Item
 from ..results.summary import SuiteTally, format_metrics, format_table
 from ..runtime.handle import CallLog
-from ..stash import (
-    AGGREGATIONS_KEY,
-    BASELINE_JUDGMENT_KEY,
-    JUDGMENT_KEY,
-    LOG_KEY,
-    METRICS_KEY,
-    P_CORRECT_KEY,
-    REFUSAL_KEY,
-    SANDBOX_KEY,
-    SCORE_KEY,
-)
+from ..stash import AGGREGATIONS_KEY, LOG_KEY, METRICS_KEY, P_CORRECT_KEY, SANDBOX_KEY, SCORE_KEY
 from ..suite import MARK
 
 
@@ -39,10 +31,9 @@ def _payload_of(report) -> dict | None:
 
 class EvalSession:
     def __init__(self, config: pytest.Config, settings: Settings, resolved, suite_meta: dict[str, dict],
-                 judge=None, audit=None):
-        from ..judge.run import RunJudgments
-        from ..perturb.run import RunContamination
-        from ..redteam.run import RunRefusals
+                 judge=None, audit=None, project=None):
+        from ..config import Project
+        from ..runtime.features import RunContext, session_features
         from ..runtime.roles import Roles
 
         self.config = config
@@ -62,14 +53,13 @@ class EvalSession:
         self._predictor = None
         self._planner = None
         self._last_progress = -10.0
-        self.price = _price(config, resolved)
+        project = project if project is not None else Project.read(config.rootpath / "pyproject.toml")
+        self.price = _price(project, resolved)
         self.roles = Roles(self, judge)  # the judge and the production checkpoint, loaded on first need
-        self.judgments = RunJudgments(settings.db, settings.judge_min_kappa)  # filled in the controller
-        self.refusals = RunRefusals()
-        self.contamination = RunContamination()
-        self.audit = audit  # perturb.audit_config.AuditConfig, recorded with the run
+        judge_self = judge is not None and judge.sha256 == resolved.sha256
+        # the judge, the red team, contamination (and the audit): filled in the controller
+        self.features = session_features(RunContext(settings, config.rootpath, audit, judge_self))
         self.gate_rules = None  # gates.rules.GateConfig when the gates are on (set by the plugin)
-        self.audit_record = None  # where the governance record was written
         # When the run started: xdist workers get the controller's (pytest_configure_node), so each counts
         # what a peer computed in this run as computed, not as a cache hit.
         self.started = getattr(config, "workerinput", {}).get("modeleval_started", time.time())
@@ -216,7 +206,7 @@ class EvalSession:
                                     f"{redact_text(str(exc))}")
         env = runinfo.environment(self.config.rootpath, list(self.config.invocation_params.args))
         r = self.resolved
-        engine = _engine_name(r.kind, self.settings.engine)
+        engine = engine_name(r.kind, self.settings.engine)
         self.run_id = self.store.start_run({
             **env,
             "model_ref": r.ref, "model_hash": r.sha256, "model_kind": r.kind, "hash_basis": r.hash_basis,
@@ -227,7 +217,7 @@ class EvalSession:
             "run_group": self.settings.run_group if self.settings.shard else None,
             "cache_mode": self.settings.cache,
             **self._judge_fields(),
-            **(self.audit.record() if self.audit else {}),
+            **{k: v for feature in self.features for k, v in feature.run_fields().items()},
             "settings": {k: redact_text(str(v)) if isinstance(v, (Path, str)) else v
                          for k, v in vars(self.settings).items() if k != "sources"},
         })
@@ -245,19 +235,13 @@ class EvalSession:
             self._predictor.cache.close()
         _close_ray(self._engine)
         if self.store is not None and self.run_id is not None:
-            if self.judgments:
-                self.judgments.record(self.store, self.run_id)
-            if self.contamination:
-                self.contamination.record(self.store, self.run_id)
-            if self.refusals:
-                self.refusals.record(self.store, self.run_id)
-            self.store.update_run(self.run_id, self.usage_totals())
             from ..gates import GATES_FAILED
 
-            if self.audit is not None and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED,
-                                                                 GATES_FAILED):  # not for an interrupted run
-                self._write_audit_record()
             # session.exitstatus, not the hook argument: the gates (tryfirst) may have set it to 10
+            completed = session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, GATES_FAILED)
+            for feature in self.features:
+                feature.record(self.store, self.run_id, completed)
+            self.store.update_run(self.run_id, self.usage_totals())
             self.store.finish_run(self.run_id, int(session.exitstatus))
             self.store.close()  # in-process sessions (pytester, notebooks) would otherwise leak it
 
@@ -293,9 +277,9 @@ class EvalSession:
             "duration": report.duration, **(log.as_record() if log else CallLog().as_record()),
             "suite_meta": self.suite_meta.get(marker.args[0].name),
             "engine": _engine_fields(self._engine), "sandbox": item.stash.get(SANDBOX_KEY, None),
-            "judgment": item.stash.get(JUDGMENT_KEY, None), "refusal": item.stash.get(REFUSAL_KEY, None),
-            "baseline_judgment": item.stash.get(BASELINE_JUDGMENT_KEY, None),
         }
+        for feature in self.features:  # a judgment, a refusal, ...
+            report.modeleval.update(feature.payload(item))
         # On the item too: reports copy the item's list, and junitxml reads the teardown report's.
         properties = [("modeleval_outcome", outcome)] + ([("modeleval_score", score)] if score is not None else [])
         item.user_properties.extend(properties)
@@ -323,13 +307,8 @@ class EvalSession:
         if payload.get("p_correct") is not None:  # shown with the named metrics; stored in its own column
             tally.add_metrics({"p_correct": payload["p_correct"]})
         tally.add_usage(payload)
-        if payload.get("judgment"):
-            self.judgments.add(payload["suite"], payload["judgment"])
-        if payload.get("baseline_judgment"):
-            self.judgments.add_rejudged(payload["suite"], payload["baseline_judgment"])
-        if payload.get("refusal"):
-            self.refusals.add(payload["suite"], payload["refusal"])
-        self.contamination.add(payload)
+        for feature in self.features:
+            feature.collect(payload)
         if self.store is None:
             return
         meta = payload.get("suite_meta")
@@ -343,12 +322,8 @@ class EvalSession:
             self.store.update_run(self.run_id, {"sandbox": payload["sandbox"]})
             self._sandbox_recorded = True
         self.store.add_outcome(self.run_id, payload)
-        if payload.get("judgment"):
-            self.store.add_judgment(self.run_id, payload)
-        if payload.get("baseline_judgment"):
-            self.store.add_rejudgment(self.run_id, payload["baseline_judgment"])
-        if payload.get("refusal"):
-            self.store.add_refusal(self.run_id, payload)
+        for feature in self.features:
+            feature.record_outcome(self.store, self.run_id, payload)
 
     # --- summary -------------------------------------------------------------------------------
     def pytest_terminal_summary(self, terminalreporter):
@@ -362,47 +337,15 @@ class EvalSession:
             tr.write_line(line)
         for line in format_metrics(self.tallies):
             tr.write_line(line)
-        if self.judgments:
-            for line in self.judgments.lines(judge_self=bool(self._judge_fields().get("judge_self"))):
-                tr.write_line(line)
-        if self.refusals:
-            for line in self.refusals.lines():
-                tr.write_line(line)
-        if self.audit is not None:
-            for line in self._audit_lines():
-                tr.write_line(line)
-        if self.contamination:
-            for line in self.contamination.lines():
-                tr.write_line(line, red=line.startswith("MANUAL REVIEW"), bold=line.startswith("MANUAL REVIEW"))
+        for feature in self.features:
+            for line in feature.summary_lines():
+                text, markup = (line, {}) if isinstance(line, str) else line
+                tr.write_line(text, **markup)
         totals = self.usage_totals()
         hit_rate = totals["cache_hits"] / totals["requests"] if totals["requests"] else 0.0
         cost = "" if totals["estimated_cost_usd"] is None else f"; estimated cost ${totals['estimated_cost_usd']:.4f}"
         tr.write_line(f"{totals['requests']} requests, {100 * hit_rate:.1f}% from cache; tokens computed "
                       f"{totals['new_prompt_tokens']} in / {totals['new_completion_tokens']} out{cost}")
-
-    def _write_audit_record(self) -> None:
-        """The audit's result beside the checkpoint's registry entry; a failure to write it is said, not fatal."""
-        from ..perturb import governance
-
-        suites, gate = self.contamination.audit_summary(self.audit.suite)
-        try:
-            self.audit_record = governance.write(governance.records_dir(self.settings), self.audit,
-                                                 self.store.run(self.run_id), suites, gate)
-        except OSError as exc:
-            self.audit_record = f"not written: {exc}"
-
-    def _audit_lines(self) -> list[str]:
-        a = self.audit
-        owner = f", owner {a.owner}" if a.owner else ""
-        lines = [f"audit {a.audit_id}{owner}: {a.path.name} sha256:{a.sha256[:12]} applied to suite {a.suite}"]
-        if self.audit_record is not None:
-            lines.append(f"audit record: {_show(self.audit_record, self.config.rootpath)}"
-                         if isinstance(self.audit_record, Path) else f"audit record {self.audit_record}")
-        _, gate = self.contamination.audit_summary(a.suite)
-        if gate is not None and gate["verdict"] == "fail" and a.notify:
-            lines.append(f"audit failed: notify {', '.join(a.notify)} (modeleval sends no mail; the run's "
-                         "audit record and JUnit XML carry the verdict for CI to route)")
-        return lines
 
     def usage_totals(self) -> dict:
         """Run totals for the summary and the runs table."""
@@ -468,13 +411,6 @@ def _close_ray(engine) -> None:
         cluster.disconnect()
 
 
-def _engine_name(kind: str, choice: str) -> str:
-    """The engine a run will use, recorded before it loads (and corrected from its info once it has)."""
-    if kind in ("openai", "lmeval"):
-        return kind
-    return "vllm" if choice == "vllm" else "hf"
-
-
 def _engine_fields(engine) -> dict | None:
     info = getattr(engine, "info", None)
     if info is None:
@@ -499,12 +435,11 @@ def _show(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _price(config, resolved) -> tuple[float, float] | None:
-    from ..config import ConfigError, read_pyproject
+def _price(project, resolved) -> tuple[float, float] | None:
+    """The model's price from [tool.modeleval.prices]; a malformed entry is a usage error."""
     from ..cost import PriceError, price_for
 
     try:
-        prices = read_pyproject(config.rootpath / "pyproject.toml").get("prices", {})
-        return price_for(prices, resolved.ref, resolved.sha256)
-    except (ConfigError, PriceError) as exc:
+        return price_for(project.prices, resolved.ref, resolved.sha256)
+    except PriceError as exc:
         raise pytest.UsageError(str(exc)) from None

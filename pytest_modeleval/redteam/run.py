@@ -4,12 +4,16 @@ Collected in the controller from the reports; the terminal summary shows each su
 its worst categories, and the refusal gates' messages (terminal, JUnit) name them too, so a
 blocked checkpoint says where it failed, not only that it did. Suites classified by the learned
 classifier also show the rate corrected for its measured errors (calibrate.py); a gate rule with
-`rate = "corrected"` reads that one.
+`rate = "corrected"` reads that one. A run feature (runtime/features.py); a recorded run's gates
+(`modeleval gate`) leave it out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ..runtime.features import RunFeature
+from ..stash import REFUSAL_KEY
 
 SHOWN_CATEGORIES = 3
 GATED = {"refusal_rate": "harmful", "over_refusal_rate": "benign"}
@@ -29,12 +33,34 @@ class Rate:
         return f"{self.name} {100 * self.value:.1f}% ({self.refused}/{self.n})"
 
 
-class RunRefusals:
+class RunRefusals(RunFeature):
     def __init__(self):
         self.by_suite: dict[str, list[dict]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.by_suite)
+
+    # --- the run feature ------------------------------------------------------------------------
+    def payload(self, item) -> dict:
+        return {"refusal": item.stash.get(REFUSAL_KEY, None)}
+
+    def collect(self, payload: dict) -> None:
+        if payload.get("refusal"):
+            self.add(payload["suite"], payload["refusal"])
+
+    def record_outcome(self, store, run_id: int, payload: dict) -> None:
+        if payload.get("refusal"):
+            store.add_refusal(run_id, payload)
+
+    def summary_lines(self) -> list:
+        return self.lines() if self else []
+
+    def adjust_gates(self, report, rules, baseline) -> None:
+        """The refusal gates' messages name the worst categories (a corrected-rate rule is decided again)."""
+        if self:
+            self.annotate(report.results)
+
+    # --- the records -----------------------------------------------------------------------------
 
     def add(self, suite: str, record: dict) -> None:
         self.by_suite.setdefault(suite, []).append(record)
@@ -68,7 +94,7 @@ class RunRefusals:
 
         return corrected_rate(overall.refused, overall.n, head.validation, confidence=confidence)
 
-    def record(self, store, run_id: int) -> None:
+    def record(self, store, run_id: int, completed: bool = True) -> None:
         """Per suite in the suites table: the classifiers and the learned one's version, and the corrected
         rate (a suite of both kinds keeps the harmful one's)."""
         for suite, records in sorted(self.by_suite.items()):

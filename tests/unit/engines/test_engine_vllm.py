@@ -267,7 +267,7 @@ def test_the_session_picks_vllm_only_when_asked(fake_vllm, embedded):
 
 
 def test_the_run_record_names_the_chosen_engine_before_it_loads():
-    from pytest_modeleval.plugin.session import _engine_name
+    from pytest_modeleval.engines.factory import engine_name as _engine_name
 
     assert [_engine_name("embedded", choice) for choice in ("auto", "hf", "vllm")] == ["hf", "hf", "vllm"]
     assert _engine_name("lmeval", "vllm") == "lmeval" and _engine_name("openai", "auto") == "openai"
