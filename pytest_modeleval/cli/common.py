@@ -43,12 +43,19 @@ def command(name: str):
     return wrap
 
 
-def settings():
-    """The project's settings as pytest would see them from this directory (pyproject.toml here)."""
+def project():
+    """This directory's project (its pyproject.toml, read now): a command reads it once and hands it on."""
+    from ..config import Project
+
+    return Project.read(Path.cwd() / "pyproject.toml")
+
+
+def settings(read=None):
+    """The project's settings as pytest would see them from this directory (`read`: the project already read)."""
     from ..config import build_settings
 
     cwd = Path.cwd()
-    return build_settings({}, cwd / "pyproject.toml", cwd, cwd)
+    return build_settings({}, read if read is not None else project(), cwd, cwd)
 
 
 def db_path(args):

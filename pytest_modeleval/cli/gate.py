@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import CLIError, add_db_argument, command, open_store, run_id, settings
+from .common import CLIError, add_db_argument, command, open_store, project, run_id, settings
 
 
 def add_parser(sub) -> None:
@@ -37,9 +37,9 @@ def run(args) -> int:
             option.parse(args.baseline)
         except ValueError as exc:
             raise CLIError(f"--baseline {args.baseline!r}: {exc}") from None
-    project = config.Project.read(Path.cwd() / "pyproject.toml")
-    gate_rules = rules.from_project(project)
-    here = settings()
+    read = project()
+    gate_rules = rules.from_project(read)
+    here = settings(read)
     overrides_file = overrides.load(Path(args.overrides) if args.overrides else here.overrides, gate_rules.names)
     store = open_store(args)
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..results import gating
 from ..results.runs import newest_of
 from ..results.store import now
-from .common import CLIError, add_db_argument, command, open_store, settings
+from .common import CLIError, add_db_argument, command, open_store, project, settings
 
 
 def add_parser(sub) -> None:
@@ -116,8 +116,9 @@ def _check(db, run: dict, args) -> list:
 def _overrides(args):
     from ..gates import overrides, rules
 
-    path = Path(args.overrides) if args.overrides else settings().overrides
-    names = rules.load(Path.cwd() / "pyproject.toml").names
+    read = project()
+    path = Path(args.overrides) if args.overrides else settings(read).overrides
+    names = rules.from_project(read).names
     return overrides.load(path, names)
 
 

@@ -4,7 +4,9 @@ At the end of a session the controller turns the recorded outcomes into one verd
 and suite (`evaluate`), shows them in the terminal, the results DB and the JUnit XML, and sets
 the exit status to GATES_FAILED when one fails. Modules: `rules` (what a gate is, the defaults,
 `[tool.modeleval.gates]`), `evaluate` (the statistics and the noise rule), `baseline` (which run
-to compare against), `overrides` (the committed overrides file), `junit`, `report`, `plugin`.
+to compare against), `overrides` (the committed overrides file), `run` (one gating path over the
+run's features, for a session and for `modeleval gate`), `recorded`, `record`, `junit`, `report`, `numbers`.
+The pytest side (the gate keeper) is plugin/gatekeeper.py.
 
 Nothing here is imported when pytest loads the plugin; numpy only when a session ends with outcomes.
 """

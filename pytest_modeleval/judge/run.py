@@ -33,12 +33,12 @@ class RunJudgments(RunFeature):
         """The run's judgments as its judgments rows hold them (the trust read from the same DB)."""
         import json
 
+        from ..results.judging import run_judgments
         from ..results.tables import JUDGMENT_LISTS
 
         judgments = cls(store.path, settings.judge_min_kappa)
-        if "judgments" in store.db.table_names():
-            for row in store.db["judgments"].rows_where("run_id = ?", [run_id], order_by="id"):
-                judgments.add(row["suite"], {**row, **{k: json.loads(row[k] or "[]") for k in JUDGMENT_LISTS}})
+        for row in run_judgments(store.db, run_id):
+            judgments.add(row["suite"], {**row, **{k: json.loads(row[k] or "[]") for k in JUDGMENT_LISTS}})
         return judgments
 
     @classmethod

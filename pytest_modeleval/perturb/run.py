@@ -95,7 +95,9 @@ class RunContamination(RunFeature):
     @classmethod
     def from_recorded(cls, store, run_id: int, rows, settings) -> RunContamination:
         """The run's contamination scores, from its outcomes and its perturbed suites' recorded parameters."""
-        meta = {row["suite"]: row for row in store.db.query("SELECT * FROM suites WHERE run_id = ?", [run_id])}
+        from ..results.runs import suites
+
+        meta = suites(store.db, run_id)
         contamination = cls()
         for row in rows:
             contamination.add({**row, "suite_meta": meta.get(row["suite"])})
@@ -281,11 +283,13 @@ class RunContamination(RunFeature):
 
     def _record_scores(self, store, run_id: int) -> None:
         """One `contamination` row per suite, one `contamination_items` row per scored item, the review flag."""
+        from ..results.contamination import replace_scores
+
         with store.db.conn:
             for suite, s in self.scored().items():
                 sc = s.score
-                store.db["contamination"].upsert({
-                    "run_id": run_id, "suite": suite, "n_items": sc.n_items if sc else 0,
+                replace_scores(store.db, run_id, suite, {
+                    "n_items": sc.n_items if sc else 0,
                     "n_scored": sum(i.cs is not None for i in sc.items) if sc else 0,
                     "min_variants": s.min_variants, "acc_baseline": sc.acc_baseline if sc else None,
                     "acc_perturbed": sc.acc_perturbed if sc else None, "cs": sc.cs if sc else None,
@@ -295,12 +299,9 @@ class RunContamination(RunFeature):
                     "n_flagged": len(s.flagged), "flagged_share": sc.flagged_share if sc else None,
                     "verdict": s.gate.verdict if s.gate else "not gated", "review_required": int(s.review is not None),
                     "review_above_cs": s.review_above_cs,
-                }, pk=("run_id", "suite"))
-                store.db.execute("DELETE FROM contamination_items WHERE run_id = ? AND suite = ?", [run_id, suite])
-                store.db["contamination_items"].insert_all(
-                    [{"run_id": run_id, "suite": suite, "item_id": i.item + "-p0", "baseline": i.baseline,
-                      "variant_mean": i.variant_mean, "n_variants": i.n_variants, "cs": i.cs, "p_value": i.p_value,
-                      "flagged": int(i.flagged)} for i in (sc.items if sc else [])])
+                }, [{"item_id": i.item + "-p0", "baseline": i.baseline, "variant_mean": i.variant_mean,
+                     "n_variants": i.n_variants, "cs": i.cs, "p_value": i.p_value, "flagged": int(i.flagged)}
+                    for i in (sc.items if sc else [])])
         reviews = self.reviews()
         store.update_run(run_id, {"review_required": int(bool(reviews)), "review_reason": "; ".join(reviews) or None})
 

@@ -48,6 +48,7 @@ class GateKeeper:
         explicit = spec is not None and not spec.startswith("channel:")  # an empty channel is no error
         from ..dburl import redact
         from ..results.db import Database, exists
+        from ..results.runs import holds_runs
 
         if not exists(self.settings.db):
             if explicit:
@@ -57,7 +58,7 @@ class GateKeeper:
             return
         db = Database(self.settings.db, readonly=True)
         try:
-            if "runs" not in db.table_names():
+            if not holds_runs(db):
                 self.baseline_note = "the results database holds no runs yet"
                 if explicit:
                     raise pytest.UsageError(f"--baseline {spec}: {self.baseline_note}")

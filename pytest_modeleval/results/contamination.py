@@ -1,4 +1,4 @@
-"""The contamination audit's rows: the variant library (perturb.library) and each run's contamination score.
+"""The contamination audit's rows: the variant library (perturb.library) and each run's contamination scores.
 
 Variants are written by `Store.add_variants`; these are the reads that decide whether a generator must
 draw again, and what a perturbed suite is run on.
@@ -30,3 +30,10 @@ def scores(db, run_id: int) -> dict[str, float | None]:
         return {}
     return {row["suite"]: row["cs"] for row in db.query("SELECT suite, cs FROM contamination WHERE run_id = ?",
                                                          [run_id])}
+
+
+def replace_scores(db, run_id: int, suite: str, score: dict, items: list[dict]) -> None:
+    """A suite's contamination row and its per-item rows for a run, replacing what an earlier gating wrote."""
+    db["contamination"].upsert({"run_id": run_id, "suite": suite, **score}, pk=("run_id", "suite"))
+    db.execute("DELETE FROM contamination_items WHERE run_id = ? AND suite = ?", [run_id, suite])
+    db["contamination_items"].insert_all([{"run_id": run_id, "suite": suite, **item} for item in items])

@@ -91,3 +91,10 @@ def replace_human_labels(db, source_file: str, rows: list[dict]) -> None:
         for who in {row["rater"] for row in rows}:
             db.execute("DELETE FROM human_labels WHERE source_file = ? AND rater IS ?", [source_file, who])
         db["human_labels"].insert_all(rows)
+
+
+def run_judgments(db, run_id: int) -> list[dict]:
+    """Every judgments row of a run, in the order they were recorded (none for a DB without the table)."""
+    if "judgments" not in db.table_names():
+        return []
+    return list(db["judgments"].rows_where("run_id = ?", [run_id], order_by="id"))

@@ -98,3 +98,13 @@ def responses(db, run_id: int, suite: str) -> dict[tuple, str]:
     rows = db.execute("SELECT item_id, variant, response FROM outcomes WHERE run_id = ? AND suite = ? "
                       "AND response IS NOT NULL", [run_id, suite]).fetchall()
     return {(item_id, variant): response for item_id, variant, response in rows}
+
+
+def holds_runs(db) -> bool:
+    """Whether the DB has its runs table yet (a new or foreign file has not)."""
+    return "runs" in db.table_names()
+
+
+def suites(db, run_id: int) -> dict[str, dict]:
+    """suite -> the run's suites row (its recorded parameters and figures)."""
+    return {row["suite"]: row for row in db.query("SELECT * FROM suites WHERE run_id = ?", [run_id])}

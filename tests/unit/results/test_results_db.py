@@ -6,13 +6,13 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-
 from evalkit import query
+
 from pytest_modeleval import dburl
 from pytest_modeleval.config import ConfigError, build_settings
+from pytest_modeleval.results.db import Database, DatabaseError, NotFoundError, exists
 from pytest_modeleval.results.migrate import HEAD, SCRIPTS, SchemaError
 from pytest_modeleval.results.schema import SCHEMA_TABLE, VERSION_TABLE
-from pytest_modeleval.results.db import Database, DatabaseError, NotFoundError, exists
 from pytest_modeleval.results.store import Store
 from pytest_modeleval.results.tables import SCHEMA_VERSION, TABLES
 

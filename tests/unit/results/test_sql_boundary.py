@@ -21,13 +21,6 @@ import pytest_modeleval
 
 PACKAGE = Path(pytest_modeleval.__file__).parent
 EXEMPT = ("results/", "runtime/cache/")  # the two stores that own their DB's SQL
-# Files another helper was rewriting while the queries moved into results/ (issue 18). Their SQL is to
-# move into results/ too; once it has, take them out of this list (the lead empties it after merging).
-ALLOWED = {
-    "plugin/__init__.py", "plugin/collect.py", "plugin/fixtures.py", "plugin/gatekeeper.py", "plugin/hookspecs.py",
-    "plugin/session.py", "gates/recorded.py", "gates/rules.py", "cli/gate.py", "cli/merge.py", "judge/run.py",
-    "redteam/run.py", "perturb/run.py", "perturb/governance.py", "config.py",
-}
 
 STATEMENT = re.compile(r"\s*\(?\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|WITH)\s")
 METHODS = {"query", "execute", "executemany", "rows_where", "insert", "insert_all", "upsert", "upsert_all",
@@ -78,26 +71,21 @@ def sql_in(source: str) -> list[tuple[int, str]]:
     return sorted(set(found))
 
 
-def scan(root: Path, allowed=frozenset()) -> list[str]:
-    """'path:line: what' for the SQL of every module under root outside the exempt stores and `allowed`."""
+def scan(root: Path) -> list[str]:
+    """'path:line: what' for the SQL of every module under root outside the exempt stores."""
     out = []
     for path in sorted(root.rglob("*.py")):
         name = path.relative_to(root).as_posix()
-        if name.startswith(EXEMPT) or name in allowed:
+        if name.startswith(EXEMPT):
             continue
         out += [f"{name}:{line}: {what}" for line, what in sql_in(path.read_text(encoding="utf-8"))]
     return out
 
 
 def test_no_results_sql_outside_results():
-    found = scan(PACKAGE, ALLOWED)
+    found = scan(PACKAGE)
     assert not found, "results-DB SQL outside pytest_modeleval/results/ (move it into a named function there):\n" \
                       + "\n".join(found)
-
-
-def test_allowed_files_exist():
-    """The allow-list names real files (a renamed one would otherwise hide its SQL from nobody)."""
-    assert sorted(name for name in ALLOWED if not (PACKAGE / name).is_file()) == []
 
 
 @pytest.mark.parametrize("planted, what", [
