@@ -8,7 +8,7 @@ navigation), best of 3 cold loads per page.
 
 The gate verdicts come from the real gate code (`gates.evaluate.evaluate` against the production
 baseline, `overrides.apply`, `record`); the outcomes are random draws, not model answers.
-tests/test_report_pages.py builds its many-run DB with `synthetic_db` too, at a small size.
+tests/unit/report/test_report_pages.py builds its many-run DB with `synthetic_db` too, at a small size.
 
 Run: .venv/bin/python benchmarks/report_100_runs.py [--runs 100] [--items 10000] [--keep DIR]
 Needs Debian's chromium (scripts/install.sh installs it) and playwright (the dev extra).

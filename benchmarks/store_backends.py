@@ -10,7 +10,7 @@
    started together; each logs the keys it computed, and the script checks every prediction was
    computed exactly once.
 
-It starts its own throwaway PostgreSQL with tests/pgserver.py (needs initdb / pg_ctl), or takes
+It starts its own throwaway PostgreSQL with tests/support/pgserver.py (needs initdb / pg_ctl), or takes
 --postgres URL (a database it may fill). Default run: 2,500 items x 4 variants (about 2 minutes on
 a 2-core machine); the figures in docs/scaling.md use --items 10000.
 
@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parent / "tests")]
+sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parent / "tests" / "support")]
 
 import warm_cache  # noqa: E402  (its instant engine, suite and pytest runner)
 
