@@ -30,7 +30,7 @@ USER_CACHE = paths.cache_dir()
 
 @pytest.fixture(autouse=True)
 def user_cache(monkeypatch):
-    """Pin the plugin's cache to the user's, and clear the fault-injection switch of tests/evalkit.py."""
+    """Pin the plugin's cache to the user's, and clear the fault-injection switch of tests/support/evalkit.py."""
     monkeypatch.setenv("MODELEVAL_CACHE_DIR", str(USER_CACHE))
     monkeypatch.delenv("MODELEVAL_TEST_FAIL_AT", raising=False)
 
@@ -53,7 +53,7 @@ def shared_data():
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    """One throwaway PostgreSQL server per test session (tests/pgserver.py); skips without the binaries,
+    """One throwaway PostgreSQL server per test session (tests/support/pgserver.py); skips without the binaries,
     fails under scripts/test.sh (MODELEVAL_REQUIRE_POSTGRES=1), where install.sh has installed them."""
     from pgserver import start
 

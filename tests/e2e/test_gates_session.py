@@ -5,7 +5,7 @@ The suites here never call the model (an item is right when its `answer` is 42),
 takes a fraction of a second; what changes between runs is the data, evaluated under the same
 `--model=embedded`, and the baseline is named with --baseline or promoted with `modeleval promote`.
 The real-model check (a broken checkpoint blocked against the promoted embedded model) is in
-tests/test_gates_e2e.py.
+tests/e2e/test_gates_e2e.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Gate rules and verdicts on synthetic outcome sets: the configuration, the noise rule (a real
 regression is blocked, noise alone is not), thresholds with their intervals, baselines and the
-overrides file. No pytest session and no model here; tests/test_gates_session.py runs them in pytest."""
+overrides file. No pytest session and no model here; tests/e2e/test_gates_session.py runs them in pytest."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ connection, and passwords that never show.
 
 The multi-process tests start real pytest processes (each its own MODELEVAL_CACHE_DIR and
 directory, as on another machine) against the session's PostgreSQL and count the engine calls
-each one made (tests/evalkit.py's counting engine)."""
+each one made (tests/support/evalkit.py's counting engine)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def predictor(engine, target, **options) -> Predictor:
 
 
 def test_migrations_build_exactly_the_schema_the_code_declares(cache_target):
-    """Alembic's revisions, run on an empty DB, give the tables of cache_schema.py: no difference left."""
+    """Alembic's revisions, run on an empty DB, give the tables of runtime/cache/schema.py: no difference left."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
