@@ -165,7 +165,10 @@ class Database:
             return False
         import psycopg
 
-        return isinstance(exc, psycopg.OperationalError) and (self._dbapi.closed or self._dbapi.broken)
+        if not isinstance(exc, psycopg.OperationalError):
+            return False
+        # a backend killed mid-pipeline can leave `broken` unset while libpq already knows the socket is gone
+        return self._dbapi.closed or self._dbapi.broken or self._dbapi.pgconn.status != psycopg.pq.ConnStatus.OK
 
     def _cursor_run(self, sql: str, params, many: bool = False):
         cursor = self._dbapi.cursor()
