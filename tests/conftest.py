@@ -11,9 +11,13 @@ from pytest_modeleval import paths
 
 # pytester's in-process runs drop the modules first imported during a run, and SQLAlchemy's event
 # registry, Alembic and psycopg's C extension do not survive a second import in one process: the
-# results DB's and the prediction cache's stacks are imported once here, before any run.
+# results DB's and the prediction cache's stacks are imported once here, before any run. psycopg
+# above all: re-imported, its C extension still raises the first import's classes, so
+# `except psycopg.OperationalError` no longer matches a lost connection and retries stop working.
 import alembic.command  # noqa: E402,F401
 import alembic.config  # noqa: E402,F401
+import psycopg  # noqa: E402,F401
+import psycopg.types.numeric  # noqa: E402,F401
 import pytest_modeleval.runtime.cache.store  # noqa: E402,F401
 import pytest_modeleval.runtime.cache.migrate  # noqa: E402,F401
 import pytest_modeleval.results.migrate  # noqa: E402,F401

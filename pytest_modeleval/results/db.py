@@ -165,12 +165,7 @@ class Database:
             return False
         import psycopg
 
-        if not isinstance(exc, psycopg.OperationalError):
-            return False
-        # A backend killed mid-pipeline can leave `broken` unset and libpq's status OK; the error then carries
-        # no SQLSTATE, which every error the server itself reports (a bad statement, a constraint) has.
-        return (self._dbapi.closed or self._dbapi.broken or self._dbapi.pgconn.status != psycopg.pq.ConnStatus.OK
-                or exc.sqlstate is None)
+        return isinstance(exc, psycopg.OperationalError) and (self._dbapi.closed or self._dbapi.broken)
 
     def _cursor_run(self, sql: str, params, many: bool = False):
         cursor = self._dbapi.cursor()

@@ -237,11 +237,8 @@ class PredictionCache:
                         conn.execution_options(sqlite_immediate=True)
                     with conn.begin():
                         return work(conn)
-            except Exception as exc:  # noqa: BLE001 - only a DB error is retried or reported, the rest re-raised
-                if not isinstance(exc, sa.exc.DBAPIError) and not _lost_by_driver(exc):
-                    raise
-                retry = delay is not None and (not isinstance(exc, sa.exc.DBAPIError) or exc.connection_invalidated
-                                               or isinstance(exc, sa.exc.OperationalError))
+            except sa.exc.DBAPIError as exc:
+                retry = delay is not None and (exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError))
                 if not retry:
                     raise CacheError(f"prediction cache {self.name}: {what} failed after {attempt + 1} "
                                      f"attempt(s): {_reason(exc, self.target)}") from None
@@ -252,15 +249,8 @@ class _NothingCached(Exception):
     """read mode on a DB without cache tables: nothing to read (and nothing is created)."""
 
 
-def _lost_by_driver(exc: Exception) -> bool:
-    """A connection the server dropped, raised by psycopg itself: SQLAlchemy re-raises the driver's error
-    unwrapped when invalidating the broken connection fails too (a backend killed mid-pipeline)."""
-    return type(exc).__name__ == "OperationalError" and type(exc).__module__.startswith("psycopg")
-
-
-def _reason(exc: Exception, target) -> str:
+def _reason(exc: sa.exc.DBAPIError, target) -> str:
     """The driver's own message, first line, with the password cut out should a driver ever echo it."""
-    orig = getattr(exc, "orig", None) or exc
-    text = (str(orig) or type(orig).__name__).strip().splitlines()[0]
+    text = (str(exc.orig) or type(exc.orig).__name__).strip().splitlines()[0]
     password = urlsplit(str(target)).password if "://" in str(target) else None
     return text.replace(password, "***") if password else text
