@@ -35,15 +35,18 @@ class TaskError(DataError):
 
 
 def task_manager(include_path: tuple[str, ...], include_defaults: bool):
-    """lm-eval's TaskManager, built once per process (indexing its thousands of YAML files takes seconds)."""
+    """lm-eval's TaskManager, built once per process; the index of lm-eval's own tasks comes from disk (lmeval_index)."""
     try:
         from lm_eval.tasks import TaskManager
     except ImportError:
         raise TaskError("lm-eval task suites need lm-evaluation-harness: pip install 'pytest-modeleval[lmeval]'") from None
+    from .lmeval_index import cached_index
+
     key = (include_path, include_defaults)
     with _LOCK:
         if key not in _MANAGERS:
-            _MANAGERS[key] = TaskManager(include_path=list(include_path) or None, include_defaults=include_defaults)
+            with cached_index():
+                _MANAGERS[key] = TaskManager(include_path=list(include_path) or None, include_defaults=include_defaults)
         return _MANAGERS[key]
 
 

@@ -211,12 +211,14 @@ def test_graded_suite_reference_file_and_human_round_trip(pytester, engine):
 @pytest.mark.parametrize("labels", ["Natural", "MT-Bench"])
 def test_validate_on_human_labelled_pairs(pytester, engine, shared_data, labels):
     """`modeleval judge validate` on real LLMBar / MT-Bench human labels: the stored record's agreement
-    and kappa are what the per-pair output says (kappa recomputed here from the two label lists)."""
+    and kappa are what the per-pair output says (kappa recomputed here from the two label lists). The four
+    shortest pairs of each file, as the file gives them (MT-Bench's first four run to 9,000 characters)."""
     from pytest_modeleval.stats import cohen_kappa
 
     db = pytester.path / "r.sqlite"
-    status = modeleval(["judge", "validate", "--judge", "embedded", "--labels",
-                        str(shared_data / "llmbar" / labels / "dataset.json"), "--limit", "4", "--direct",
+    pairs = json.loads((shared_data / "llmbar" / labels / "dataset.json").read_text())
+    (pytester.path / "pairs.json").write_text(json.dumps(sorted(pairs, key=lambda p: len(json.dumps(p)))[:4]))
+    status = modeleval(["judge", "validate", "--judge", "embedded", "--labels", "pairs.json", "--direct",
                         "--max-tokens", "6",
                         "--out", "pairs.jsonl", "--db", str(db)])
     record = query(db, "SELECT * FROM judge_validations")[0]

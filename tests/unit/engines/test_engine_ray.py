@@ -17,6 +17,7 @@ import warnings
 import pytest
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.xdist_group("ray")  # one worker starts the local Ray (tests/conftest.py::local_ray)
 
 from evalkit import (MC_ROWS, MC_SUITE, answers, embedded_engine, gen_suite, one_thread_engine, outcomes,  # noqa: E402
                      query, run, setup_suite, sums)

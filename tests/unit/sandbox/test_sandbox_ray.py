@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("ray")
+pytestmark = pytest.mark.xdist_group("ray")  # one worker starts the local Ray (tests/conftest.py::local_ray)
 
 from pytest_modeleval.sandbox import Sandbox, SandboxUnavailable  # noqa: E402
 from pytest_modeleval.sandbox.ray_workers import RaySandbox  # noqa: E402
