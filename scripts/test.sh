@@ -9,7 +9,7 @@ export MODELEVAL_REQUIRE_POSTGRES=1  # the PostgreSQL tests fail, not skip, with
 # The package's layers first (the [tool.importlinter] contract in pyproject.toml, docs/architecture.md): a wrong
 # import fails here naming the rule it broke. tests/unit/test_architecture.py runs it again among the tests.
 .venv/bin/lint-imports --no-logo
-# Two workers, one torch thread each: on 2 cores that is 11 min against 27 min in one process (the Ray tests
+# Two workers, one torch thread each: on 2 cores that is 10-11 min against 27 min in one process (the Ray tests
 # share one worker, xdist_group "ray"). MODELEVAL_TEST_WORKERS=0 runs in one process.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 exec .venv/bin/pytest tests -n "${MODELEVAL_TEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -35,7 +35,7 @@ class TaskError(DataError):
 
 
 def task_manager(include_path: tuple[str, ...], include_defaults: bool):
-    """lm-eval's TaskManager, built once per process; the index of lm-eval's own tasks comes from disk (lmeval_index)."""
+    """lm-eval's TaskManager, built once per process; its built-in tasks' index is read from disk (lmeval_index)."""
     try:
         from lm_eval.tasks import TaskManager
     except ImportError:

@@ -3,12 +3,12 @@
 Every `TaskManager()` re-reads lm-eval's ~14,000 built-in task YAML files (13 s on a 2-core machine), and
 every pytest process with an lm-eval suite builds at least one. Those files change only when lm-eval is
 reinstalled, so their index is built once, pickled into the plugin's cache and keyed by lm-eval's version
-and the files' count, sizes and newest mtime; a user's own task directories are indexed afresh each time.
+and every file's path, size and mtime; a user's own task directories are indexed afresh each time.
 Loading the pickle takes about a second.
 
 lm-eval indexes each directory on its own and lets a later one override an earlier one
-(`TaskIndex.build`), so an index assembled directory by directory is the one it would build. Versions of
-lm-eval without that index (before 0.4.10) simply build theirs as before.
+(`TaskIndex.build`), so an index assembled directory by directory is the one it would build. An lm-eval
+without `lm_eval.tasks._index` simply builds its index as before.
 """
 
 from __future__ import annotations
