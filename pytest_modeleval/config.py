@@ -152,8 +152,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("batch_size", "--eval-batch-size", _positive_int, 16,
            "requests per engine batch (default 16).", "N"),
     Option("engine", "--eval-engine", _choice("auto", "hf", "vllm", "ray"), "auto",
-           "engine for local checkpoints: auto (transformers), hf, vllm, or ray (replicas of "
+           "engine for local checkpoints: auto (vLLM where it is installed and supports the model, else "
+           "transformers; the header says which and why), hf, vllm, or ray (replicas of "
            "--eval-replica-engine as Ray actors; docs/scaling.md).", "NAME"),
+    Option("dtype", "--eval-dtype", _choice("auto", "float32", "bfloat16", "float16"), "auto",
+           "the weights' and activations' dtype: auto (bfloat16 on CUDA and on CPUs with AVX512-BF16 or AMX "
+           "under vLLM, float32 otherwise), float32, bfloat16 or float16. Part of every cache key.", "DTYPE"),
+    Option("vllm_mode", "--eval-vllm-mode", _choice("eager", "compiled"), "eager",
+           "vLLM's execution: eager (default; loads in seconds) or compiled (torch.compile and graphs: slower "
+           "to load, faster per token; its compile cache is kept under the cache directory).", "MODE"),
     Option("tensor_parallel", "--eval-tensor-parallel", _positive_int, 1,
            "GPUs one vLLM model is split over (tensor_parallel_size; default 1).", "N"),
     Option("cache", "--eval-cache", _choice("readwrite", "read", "off"), "readwrite",
@@ -241,6 +248,8 @@ class Settings:
     registry: Path | None = None
     batch_size: int = 16
     engine: str = "auto"
+    dtype: str = "auto"
+    vllm_mode: str = "eager"
     tensor_parallel: int = 1
     cache: str = "readwrite"
     cache_db: Path | str = Path(".modeleval/cache.sqlite")  # a str when a URL
