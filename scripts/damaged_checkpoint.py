@@ -1,11 +1,22 @@
 """Write the demo's second checkpoint: the embedded model with a few layers' weights perturbed.
 
 A deliberately bad checkpoint the promotion gates must block: the same architecture, tokenizer and
-chat template as `--model=embedded`, with seeded Gaussian noise added to every weight of the first
-LAYERS decoder layers. The noise is drawn from a seeded generator, so the checkpoint is the same
-file for file, and has the same content hash, on every machine with the same library versions.
+chat template as `--model=embedded`, with seeded noise added to every weight of the first LAYERS
+decoder layers.
 
     python scripts/damaged_checkpoint.py REGISTRY_DIR     # prints the checkpoint's sha256
+
+Its content hash is the same on every machine and with every library version, so the README's hash is
+the one a user sees. Hence every file is written here byte by byte, not with save_pretrained (which
+stamps transformers' version into config.json and lays files out as its version does):
+- the weights: the embedded model's float32 tensors (its GGUF de-quantized once, engines/gguf.py),
+  written in sorted order in safetensors' format by `write_safetensors`;
+- the noise: uniform, drawn from numpy's PCG64 bit generator (whose raw stream numpy keeps stable)
+  and applied with IEEE-exact operations only (no log or cos, whose last bit differs between
+  numpy builds), each tensor's spread summed exactly with math.fsum;
+- config.json, generation_config.json and tokenizer_config.json: ours, below, with sorted keys; the
+  tokenizer and chat template: the embedded model's, tokenizer.json re-serialized with sorted keys.
+A library change that still moves the hash fails tests/e2e/test_demo_script.py, which names the file.
 
 The checkpoint is saved as `REGISTRY_DIR/embedded-damaged/`, an HF-format directory that
 `--model=sha256:<prefix> --eval-registry=REGISTRY_DIR` finds by hash (docs/model-references.md).
@@ -17,46 +28,138 @@ made with the same settings is kept (it is only hashed).
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
+import shutil
+import struct
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.finetune import cached, embedded_dir, load, save  # noqa: E402
+from benchmarks.finetune import CONFIG_FILE, cached, embedded_dir  # noqa: E402
 from pytest_modeleval.modelref import content_hash  # noqa: E402
 
 NAME = "embedded-damaged"
 LAYERS = 6       # the first decoder layers, where damage propagates through everything after them
 SCALE = 0.5      # noise standard deviation, as a fraction of each weight tensor's own standard deviation
 SEED = 20260101
+FORMAT = 2       # in finetune.json: 1 was save_pretrained's checkpoint, rewritten on the next demo
+
+# SmolLM2-135M-Instruct's architecture as its own hub config.json states it (the form every transformers
+# version reads), with the GGUF's float32 rms_norm_eps; tests check it against the converted model's.
+CONFIG = {
+    "architectures": ["LlamaForCausalLM"], "attention_bias": False, "attention_dropout": 0.0, "bos_token_id": 1,
+    "eos_token_id": 2, "head_dim": 64, "hidden_act": "silu", "hidden_size": 576, "initializer_range": 0.02,
+    "intermediate_size": 1536, "max_position_embeddings": 8192, "mlp_bias": False, "model_type": "llama",
+    "num_attention_heads": 9, "num_hidden_layers": 30, "num_key_value_heads": 3, "pad_token_id": 2,
+    "pretraining_tp": 1, "rms_norm_eps": 9.999999747378752e-06, "rope_scaling": None, "rope_theta": 100000.0,
+    "tie_word_embeddings": True, "torch_dtype": "float32", "unk_token_id": 0, "use_cache": True,
+    "vocab_size": 49152,
+}
+GENERATION_CONFIG = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2}
+TOKENIZER_CONFIG = {
+    "bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "pad_token": "<|im_end|>", "unk_token": "<|endoftext|>",
+    "clean_up_tokenization_spaces": False, "tokenizer_class": "PreTrainedTokenizerFast",
+}
+COPIED = ("tokenizer.json", "chat_template.jinja")  # the embedded model's, canonicalized by `_canonical`
 
 
-def damage(model, layers: int = LAYERS, scale: float = SCALE, seed: int = SEED) -> int:
-    """Add seeded noise to every weight of the first `layers` decoder layers; the number of tensors changed."""
-    import torch
+def damage(tensors: dict, layers: int = LAYERS, scale: float = SCALE, seed: int = SEED) -> int:
+    """Add seeded noise to every tensor of the first `layers` decoder layers, in place; the number changed.
 
-    generator = torch.Generator().manual_seed(seed)
+    The noise is uniform with standard deviation `scale` times the tensor's own: portable where a
+    Gaussian's transform (log, cos) is not, and as damaging at the same spread.
+    """
+    import numpy as np
+
+    prefixes = tuple(f"model.layers.{i}." for i in range(layers))
+    bits = np.random.PCG64(seed)
     changed = 0
-    with torch.no_grad():
-        for layer in model.model.layers[:layers]:
-            for _, weight in sorted(layer.named_parameters()):
-                noise = torch.randn(weight.shape, generator=generator, dtype=weight.dtype)
-                weight.add_(noise * (scale * weight.std()))
-                changed += 1
+    for name in sorted(tensors):
+        if not name.startswith(prefixes):
+            continue
+        weight = tensors[name].astype(np.float64)
+        uniform = (bits.random_raw(weight.size) >> np.uint64(11)).astype(np.float64) * 2.0**-53  # [0, 1), exact
+        noise = (uniform.reshape(weight.shape) - 0.5) * (math.sqrt(12.0) * scale * _std(weight))
+        tensors[name] = (weight + noise).astype(tensors[name].dtype)
+        changed += 1
     return changed
 
 
-def write(registry: Path, layers: int = LAYERS, scale: float = SCALE, seed: int = SEED) -> Path:
-    """The damaged checkpoint's directory in `registry`, written unless it is there already."""
-    target = registry / NAME
-    config = {"source": "embedded", "layers": layers, "scale": scale, "seed": seed}
-    if cached(target, config) is None:
-        import transformers
+def _std(values) -> float:
+    """The population standard deviation, summed exactly (numpy's own sum order varies by build)."""
+    flat = values.ravel()
+    mean = math.fsum(flat) / flat.size
+    deviation = flat - mean
+    return math.sqrt(math.fsum(deviation * deviation) / flat.size)
 
-        transformers.utils.logging.disable_progress_bar()
-        model, tokenizer = load(embedded_dir())
-        damage(model, layers, scale, seed)
-        save(model, tokenizer, target, config, losses=[])
+
+_DTYPES = {"float32": "F32", "float16": "F16"}
+
+
+def write_safetensors(tensors: dict, path: Path) -> None:
+    """safetensors' format (a u64 header length, a JSON header padded to 8 bytes, the raw little-endian
+    data), tensors in sorted order and `{"format": "pt"}` metadata (transformers requires it): the same
+    bytes for the same tensors whatever safetensors version is installed."""
+    header, offset = {"__metadata__": {"format": "pt"}}, 0
+    for name in sorted(tensors):
+        size = tensors[name].nbytes
+        header[name] = {"dtype": _DTYPES[tensors[name].dtype.name], "shape": list(tensors[name].shape),
+                        "data_offsets": [offset, offset + size]}
+        offset += size
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as out:
+        out.write(struct.pack("<Q", len(text)) + text)
+        for name in sorted(tensors):
+            out.write(tensors[name].astype(tensors[name].dtype.newbyteorder("<"), copy=False).tobytes())
+
+
+def _json(value) -> str:
+    return json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _canonical(source: Path, name: str) -> bytes:
+    """A copied file's bytes: JSON re-serialized with sorted keys (its writer's layout varies by version)."""
+    data = (source / name).read_bytes()
+    return _json(json.loads(data)).encode() if name.endswith(".json") else data
+
+
+def write(registry: Path, layers: int = LAYERS, scale: float = SCALE, seed: int = SEED,
+          source: Path | None = None) -> Path:
+    """The damaged checkpoint's directory in `registry`, written unless it is there already.
+
+    Written into a staging directory renamed into place, so an interrupted run leaves no half checkpoint.
+    `source` is the embedded model's converted directory unless given (tests pass a small one).
+    """
+    from safetensors.numpy import load_file
+
+    target = registry / NAME
+    config = {"source": "embedded", "layers": layers, "scale": scale, "seed": seed, "format": FORMAT}
+    if cached(target, config) is not None:
+        return target
+    source = source or embedded_dir()
+    tensors = load_file(str(source / "model.safetensors"))
+    damage(tensors, layers, scale, seed)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        write_safetensors(tensors, staging / "model.safetensors")
+        files = {"config.json": _json(CONFIG), "generation_config.json": _json(GENERATION_CONFIG),
+                 "tokenizer_config.json": _json(TOKENIZER_CONFIG)}
+        for name, text in files.items():
+            (staging / name).write_text(text, encoding="utf-8")
+        for name in COPIED:
+            (staging / name).write_bytes(_canonical(source, name))
+        (staging / CONFIG_FILE).write_text(json.dumps({"config": config, "losses": []}, indent=1) + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
