@@ -318,9 +318,40 @@ class Project:
         """[tool.modeleval.gates], unchecked (gates/rules.py `from_project` checks it)."""
         return self.table.get("gates", {})
 
+    @property
+    def promotion(self) -> dict:
+        """[tool.modeleval.promotion], checked: the committed policy of `modeleval promote`.
+
+        `allow-unreviewed = true` lets a run whose gate configuration or suite files were not the
+        committed ones be promoted (it counts only while pyproject.toml itself is committed)."""
+        table = self.table.get("promotion", {})
+        where = self.where("promotion")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} must be a table")
+        for key, value in table.items():
+            if key.replace("_", "-") != "allow-unreviewed":
+                raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, ['allow-unreviewed'])} "
+                                  "(known keys: allow-unreviewed)")
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where} {key}: expected true or false, got {value!r}")
+        return {"allow_unreviewed": any(table.values())}
+
     def where(self, section: str) -> str:
         """How an error names a sub-table: 'pyproject.toml [tool.modeleval.gates]'."""
         return f"{self.path.name} [tool.modeleval.{section}]"
+
+
+# The sub-tables of [tool.modeleval] and who reads them; any other is an error (a typo would switch a feature off)
+SUB_TABLES = {"prices": "cost.py", "gates": "gates/rules.py", "retention": "modeleval prune",
+              "promotion": "modeleval promote"}
+
+
+def did_you_mean(name: str, known) -> str:
+    """' (did you mean 'x'?)' when a known name is close to `name`, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def read_pyproject(path: Path) -> dict[str, Any]:
@@ -345,12 +376,18 @@ def _pyproject_values(table: dict[str, Any], path: Path) -> dict[str, tuple[Any,
               for name in (option.key, option.flag.lstrip("-"))}
     values: dict[str, tuple[Any, str]] = {}
     for key, value in table.items():
-        if isinstance(value, dict):  # sub-tables ([tool.modeleval.gates] ...) belong to later features
+        if isinstance(value, dict):  # sub-tables ([tool.modeleval.gates] ...) belong to their features
+            if key not in SUB_TABLES:
+                raise ConfigError(f"{path}: unknown table [tool.modeleval.{key}]{did_you_mean(key, SUB_TABLES)} "
+                                  f"(known tables: {', '.join(sorted(SUB_TABLES))})")
             continue
+        if key in SUB_TABLES:
+            raise ConfigError(f"{path}: [tool.modeleval.{key}] must be a table, got {key} = {value!r}")
         option = by_key.get(key.replace("-", "_"))
         if option is None:
-            known = ", ".join(sorted(o.key for o in OPTIONS))
-            raise ConfigError(f"{path}: unknown key '{key}' in [tool.modeleval] (known keys: {known})")
+            known = sorted(o.key for o in OPTIONS)
+            hint = did_you_mean(key.replace("_", "-"), known + list(SUB_TABLES))
+            raise ConfigError(f"{path}: unknown key '{key}' in [tool.modeleval]{hint} (known keys: {', '.join(known)})")
         values[option.name] = (value, f"{path.name} [tool.modeleval] {key}")
     return values
 

@@ -40,7 +40,8 @@ def run(args) -> int:
     read = project()
     gate_rules = rules.from_project(read)
     here = settings(read)
-    overrides_file = overrides.load(Path(args.overrides) if args.overrides else here.overrides, gate_rules.names)
+    overrides_file = overrides.load(Path(args.overrides) if args.overrides else here.overrides, gate_rules.names,
+                                    read.path.parent)
     store = open_store(args)
     try:
         if args.run_ref.startswith("group:"):

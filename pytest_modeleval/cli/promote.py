@@ -91,6 +91,7 @@ def _check(db, run: dict, args) -> list:
                        "evaluation is incomplete", status=1)
     if not run.get("gate_status"):
         raise CLIError(f"{where} has no gate verdicts (gates were off, or no eval test ran)", status=1)
+    _check_reviewed(run, where)
     if run["gate_status"] != "failed":
         return []
     failed = gating.failed_gates(db, run["id"])
@@ -113,13 +114,37 @@ def _check(db, run: dict, args) -> list:
     return used
 
 
+def _check_reviewed(run: dict, where: str) -> None:
+    """Refuse a run whose gate configuration or suite files were not the committed ones, unless the
+    committed pyproject.toml allows it ([tool.modeleval.promotion] allow-unreviewed = true)."""
+    from ..gates.reviewed import parse
+    from ..util import gitfiles
+
+    files = parse(run.get("unreviewed"))
+    if not files:
+        return
+    read = project()
+    if read.promotion["allow_unreviewed"]:
+        if gitfiles.state(read.path, read.path.parent) == gitfiles.COMMITTED:
+            print(f"note: {where} ran with files not as committed ({', '.join(files)}); promoted under "
+                  f"{read.where('promotion')} allow-unreviewed")
+            return
+        raise CLIError(f"refusing: {where} ran with files not as committed: {', '.join(files)}; "
+                       f"{read.where('promotion')} allow-unreviewed counts only in a committed {read.path.name}, "
+                       "and this one is not", status=1)
+    raise CLIError(f"refusing: {where} ran with gate configuration or suite files that were not the committed "
+                   f"ones: {', '.join(files)}; its verdicts were not decided by reviewed files. Commit them and "
+                   f"evaluate again (or allow it in a committed {read.where('promotion')}: allow-unreviewed = true)",
+                   status=1)
+
+
 def _overrides(args):
     from ..gates import overrides, rules
 
     read = project()
     path = Path(args.overrides) if args.overrides else settings(read).overrides
     names = rules.from_project(read).names
-    return overrides.load(path, names)
+    return overrides.load(path, names, read.path.parent)
 
 
 def _who() -> str:

@@ -3,7 +3,8 @@
 `--baseline` takes `channel:NAME` (default `channel:production`: the run recorded with the newest
 promotion to that channel), `run:N`, or `sha256:<hash or prefix>` (that checkpoint's newest
 finished run). A baseline the user named explicitly that does not exist is a usage error before
-any inference; an empty production channel is normal on the first run and only means the
+any inference, a channel too when other channels have promotions (`channel:prodution` is a typo,
+not a first run); an empty production channel is normal on the first run and only means the
 regression gates have nothing to compare with.
 """
 
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import did_you_mean
 from ..results import runs
-from ..results.gating import latest_promotion
+from ..results.gating import channels_by_run, latest_promotion
 
 DEFAULT = "channel:production"
 
@@ -31,10 +33,14 @@ class Baseline:
 
 def find(db, spec: str | None, current_run_id: int | None) -> tuple[Baseline | None, str]:
     """(baseline, note): the baseline run and its outcomes, or None and why there is none."""
-    spec = spec or DEFAULT
+    explicit, spec = spec is not None, spec or DEFAULT
     kind, _, value = spec.partition(":")
     if kind == "channel":
         promotion = latest_promotion(db, value)
+        others = sorted({channel for names in channels_by_run(db).values() for channel in names})
+        if promotion is None and explicit and others:
+            raise BaselineError(f"--baseline {spec}: nothing is promoted to channel {value!r}"
+                                f"{did_you_mean(value, others)}; channels with a promotion: {', '.join(others)}")
         if promotion is None:
             return None, (f"nothing is promoted to channel {value!r} yet (`modeleval promote MODEL "
                           f"--channel {value}` sets it)")

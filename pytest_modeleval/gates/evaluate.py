@@ -96,6 +96,7 @@ class GateReport:
     baseline: object = None  # baseline.Baseline or None
     baseline_note: str = ""  # why there is no baseline
     suites_not_run: list[str] = field(default_factory=list)  # suites of the baseline that this run lacks
+    recorded: dict[str, set] = field(default_factory=dict)  # suite -> the metrics its answered items record
 
     @property
     def failed(self) -> list[GateResult]:
@@ -144,6 +145,7 @@ def evaluate(config: GateConfig, rows, baseline=None, baseline_note: str = "") -
     current, suites = item_values(rows)
     before = item_values(baseline.rows)[0] if baseline is not None else {}
     report = GateReport([], baseline=baseline, baseline_note=baseline_note)
+    report.recorded = {suite: set(current.get(suite, {})) for suite in suites}
     compared: list[tuple[GateResult, Paired]] = []  # the family: regression gates with a paired test
     for suite in sorted(suites):
         for rule in config.rules_for(suite):

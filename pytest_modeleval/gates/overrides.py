@@ -1,10 +1,11 @@
 """Gate overrides: a file committed in the suite repository, so that every override went through review.
 
 The spec: "a manual override requires a PR with a justification". The file lists, per override,
-the model hash, the gate, the reason, the approver and an expiry date. It is honoured only when
-git tracks it and it has no uncommitted changes (in HEAD, and `git diff HEAD` is empty), so an
-override cannot be typed into a CI machine's checkout; otherwise it is read (and checked) but
-ignored, and the summary says so. Applied overrides are recorded with the run and printed.
+the model hash, the gate, the reason, the approver and an expiry date. It is honoured only when its
+bytes are its blob at HEAD of the repository that holds the suites (content hashes compared, so
+`git update-index --assume-unchanged` hides nothing, and a file committed in some other repository
+counts for nothing), so an override cannot be typed into a CI machine's checkout; otherwise it is
+read (and checked) but ignored, and the summary says so (docs/gates.md, the threat model). Applied overrides are recorded with the run and printed.
 
     [[override]]
     model = "sha256:1f3a9c0e"          # the checkpoint, 8 to 64 hex characters
@@ -19,12 +20,12 @@ from __future__ import annotations
 
 import datetime
 import re
-import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..config import ConfigError
+from ..util import gitfiles
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -68,7 +69,7 @@ class Override:
 @dataclass
 class OverridesFile:
     path: Path
-    status: str  # "absent" | "honoured" | "untracked" | "modified" | "no git"
+    status: str  # "absent" | "honoured" | "untracked" | "modified" | "no git" | "other repository"
     entries: list[Override] = field(default_factory=list)
 
     @property
@@ -88,7 +89,8 @@ class OverridesFile:
     def why_ignored(self) -> str:
         return {"untracked": "it is not committed to git (not in HEAD)",
                 "modified": "it has uncommitted changes",
-                "no git": "it is not in a git repository (or git is not installed)"}.get(self.status, "")
+                "no git": "it is not in a git repository (or git is not installed)",
+                "other repository": "it is committed in another git repository than the suites'"}.get(self.status, "")
 
     def record(self, applied: list[Override]) -> dict:
         return {"file": self.path.name, "status": self.status, "entries": len(self.entries),
@@ -113,8 +115,9 @@ def apply(report, overrides: OverridesFile | None, model_hash: str, today: datet
     return applied
 
 
-def load(path: Path, gate_names: set[str] | None = None) -> OverridesFile:
-    """Read and check the overrides file; ConfigError names the file, the entry and the key."""
+def load(path: Path, gate_names: set[str] | None = None, repo: Path | None = None) -> OverridesFile:
+    """Read and check the overrides file; ConfigError names the file, the entry and the key. `repo`: a
+    directory in the repository holding the suites (the rootdir), the only one whose commits count."""
     path = Path(path)
     if not path.is_file():
         return OverridesFile(path, "absent")
@@ -130,7 +133,7 @@ def load(path: Path, gate_names: set[str] | None = None) -> OverridesFile:
     if not isinstance(entries, list):
         raise ConfigError(f"{path}: 'override' must be an array of tables ([[override]])")
     overrides = [_entry(path, i, entry, gate_names) for i, entry in enumerate(entries, start=1)]
-    return OverridesFile(path, git_status(path), overrides)
+    return OverridesFile(path, git_status(path, repo), overrides)
 
 
 def _entry(path: Path, number: int, entry, gate_names: set[str] | None) -> Override:
@@ -166,17 +169,7 @@ def _entry(path: Path, number: int, entry, gate_names: set[str] | None) -> Overr
                     expires, number)
 
 
-def git_status(path: Path) -> str:
-    """`honoured` when the file is in the HEAD commit and neither the index nor the work tree changes it."""
-    def git(*args: str) -> int | None:
-        try:
-            return subprocess.run(["git", "-C", str(path.parent), *args], capture_output=True,
-                                  timeout=30).returncode
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-
-    if git("rev-parse", "--is-inside-work-tree") != 0:
-        return "no git"
-    if git("cat-file", "-e", f"HEAD:./{path.name}") != 0:
-        return "untracked"
-    return "honoured" if git("diff", "--quiet", "HEAD", "--", path.name) == 0 else "modified"
+def git_status(path: Path, repo: Path | None = None) -> str:
+    """`honoured` when the file's bytes are its blob at HEAD (of `repo`'s repository, when given)."""
+    found = gitfiles.state(path, repo)
+    return "honoured" if found == gitfiles.COMMITTED else found

@@ -49,6 +49,9 @@ class Rule:
     underpowered: str = "pass"  # regression: whether a gate that could not see a fall beyond its margin blocks
     basis: str = "estimate"  # threshold: compare the mean ("estimate") or the interval's bound ("lower-bound")
     rate: str = "raw"  # threshold on a refusal rate: "corrected" gates the classifier-corrected rate (redteam)
+    # a rule the project wrote that gates nothing in a run blocks it (a typo must not switch a gate off,
+    # gates/unmatched.py) unless it says optional = true; the untouched defaults are optional
+    optional: bool = True
 
     def describe(self) -> str:
         """The rule in words, for the summary and the docs."""
@@ -77,7 +80,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 )
 
 _FIELDS = {"metric", "kind", "margin", "better", "alpha", "min", "max", "ci_min", "ci_max", "confidence", "enabled",
-           "underpowered", "basis", "rate"}
+           "underpowered", "basis", "rate", "optional"}
 RATES = ("raw", "corrected")
 _THRESHOLD_FIELDS = {"min", "max", "ci_min", "ci_max"}
 _REGRESSION_FIELDS = {"margin", "better", "alpha", "underpowered"}
@@ -93,6 +96,7 @@ class GateConfig:
     rules: tuple[Rule, ...] = DEFAULT_RULES
     suites: dict = dataclasses.field(default_factory=dict)  # suite -> tuple[Rule, ...]
     correction: str = "holm"  # how the run's regression gates' p-values are adjusted as one family
+    named: dict = dataclasses.field(default_factory=dict)  # suite -> the rule names its own table sets
 
     def rules_for(self, suite: str) -> tuple[Rule, ...]:
         return self.suites.get(suite, self.rules)
@@ -140,7 +144,8 @@ def parse(table: Any, where: str = "[tool.modeleval.gates]") -> GateConfig:
         if not isinstance(overrides, dict):
             raise ConfigError(f"{suite_where} must be a table of rule names, got {overrides!r}")
         suites[suite] = tuple(r for r in _apply(dict(rules), overrides, suite_where, defaults).values() if r)
-    return GateConfig(tuple(r for r in rules.values() if r), suites, correction)
+    named = {suite: tuple(table) for suite, table in suites_table.items()}
+    return GateConfig(tuple(r for r in rules.values() if r), suites, correction, named)
 
 
 def with_suite_rule(config: GateConfig, suite: str, name: str, **fields) -> GateConfig:
@@ -172,12 +177,15 @@ def _apply(rules: dict, table: dict, where: str, defaults: dict) -> dict:
             raise ConfigError(f"{rule_where}: unknown key {unknown[0]!r} (known keys: "
                               f"{', '.join(sorted(k.replace('_', '-') for k in _FIELDS))})")
         enabled = fields.pop("enabled", True)
-        if not isinstance(enabled, bool):
-            raise ConfigError(f"{rule_where} enabled: expected true or false, got {enabled!r}")
+        optional = fields.pop("optional", False)  # a rule the project writes is required unless it says so
+        for key, flag in (("enabled", enabled), ("optional", optional)):
+            if not isinstance(flag, bool):
+                raise ConfigError(f"{rule_where} {key}: expected true or false, got {flag!r}")
         if not enabled:
             rules[name] = None
             continue
-        rules[name] = _build(name, current or _default(name, defaults), fields, rule_where, defaults)
+        rule = _build(name, current or _default(name, defaults), fields, rule_where, defaults)
+        rules[name] = dataclasses.replace(rule, optional=optional)
     return rules
 
 

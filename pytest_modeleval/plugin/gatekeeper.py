@@ -30,6 +30,7 @@ class GateKeeper:
         self.exit_status: int | None = None
         self.error: str | None = None  # the traceback, when computing the gates failed
         self.group_line: str | None = None  # a shard of a run group: which shards are in
+        self.unreviewed: list[str] | None = None  # gate configuration and suite files not as committed
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session):
@@ -41,7 +42,7 @@ class GateKeeper:
         from ..gates.baseline import BaselineError, find
 
         try:
-            self.overrides = overrides.load(self.settings.overrides, self.rules.names)
+            self.overrides = overrides.load(self.settings.overrides, self.rules.names, self.config.rootpath)
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
         spec = self.settings.baseline
@@ -84,6 +85,7 @@ class GateKeeper:
         if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             return  # interrupted or a usage error: partial results decide nothing
         try:
+            self._record_review()
             report = self._gate()
         except Exception:  # noqa: BLE001 - a bug here must not pass for "gates passed", nor lose the run record
             import traceback
@@ -96,6 +98,16 @@ class GateKeeper:
         if report.failed and self.settings.gate_mode == "enforce" and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = GATES_FAILED
         self.exit_status = int(session.exitstatus)
+
+    def _record_review(self) -> None:
+        """Record which of the files that decided the verdicts were not the committed ones (gates/reviewed.py)."""
+        from ..gates import reviewed
+
+        store, run_id = self.eval_session.store, self.eval_session.run_id
+        files = reviewed.gate_files(self.config.rootpath, self.settings, self.rows)
+        self.unreviewed = reviewed.unreviewed(self.config.rootpath, files)
+        if store is not None and run_id is not None:
+            store.update_run(run_id, {"unreviewed": reviewed.record_value(self.unreviewed)})
 
     def _gate_group(self):
         """A shard of a run group (pytest_modeleval.results.rungroup): the last shard in gates the union of all."""
@@ -152,5 +164,8 @@ class GateKeeper:
                     model_hash=self.eval_session.resolved.sha256, exit_status=self.exit_status)
         for line in out[:-1]:
             tr.write_line(line)
+        if self.unreviewed:
+            tr.write_line("not promotable: these files were not the committed ones (a gate or suite changed without "
+                          f"review): {', '.join(self.unreviewed)}", yellow=True)
         failed = bool(self.report.failed)
         tr.write_line(out[-1], red=failed, green=not failed, bold=True)

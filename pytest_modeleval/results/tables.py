@@ -24,6 +24,8 @@ RUNS = {
     "audit_id": str, "audit_config": str, "audit_sha256": str, "review_required": int, "review_reason": str,
     # shards in one shared DB (pytest_modeleval.results.rungroup): the group id, and the union run a shard went into
     "run_group": str, "group_run_id": int,
+    # promotion integrity (pytest_modeleval.gates.reviewed): gate configuration and suite files not as committed
+    "unreviewed": str,
 }
 SUITES = {
     "run_id": int, "suite": str, "source": str, "data_sha256": str, "n_rows": int,

@@ -1,1 +1,1 @@
-"""Small helpers every layer may use: text tables and percentages, process liveness. One copy each."""
+"""Small helpers every layer may use: text tables and percentages, process liveness, whether a file is the committed one. One copy each."""
