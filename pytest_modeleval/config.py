@@ -427,6 +427,8 @@ def build_settings(cli: dict[str, Any], pyproject: Project | Path, invocation_di
             detail = str(exc) if "must" in str(exc) else f"expected {option.metavar}"
             shown = dburl.redact(raw) if isinstance(raw, str) else raw  # a password is never shown
             raise ConfigError(f"invalid value for {where}: {shown!r} ({detail})") from None
+        if option.url_ok:  # a libpq keyword string (host=... password=...) is PostgreSQL, never a file's name
+            value = dburl.normalize(value)
         if option.url_ok and dburl.is_url(value):  # a URL is never taken for a path
             try:
                 dburl.backend(value, where)

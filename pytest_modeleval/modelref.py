@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from pytest_modeleval.dburl import redact_text
 from pytest_modeleval.paths import cache_dir
 
 ACCEPTED_FORMS = (
@@ -509,7 +510,7 @@ def _lmeval_local_weights(ref: str, pretrained: str | None, base: Path) -> Path 
 
 
 def _error(ref: str, problem: str) -> ModelRefError:
-    return ModelRefError(f"model reference {ref!r}: {problem}")
+    return ModelRefError(f"model reference {redact_text(ref)!r}: {redact_text(problem)}")  # never a credential
 
 
 def _forms_hint() -> str:

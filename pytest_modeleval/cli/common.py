@@ -60,11 +60,12 @@ def settings(read=None):
 
 def db_path(args):
     """The results DB the command names: a Path, or a URL (str) for a server."""
-    from ..dburl import DatabaseURLError, backend, is_url
+    from ..dburl import DatabaseURLError, backend, is_url, normalize
 
     text = getattr(args, "db", None)
     if not text:
         return settings().db
+    text = normalize(text)  # a libpq keyword string is PostgreSQL, never a file's name
     if is_url(text):
         try:
             backend(text, "--db")
