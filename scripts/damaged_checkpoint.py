@@ -14,8 +14,10 @@ stamps transformers' version into config.json and lays files out as its version 
 - the noise: uniform, drawn from numpy's PCG64 bit generator (whose raw stream numpy keeps stable)
   and applied with IEEE-exact operations only (no log or cos, whose last bit differs between
   numpy builds), each tensor's spread summed exactly with math.fsum;
-- config.json, generation_config.json and tokenizer_config.json: ours, below, with sorted keys; the
-  tokenizer and chat template: the embedded model's, tokenizer.json re-serialized with sorted keys.
+- config.json, generation_config.json and tokenizer_config.json: ours, below, with sorted keys;
+- tokenizer.json and chat_template.jinja: built from the GGUF file's own vocabulary, merges and
+  template (transformers 4.57 converts the GGUF into a tokenizer that adds a BOS token, 5.x into one
+  that does not; ours is the 5.x one, the embedded model as this project runs it).
 A library change that still moves the hash fails tests/e2e/test_demo_script.py, which names the file.
 
 The checkpoint is saved as `REGISTRY_DIR/embedded-damaged/`, an HF-format directory that
@@ -40,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.finetune import CONFIG_FILE, cached, embedded_dir  # noqa: E402
-from pytest_modeleval.modelref import content_hash  # noqa: E402
+from pytest_modeleval.modelref import content_hash, embedded_gguf_path  # noqa: E402
 
 NAME = "embedded-damaged"
 LAYERS = 6       # the first decoder layers, where damage propagates through everything after them
@@ -64,7 +66,18 @@ TOKENIZER_CONFIG = {
     "bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "pad_token": "<|im_end|>", "unk_token": "<|endoftext|>",
     "clean_up_tokenization_spaces": False, "tokenizer_class": "PreTrainedTokenizerFast",
 }
-COPIED = ("tokenizer.json", "chat_template.jinja")  # the embedded model's, canonicalized by `_canonical`
+# tokenizer.json around the GGUF's vocabulary: a byte-level BPE, as transformers 5 converts SmolLM2's GGUF.
+BYTE_LEVEL = {"add_prefix_space": False, "trim_offsets": True, "type": "ByteLevel", "use_regex": True}
+TOKENIZER_FRAME = {
+    "version": "1.0", "truncation": None, "padding": None, "normalizer": None, "pre_tokenizer": BYTE_LEVEL,
+    "decoder": {**BYTE_LEVEL, "add_prefix_space": True},
+    "post_processor": {"type": "TemplateProcessing", "single": [{"Sequence": {"id": "A", "type_id": 0}}],
+                       "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+                       "special_tokens": {}},
+}
+BPE = {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "", "end_of_word_suffix": "",
+       "fuse_unk": False, "byte_fallback": False, "ignore_merges": False}
+CONTROL = 3  # GGUF's token type of a special token
 
 
 def damage(tensors: dict, layers: int = LAYERS, scale: float = SCALE, seed: int = SEED) -> int:
@@ -122,18 +135,32 @@ def _json(value) -> str:
     return json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _canonical(source: Path, name: str) -> bytes:
-    """A copied file's bytes: JSON re-serialized with sorted keys (its writer's layout varies by version)."""
-    data = (source / name).read_bytes()
-    return _json(json.loads(data)).encode() if name.endswith(".json") else data
+def tokenizer_files(gguf: Path) -> dict[str, str]:
+    """tokenizer.json and chat_template.jinja from a GGUF file's tokenizer metadata."""
+    from gguf import GGUFReader
+
+    fields = GGUFReader(str(gguf)).fields
+
+    def values(key: str) -> list:
+        field = fields[key]
+        return [field.parts[i] for i in field.data]
+
+    tokens = [bytes(part).decode("utf-8") for part in values("tokenizer.ggml.tokens")]
+    kinds = [int(part[0]) for part in values("tokenizer.ggml.token_type")]
+    merges = [bytes(part).decode("utf-8").split(" ") for part in values("tokenizer.ggml.merges")]
+    special = [{"id": i, "content": token, "single_word": False, "lstrip": False, "rstrip": False,
+                "normalized": False, "special": True} for i, (token, kind) in enumerate(zip(tokens, kinds))
+               if kind == CONTROL]
+    tokenizer = {**TOKENIZER_FRAME, "added_tokens": special,
+                 "model": {**BPE, "vocab": {token: i for i, token in enumerate(tokens)}, "merges": merges}}
+    template = bytes(values("tokenizer.chat_template")[0]).decode("utf-8")
+    return {"tokenizer.json": _json(tokenizer), "chat_template.jinja": template}
 
 
-def write(registry: Path, layers: int = LAYERS, scale: float = SCALE, seed: int = SEED,
-          source: Path | None = None) -> Path:
+def write(registry: Path, layers: int = LAYERS, scale: float = SCALE, seed: int = SEED) -> Path:
     """The damaged checkpoint's directory in `registry`, written unless it is there already.
 
     Written into a staging directory renamed into place, so an interrupted run leaves no half checkpoint.
-    `source` is the embedded model's converted directory unless given (tests pass a small one).
     """
     from safetensors.numpy import load_file
 
@@ -141,19 +168,16 @@ def write(registry: Path, layers: int = LAYERS, scale: float = SCALE, seed: int 
     config = {"source": "embedded", "layers": layers, "scale": scale, "seed": seed, "format": FORMAT}
     if cached(target, config) is not None:
         return target
-    source = source or embedded_dir()
-    tensors = load_file(str(source / "model.safetensors"))
+    tensors = load_file(str(embedded_dir() / "model.safetensors"))
     damage(tensors, layers, scale, seed)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
     try:
         write_safetensors(tensors, staging / "model.safetensors")
         files = {"config.json": _json(CONFIG), "generation_config.json": _json(GENERATION_CONFIG),
-                 "tokenizer_config.json": _json(TOKENIZER_CONFIG)}
+                 "tokenizer_config.json": _json(TOKENIZER_CONFIG), **tokenizer_files(embedded_gguf_path())}
         for name, text in files.items():
-            (staging / name).write_text(text, encoding="utf-8")
-        for name in COPIED:
-            (staging / name).write_bytes(_canonical(source, name))
+            (staging / name).write_bytes(text.encode("utf-8"))
         (staging / CONFIG_FILE).write_text(json.dumps({"config": config, "losses": []}, indent=1) + "\n")
         if target.exists():
             shutil.rmtree(target)
