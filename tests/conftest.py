@@ -35,8 +35,12 @@ USER_CACHE = paths.cache_dir()
 
 @pytest.fixture(autouse=True)
 def user_cache(monkeypatch):
-    """Pin the plugin's cache to the user's, and clear the fault-injection switch of tests/support/evalkit.py."""
+    """Pin the plugin's cache to the user's, the engine to transformers, and clear the fault-injection switch of
+    tests/support/evalkit.py."""
     monkeypatch.setenv("MODELEVAL_CACHE_DIR", str(USER_CACHE))
+    # The transformers engine, the reference, unless a test asks for another (--eval-engine beats this):
+    # tests that compare figures run where they were measured, and vLLM loads only where a test needs it.
+    monkeypatch.setenv("MODELEVAL_ENGINE", "hf")
     monkeypatch.delenv("MODELEVAL_TEST_FAIL_AT", raising=False)
 
 

