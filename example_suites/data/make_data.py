@@ -86,11 +86,11 @@ def arithmetic_rows(rng: random.Random) -> list[dict]:
     while len(rows) < ARITHMETIC_ITEMS:
         question, expression, solution = ARITHMETIC_TEMPLATES[len(rows) % len(ARITHMETIC_TEMPLATES)]
         (name, he), things, (box, boxes) = rng.choice(NAMES), rng.choice(THINGS), rng.choice(CONTAINERS)
-        a, b, c = rng.randint(4, 20), rng.randint(2, 9), rng.randint(2, 6)
+        a, b, c = rng.randint(3, 12), rng.randint(2, 6), rng.randint(2, 4)
         if "-" in expression:
             a = max(a, b + c + 2)  # every count stays positive
         if "*" in expression or "/" in expression:
-            a, b = rng.randint(3, 10), rng.randint(2, 5)  # small tables: a 135M model still gets some right
+            a, b = rng.randint(3, 8), rng.randint(2, 4)  # small tables: a 135M model still gets some right
         values = {"name": name, "he": he, "He": he.capitalize(), "things": things, "thing": things[:-1],
                   "box": box, "boxes": boxes, "a": a, "b": b, "c": c, "ab": a * b}
         text = question.format(**values)
