@@ -121,10 +121,14 @@ def test_the_demo_checkpoint_is_the_same_file_for_file_everywhere(damaged, tmp_p
     assert (first / "chat_template.jinja").read_text() == (embedded / "chat_template.jinja").read_text()
 
 
+STAMPED = ("pyproject.toml", "scripts/install.sh", "scripts/vllm_requirements.py")
+
+
 def _stamp(root: Path) -> str:
-    torch_spec = os.environ.get("TORCH_SPEC", "torch==2.13.0")
-    text = (root / "pyproject.toml").read_bytes() + (root / "scripts" / "install.sh").read_bytes()
-    return hashlib.sha256(text + torch_spec.encode() + b"\n").hexdigest()
+    """install.sh's stamp: its inputs' bytes, then the torch spec and the vLLM switch."""
+    settings = f"{os.environ.get('TORCH_SPEC', 'torch==2.13.0')} {os.environ.get('MODELEVAL_VLLM', '1')}\n"
+    text = b"".join((root / name).read_bytes() for name in STAMPED)
+    return hashlib.sha256(text + settings.encode()).hexdigest()
 
 
 def test_a_second_install_is_silent_and_instant(tmp_path):
@@ -135,8 +139,8 @@ def test_a_second_install_is_silent_and_instant(tmp_path):
         pytest.skip("a system package install.sh installs is missing here; its first run would install it")
     copy = tmp_path / "repo"
     (copy / "scripts").mkdir(parents=True)
-    shutil.copy(ROOT / "pyproject.toml", copy)
-    shutil.copy(ROOT / "scripts" / "install.sh", copy / "scripts")
+    for name in STAMPED:
+        shutil.copy(ROOT / name, copy / name)
     (copy / ".venv" / "bin").mkdir(parents=True)
     python = copy / ".venv" / "bin" / "python"  # a stand-in that fails: a stamp mismatch must not install anything
     python.write_text("#!/bin/sh\necho \"install.sh ran the venv's python: $*\" >&2\nexit 99\n")
