@@ -97,7 +97,10 @@ if vllm_cpu_supported; then
     .venv/bin/python scripts/vllm_requirements.py > "$logs/vllm-requirements.txt"
     extras+=(-r "$logs/vllm-requirements.txt")
 fi
+rm -f .venv/.modeleval-vllm
 step plugin "the plugin, editable, with its dev extra (transformers, lm-eval, pytest-xdist, the tests' libraries)" \
     "${pip[@]}" -c "$logs/constraints.txt" "${extras[@]}"
+# scripts/test.sh requires the vLLM tests to run (not skip) where this script installed vLLM
+if vllm_cpu_supported; then touch .venv/.modeleval-vllm; fi
 echo "$want" > "$stamp"
 echo "install: done; logs in $logs/"

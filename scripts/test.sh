@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
 export MODELEVAL_REQUIRE_BROWSER=1  # the dashboard tests fail, not skip, without the browser install.sh installs
 export MODELEVAL_REQUIRE_POSTGRES=1  # the PostgreSQL tests fail, not skip, without the server install.sh installs
+# the vLLM tests fail, not skip, where install.sh installed vLLM's CPU backend (x86-64 Linux with AVX2/AVX-512)
+[ -e .venv/.modeleval-vllm ] && export MODELEVAL_REQUIRE_VLLM=1
 # The package's layers first (the [tool.importlinter] contract in pyproject.toml, docs/architecture.md): a wrong
 # import fails here naming the rule it broke. tests/unit/test_architecture.py runs it again among the tests.
 .venv/bin/lint-imports --no-logo

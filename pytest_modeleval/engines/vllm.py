@@ -98,32 +98,52 @@ atexit.register(shutdown_all)
 
 
 class VLLMEngine(TokenizerEngine):
-    """One `vllm.LLM` and its tokenizer."""
+    """One `vllm.LLM`, started on the first request, and the model's tokenizer (the transformers engine's, so
+    both engines see the same tokens). A run answered from the prediction cache only renders prompts, and
+    never starts vLLM's engine process."""
 
     def __init__(self, vllm, model_dir: str, model_hash: str, setup: VLLMSetup, tensor_parallel: int, seed: int):
+        from transformers import AutoTokenizer
+
         self.vllm = vllm
         self.setup = setup
-        options = dict(model=model_dir, tensor_parallel_size=tensor_parallel, seed=seed, dtype=setup.dtype,
-                       enforce_eager=setup.mode == "eager", max_model_len=setup.max_model_len)
+        self.model_hash = model_hash
+        self.options = dict(model=model_dir, tensor_parallel_size=tensor_parallel, seed=seed, dtype=setup.dtype,
+                            enforce_eager=setup.mode == "eager", max_model_len=setup.max_model_len)
         if setup.kv_cache_bytes:
-            options["kv_cache_memory_bytes"] = setup.kv_cache_bytes
+            self.options["kv_cache_memory_bytes"] = setup.kv_cache_bytes
+        self._llm = None
+        self._shut = False
+        self._start_lock = threading.Lock()
         try:
-            self.llm = vllm.LLM(**options)
-            self.tokenizer = self.llm.get_tokenizer()
+            self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         except Exception as exc:  # noqa: BLE001 - any load failure is an engine failure
-            raise EngineError(f"vLLM cannot load model sha256:{model_hash[:12]}: {exc}{_torchvision_hint(exc)}") \
-                from exc
-        self.max_length = int(self.llm.llm_engine.model_config.max_model_len)
-        version = str(getattr(vllm, "__version__", "unknown"))
+            raise EngineError(f"vLLM cannot load model sha256:{model_hash[:12]}'s tokenizer: {exc}") from exc
+        self.max_length = setup.max_model_len
         self.info = EngineInfo(
             kind="vllm",
-            version=version,
+            version=str(getattr(vllm, "__version__", "unknown")),
             model_hash=model_hash,
             device=setup.device,
             dtype=setup.dtype,
             extra={"tensor_parallel": tensor_parallel, "mode": setup.mode, "setup": setup.record(),
                    "chat_template_sha256": template_sha256(getattr(self.tokenizer, "chat_template", None))},
         )
+
+    @property
+    def llm(self):
+        """The `vllm.LLM`, started on first use; an EngineError once shut down or when it cannot start."""
+        with self._start_lock:
+            if self._shut:
+                raise EngineError("vLLM: the engine was shut down")
+            if self._llm is None:
+                try:
+                    self._llm = self.vllm.LLM(**self.options)
+                except Exception as exc:  # noqa: BLE001 - any load failure is an engine failure
+                    self._shut = True  # remembered: not retried per batch
+                    raise EngineError(f"vLLM cannot load model sha256:{self.model_hash[:12]}: {exc}"
+                                      f"{_torchvision_hint(exc)}") from exc
+            return self._llm
 
     def describe(self) -> str:
         """The header's line once the engine is up."""
@@ -132,7 +152,8 @@ class VLLMEngine(TokenizerEngine):
     def shutdown(self) -> None:
         """End vLLM's engine process (idempotent). Not `close`: a session closes its engine at its end, and
         this one outlives in-process sessions (shutdown_all ends it)."""
-        llm, self.llm = getattr(self, "llm", None), None
+        with self._start_lock:
+            llm, self._llm, self._shut = self._llm, None, True
         if llm is None:
             return
         # A graceful stop takes vLLM's engine process about 7 s (its worker's exit wait); an eval keeps nothing
@@ -183,10 +204,9 @@ class VLLMEngine(TokenizerEngine):
                 for output, (_, continuation) in zip(outputs, pairs)]
 
     def _run(self, prompts: list[dict], params, what: str) -> list:
-        if self.llm is None:
-            raise EngineError(f"vLLM {what}: the engine was shut down")
+        llm = self.llm
         try:
-            return self.llm.generate(prompts, params, use_tqdm=False)
+            return llm.generate(prompts, params, use_tqdm=False)
         except Exception as exc:  # noqa: BLE001 - out of memory, invalid input: an engine failure
             raise EngineError(f"vLLM {what} failed: {exc}") from exc
 

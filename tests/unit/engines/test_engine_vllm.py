@@ -137,12 +137,11 @@ def fake_vllm(monkeypatch, tokenizer):
     module.SamplingParams = SamplingParams
     module.ModelRegistry = SimpleNamespace(get_supported_archs=lambda: ["LlamaForCausalLM"])
     module.built = []
-    module.max_model_len = 2048
     monkeypatch.setattr(vllm_setup, "detect_device", lambda: "cpu")
     monkeypatch.setattr(factory, "vllm_version", lambda: "0.0.fake")
 
     def build(model, **kwargs):
-        llm = FakeLLM(tokenizer, module.max_model_len, {"model": model, **kwargs})
+        llm = FakeLLM(tokenizer, kwargs["max_model_len"], {"model": model, **kwargs})
         module.built.append(llm)
         return llm
 
@@ -162,6 +161,9 @@ def encode(tokenizer, text):
 
 def test_the_llm_is_built_from_the_converted_checkpoint_with_the_settings(fake_vllm, embedded):
     engine = load(embedded, tensor_parallel=2, seed=7)
+    assert fake_vllm.built == [], "vLLM starts on the first request, not to render prompts"
+    engine.render("Hi", chat=True)
+    engine.generate([GenerateRequest("Hi", max_tokens=2)])
     [llm] = fake_vllm.built
     kv = llm.kwargs.pop("kv_cache_memory_bytes")
     dtype, _ = vllm_setup.choose_dtype("auto", "cpu")
@@ -201,8 +203,8 @@ def test_generate_is_one_call_with_sampling_params_per_request(fake_vllm, embedd
 
 
 def test_long_prompts_are_cut_from_the_left_to_leave_room_for_the_answer(fake_vllm, embedded, tokenizer):
-    fake_vllm.max_model_len = 16
     engine = load(embedded)
+    engine.max_length = 16
     text = " ".join(str(n) for n in range(40))
     engine.generate([GenerateRequest(text, max_tokens=6)])
     [([prompt], _)] = fake_vllm.built[0].calls
@@ -245,8 +247,8 @@ def test_empty_context_is_scored_after_the_bos_token(fake_vllm, embedded, tokeni
 
 
 def test_a_text_that_does_not_fit_the_window_is_an_error(fake_vllm, embedded):
-    fake_vllm.max_model_len = 8
     engine = load(embedded)
+    engine.max_length = 8
     with pytest.raises(EngineError, match="does not fit the context window of 8"):
         engine.loglikelihood_rolling(["one two three four five six seven eight"])
 
@@ -262,6 +264,7 @@ def test_prompts_are_rendered_and_counted_with_the_tokenizer(fake_vllm, embedded
 
 def test_a_vllm_failure_is_an_engine_error(fake_vllm, embedded):
     engine = load(embedded)
+    engine.generate([GenerateRequest("Hi", max_tokens=2)])
     fake_vllm.built[0].fail = True
     with pytest.raises(EngineError, match="vLLM generation failed: CUDA out of memory"):
         engine.generate([GenerateRequest("Hi")])
@@ -304,9 +307,10 @@ def test_the_run_record_and_header_name_the_choice_before_it_loads(monkeypatch):
 
 def test_shutdown_ends_every_engine_once_and_later_calls_say_so(fake_vllm, embedded):
     engine = load(embedded)
+    engine.generate([GenerateRequest("Hi", max_tokens=2)])
     vllm_engine.shutdown_all()
     vllm_engine.shutdown_all()
     assert fake_vllm.built[0].shutdowns == [vllm_engine.SHUTDOWN_GRACE]
-    with pytest.raises(EngineError, match="vLLM generation: the engine was shut down"):
+    with pytest.raises(EngineError, match="vLLM: the engine was shut down"):
         engine.generate([GenerateRequest("Hi")])
     assert load(embedded) is not engine, "a new session after the shutdown loads again"
