@@ -12,7 +12,7 @@ import importlib
 import sys
 
 SUBCOMMANDS = ("serve", "cache", "merge", "runs", "export", "gate", "promote", "prune",
-               "watch", "judge", "human", "redteam", "report", "db")
+               "watch", "judge", "human", "redteam", "report", "db", "parity")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,7 +4,7 @@ A pytest session's gate keeper (plugin/gatekeeper.py) and a recorded run's gates
 `modeleval gate`, a run group's last shard) both come here with their list of run features
 (runtime/features.py), so the two cannot drift apart. The steps, in order: each feature's
 `gate_rows`, each feature's `gate_baseline`, `evaluate`, each feature's `adjust_gates`, the
-rules that gated nothing (unmatched.py), the overrides, the record. The adjustments run in FEATURES' order: the judge's first (its comparison
+engines' note (engines.py), the rules that gated nothing (unmatched.py), the overrides, the record. The adjustments run in FEATURES' order: the judge's first (its comparison
 notes and its discount of unvalidated judges), then the red team's (refusal-rate gates) and
 contamination's (the `contaminated` gate and its suite-level `cs` results). The last two touch
 results no other adjustment touches, so where they run among the others changes no verdict (a
@@ -19,6 +19,7 @@ def gate_run(rules, rows, baseline, note: str, features, *, db=None, model_hash:
     """The gate report of one run; recorded in `store` when a run id is given. `db`: the results DB the
     features re-read the baseline from (None: the baseline is compared as found)."""
     from . import overrides, unmatched
+    from .engines import note_engines
     from .evaluate import evaluate
     from .record import record
 
@@ -31,6 +32,8 @@ def gate_run(rules, rows, baseline, note: str, features, *, db=None, model_hash:
     report = evaluate(rules, rows, baseline, note)
     for feature in features:
         feature.adjust_gates(report, rules, baseline)
+    if db is not None and run_id is not None:
+        note_engines(report, db, run_id)
     unmatched.check(rules, report)
     applied = overrides.apply(report, overrides_file, model_hash)
     if store is not None and run_id is not None:

@@ -100,6 +100,12 @@ def responses(db, run_id: int, suite: str) -> dict[tuple, str]:
     return {(item_id, variant): response for item_id, variant, response in rows}
 
 
+def logged_calls(db, run_id: int) -> list[dict]:
+    """What each outcome of a run logged: its item, outcome, prompts and answers (`modeleval parity`)."""
+    return list(db.query("SELECT suite, item_id, variant, outcome, prompt, response FROM outcomes WHERE run_id = ?",
+                         [run_id]))
+
+
 def holds_runs(db) -> bool:
     """Whether the DB has its runs table yet (a new or foreign file has not)."""
     return "runs" in db.table_names()
