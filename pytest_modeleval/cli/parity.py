@@ -166,12 +166,14 @@ def _token_count(model: str):
         resolved = resolve(model)
     except ModelRefError:
         return None
-    if resolved.path is None or not resolved.path.is_dir():
+    if resolved.path is None:
         return None
     try:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(str(resolved.path))
+        from ..engines.hf import model_dir  # a GGUF file's converted directory, as the engines load it
+
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir(resolved)))
     except Exception:  # noqa: BLE001 - without a tokenizer the deltas are per request, and the table says so
         return None
     return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -28,15 +28,19 @@ def load(resolved, settings) -> "RayEngine":
     cluster = ray_cluster.connect(settings.ray_address)
     cluster.check_room(settings.replicas * settings.replica_cpus, "the engine replicas",
                        "lower --eval-replicas or --eval-replica-cpus")
-    if settings.replica_engine == "vllm":
-        loader = ray_replica.vllm_loader(resolved, settings)
+    if settings.replica_engine == "vllm" and cluster.ray.cluster_resources().get("GPU", 0) > 0:
+        loaders = [ray_replica.vllm_loader(resolved, settings)] * settings.replicas
         resources = dict(gpus=1 if settings.tensor_parallel == 1 else 0, tensor_parallel=settings.tensor_parallel)
+    elif settings.replica_engine == "vllm":  # vLLM's CPU backend; on one machine each replica binds its own cores
+        single = len(cluster.ray.nodes()) == 1
+        loaders = [ray_replica.vllm_loader(resolved, settings, (i, settings.replicas) if single else None)
+                   for i in range(settings.replicas)]
+        resources = dict(gpus=0)
     else:
         device = "cuda" if settings.replica_gpus else "cpu"
-        loader = ray_replica.hf_loader(resolved, settings.batch_size, device)
+        loaders = [ray_replica.hf_loader(resolved, settings.batch_size, device)] * settings.replicas
         resources = dict(gpus=settings.replica_gpus)
-    actors = [ray_replica.start(cluster.ray, loader, cpus=settings.replica_cpus, **resources)
-              for _ in range(settings.replicas)]
+    actors = [ray_replica.start(cluster.ray, loader, cpus=settings.replica_cpus, **resources) for loader in loaders]
     return RayEngine(cluster, actors, resolved, settings.replica_engine, batch_size=settings.batch_size,
                      timeout=settings.ray_timeout)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import os
 
+from .vllm_setup import CPU_SHARE
+
 
 class Replica:
     """The actor's body (wrapped with ray.remote by `start`)."""
@@ -39,8 +41,10 @@ def hf_loader(resolved, batch_size: int, device: str):
     return functools.partial(_load_hf, resolved, batch_size, device)
 
 
-def vllm_loader(resolved, settings):
-    return functools.partial(_load_vllm, resolved, settings)
+def vllm_loader(resolved, settings, cpu_share: tuple[int, int] | None = None):
+    """vLLM in the replica; `cpu_share` (index, count): on a CPU machine shared by `count` replicas, this one's
+    share of its cores (as an xdist worker's)."""
+    return functools.partial(_load_vllm, resolved, settings, cpu_share)
 
 
 def _load_hf(resolved, batch_size, device):
@@ -49,8 +53,11 @@ def _load_hf(resolved, batch_size, device):
     return hf.load(resolved, batch_size=batch_size, device=device)
 
 
-def _load_vllm(resolved, settings):
+def _load_vllm(resolved, settings, cpu_share=None):
     from . import vllm
+
+    if cpu_share is not None:
+        os.environ[CPU_SHARE] = "{}/{}".format(*cpu_share)
 
     return vllm.load(resolved, settings)
 

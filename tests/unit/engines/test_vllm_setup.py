@@ -61,3 +61,11 @@ def test_the_setup_describes_itself_for_the_header(tmp_path, monkeypatch):
     assert setup.describe().endswith("GiB, window 8192 tokens")
     assert json.loads(setup.record())["kv_cache_bytes"] == setup.kv_cache_bytes
     assert vllm_setup.plan(tmp_path, device="cuda").describe() == "cuda bfloat16 (CUDA), eager, window 8192 tokens"
+
+
+def test_a_ray_replica_takes_its_share_of_the_cores(monkeypatch):
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    monkeypatch.setenv(vllm_setup.CPU_SHARE, "2/3")
+    assert vllm_setup.workers() == (2, 3), "the replica's share, not the worker's"
+    assert bind_cores([0, 1, 2, 3, 4, 5]) == "4-5"
