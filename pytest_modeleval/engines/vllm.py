@@ -86,11 +86,19 @@ def _torchvision_hint(exc: Exception) -> str:
     return ""
 
 
-def shutdown_all() -> None:
-    """Shut every loaded engine down: its engine process ends, and this process can exit."""
+def loaded() -> frozenset:
+    """The keys of the engines loaded in this process now."""
     with _LOCK:
-        engines = list(_LOADED.values())
-        _LOADED.clear()
+        return frozenset(_LOADED)
+
+
+def shutdown_all(keep: frozenset = frozenset()) -> None:
+    """Shut every loaded engine down but those in `keep`: its engine process ends, and this process can exit."""
+    with _LOCK:
+        engines = [engine for key, engine in _LOADED.items() if key not in keep]
+        for key in list(_LOADED):
+            if key not in keep:
+                del _LOADED[key]
     for engine in engines:
         engine.shutdown()
 
@@ -102,6 +110,7 @@ atexit.register(shutdown_all)
 # continuously within a call, so a call of 16 leaves it idle behind each call's longest answer; a call is also
 # what the prediction cache writes at once, so it stays bounded.
 MIN_CALL_SIZE = 256
+MAX_CHOICES = 128  # vLLM's bound on logprob_token_ids per request (vllm.sampling_params.MAX_LOGPROB_TOKEN_IDS)
 
 
 class VLLMEngine(TokenizerEngine):
@@ -199,17 +208,43 @@ class VLLMEngine(TokenizerEngine):
 
     # --- loglikelihood -------------------------------------------------------------------------
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[Loglikelihood]:
-        """Each context+continuation is a prompt; its prompt logprobs score the continuation."""
+        """Continuations of one token (a multiple-choice letter) that share a context are scored together: one
+        prompt, the context, and the logprobs of each choice's token at the next position, which is the very
+        row of logits their own prompts would score (MMLU: one prefill per question, not four). Any other
+        continuation is its own prompt, scored by its prompt logprobs. Both read nothing from the prefix cache."""
         if not requests:
             return []
         pairs = [self._encode_pair(r.context, r.continuation) for r in requests]
         # The prompt plus the one generated token must fit the window: cut from the left.
-        prompts = [_tokens((context + continuation)[-(self.max_length - 1):]) for context, continuation in pairs]
-        params = self.vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1, detokenize=False,
-                                          skip_reading_prefix_cache=True)
+        whole = [(context + continuation)[-(self.max_length - 1):] for context, continuation in pairs]
+        shared: dict[tuple, list[int]] = {}
+        alone: list[int] = []
+        for i, (tokens, (_, continuation)) in enumerate(zip(whole, pairs)):
+            if len(continuation) == 1 and len(tokens) > 1:
+                shared.setdefault(tuple(tokens[:-1]), []).append(i)
+            else:
+                alone.append(i)
+        groups = [(context, members[start:start + MAX_CHOICES])
+                  for context, members in shared.items() for start in range(0, len(members), MAX_CHOICES)]
+        prompts = [_tokens(list(context)) for context, _ in groups] + [_tokens(whole[i]) for i in alone]
+        params = [self._choice_params({whole[i][-1] for i in members}) for _, members in groups] + \
+            [self.vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1, detokenize=False,
+                                      skip_reading_prefix_cache=True)] * len(alone)
         outputs = self._run(prompts, params, "loglikelihood")
-        return [score_prompt_logprobs(output.prompt_logprobs, continuation)
-                for output, (_, continuation) in zip(outputs, pairs)]
+        scores: list[Loglikelihood | None] = [None] * len(requests)
+        for (_, members), output in zip(groups, outputs):
+            completion = output.outputs[0]
+            for i in members:
+                token = whole[i][-1]
+                scores[i] = Loglikelihood(float(completion.logprobs[0][token].logprob), token == completion.token_ids[0])
+        for i, output in zip(alone, outputs[len(groups):]):
+            scores[i] = score_prompt_logprobs(output.prompt_logprobs, pairs[i][1])
+        return scores  # type: ignore[return-value]
+
+    def _choice_params(self, tokens: set[int]):
+        """Greedy for one token (the argmax: is_greedy), with the logprobs of these tokens at that position."""
+        return self.vllm.SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=sorted(tokens),
+                                        detokenize=False, skip_reading_prefix_cache=True)
 
     def _run(self, prompts: list[dict], params, what: str) -> list:
         llm = self.llm

@@ -39,7 +39,9 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    global _open_configs
+    global _open_configs, _engines_before
+    if _open_configs == 0:
+        _engines_before = _loaded_engines()
     _open_configs += 1
     config.addinivalue_line("markers", f"{MARK}(spec): an eval suite declared with pytest_modeleval.suite()")
     cli = {option.name: config.getoption(f"modeleval_{option.name}") for option in cfg.OPTIONS}
@@ -145,16 +147,27 @@ def pytest_unconfigure(config):
         _shut_engines_down()
 
 
-# pytest sessions open in this process: in-process runs (pytester, notebooks) nest inside an outer one. Engines
-# that run a process of their own (vLLM) outlive the inner runs, so a process loads them once, and are shut
-# down when the outermost session ends: the process then exits with its status, leaving nothing behind
-# (pytest calls unconfigure after a failed collection, -x and Ctrl-C too).
+# pytest sessions open in this process: in-process runs (pytester) nest inside an outer one. Engines that run a
+# process of their own (vLLM) outlive the inner runs, so a process loads them once, and the ones loaded while
+# the outermost session ran are shut down when it ends: the process then exits with its status, leaving nothing
+# behind (pytest calls unconfigure after a failed collection, -x and Ctrl-C too). An engine loaded before it
+# (by a script or notebook that then calls pytest.main) is its loader's to keep.
 _open_configs = 0
+_engines_before: frozenset = frozenset()
+
+
+def _vllm_module():
+    import sys
+
+    return sys.modules.get("pytest_modeleval.engines.vllm")  # only if this process imported it
+
+
+def _loaded_engines() -> frozenset:
+    vllm = _vllm_module()
+    return vllm.loaded() if vllm is not None else frozenset()
 
 
 def _shut_engines_down() -> None:
-    import sys
-
-    vllm = sys.modules.get("pytest_modeleval.engines.vllm")  # only if this process loaded it
+    vllm = _vllm_module()
     if vllm is not None:
-        vllm.shutdown_all()
+        vllm.shutdown_all(keep=_engines_before)

@@ -63,6 +63,7 @@ class SamplingParams:
     prompt_logprobs: int | None = None
     detokenize: bool = True
     skip_reading_prefix_cache: bool | None = None
+    logprob_token_ids: list[int] | None = None
 
 
 def fake_logprob(position: int, token: int) -> float:
@@ -111,8 +112,17 @@ class FakeLLM:
         params = sampling_params if isinstance(sampling_params, list) else [sampling_params] * len(prompts)
         return [RequestOutput(str(i), None, p["prompt_token_ids"],
                               prompt_logprobs(p["prompt_token_ids"]) if sp.prompt_logprobs else None,
-                              [CompletionOutput(0, f"answer {i}", [1])])
+                              [completion(i, len(p["prompt_token_ids"]), sp.logprob_token_ids)])
                 for i, (p, sp) in enumerate(zip(prompts, params))]
+
+
+def completion(i: int, position: int, scored: list[int] | None) -> CompletionOutput:
+    """A generated token; with logprob_token_ids, their logprobs at its position, the first top one generated."""
+    if not scored:
+        return CompletionOutput(i, f"answer {i}", [1])
+    generated = next((token for token in scored if is_top(token)), 10**6)
+    logprobs = {token: Logprob(fake_logprob(position, token)) for token in scored}
+    return CompletionOutput(i, "", [generated], logprobs=[logprobs])
 
 
 @pytest.fixture(scope="module")
@@ -213,15 +223,19 @@ def test_long_prompts_are_cut_from_the_left_to_leave_room_for_the_answer(fake_vl
 
 def test_loglikelihood_sums_prompt_logprobs_of_the_continuation(fake_vllm, embedded, tokenizer):
     engine = load(embedded)
-    pairs = [("The capital of France is", " Paris"), ("1, 2, 3, 4,", " 5 6 7"), ("Monday,", " Tuesday")]
+    pairs = [("1, 2, 3, 4,", " 5 6 7"), ("The capital of France is", " Paris"), ("Monday,", " Tuesday")]
     scores = engine.loglikelihood([LoglikelihoodRequest(c, t) for c, t in pairs])
     [(prompts, params)] = fake_vllm.built[0].calls
-    assert (params.max_tokens, params.prompt_logprobs, params.temperature) == (1, 1, 0.0)
-    assert params.skip_reading_prefix_cache, "a score never depends on what the prefix cache holds"
+    assert all((p.max_tokens, p.temperature, p.skip_reading_prefix_cache) == (1, 0.0, True) for p in params), \
+        "a score never depends on what the prefix cache holds"
     bos = tokenizer.bos_token_id
-    for (context, continuation), prompt, score in zip(pairs, prompts, scores):
-        context_ids, continuation_ids = split_pair(context, continuation, lambda t: encode(tokenizer, t), bos)
-        assert prompt == {"prompt_token_ids": context_ids + continuation_ids}
+    split = [split_pair(c, t, lambda text: encode(tokenizer, text), bos) for c, t in pairs]
+    assert [len(continuation) > 1 for _, continuation in split] == [True, False, False]
+    # one-token continuations are scored at their context's next position, the others by prompt logprobs
+    assert prompts == [{"prompt_token_ids": c} for c, _ in split[1:]] + [{"prompt_token_ids": sum(split[0], [])}]
+    assert [p.logprob_token_ids for p in params] == [split[1][1], split[2][1], None]
+    assert params[2].prompt_logprobs == 1
+    for (context_ids, continuation_ids), score in zip(split, scores):
         start = len(context_ids)
         expected = sum(fake_logprob(start + i, token) for i, token in enumerate(continuation_ids))
         assert score.logprob == pytest.approx(expected, abs=1e-9)
@@ -229,13 +243,26 @@ def test_loglikelihood_sums_prompt_logprobs_of_the_continuation(fake_vllm, embed
     assert {score.is_greedy for score in scores} == {True, False}, "the pairs exercise both flags"
 
 
+def test_the_choices_of_one_context_share_one_prompt(fake_vllm, embedded, tokenizer):
+    """MMLU's four letters: one prefill of the question, each letter's logprob at the next position."""
+    engine = load(embedded)
+    letters = [" A", " B", " C", " D"]
+    scores = engine.loglikelihood([LoglikelihoodRequest("Question?\nAnswer:", letter) for letter in letters])
+    [(prompts, params)] = fake_vllm.built[0].calls
+    context = encode(tokenizer, "Question?\nAnswer:")
+    tokens = [encode(tokenizer, letter)[0] for letter in letters]
+    assert prompts == [{"prompt_token_ids": context}] and params[0].logprob_token_ids == sorted(tokens)
+    assert [score.logprob for score in scores] == pytest.approx([fake_logprob(len(context), t) for t in tokens])
+    generated = next(t for t in sorted(tokens) if is_top(t))
+    assert [score.is_greedy for score in scores] == [t == generated for t in tokens]
+
+
 def test_trailing_context_space_moves_to_the_continuation(fake_vllm, embedded):
     engine = load(embedded)
     a, b = engine.loglikelihood([LoglikelihoodRequest("The capital of France is ", "Paris"),
                                  LoglikelihoodRequest("The capital of France is", " Paris")])
     assert a == b
-    [(first, second), _] = fake_vllm.built[0].calls[0]
-    assert first == second
+    [([prompt], _)] = fake_vllm.built[0].calls  # the same tokens: one prompt scores both
 
 
 def test_empty_context_is_scored_after_the_bos_token(fake_vllm, embedded, tokenizer):

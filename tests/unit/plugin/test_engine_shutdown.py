@@ -52,3 +52,19 @@ def test_an_in_process_session_leaves_the_engines_to_the_outer_one(pytester, mon
     pytester.makepyfile("def test_ok():\n    pass\n")
     pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
     assert shut == [] and ("engine",) in vllm._LOADED, "a nested run keeps the engine loaded for the next"
+
+
+def test_an_engine_loaded_before_the_session_is_its_loaders(tmp_path):
+    """A script (a benchmark, a notebook) that loads an engine and then runs pytest.main keeps it."""
+    (tmp_path / "test_it.py").write_text("def test_ok():\n    pass\n")
+    script = CONFTEST + f'''
+import pytest
+assert pytest.main([{str(tmp_path)!r}, "-q", "-p", "no:cacheprovider"]) == 0
+with open(os.environ["SHUTDOWN_LOG"], "a") as log:
+    log.write("after pytest.main\\n")
+'''
+    log = tmp_path / "shutdown.log"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "SHUTDOWN_LOG": str(log)})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert log.read_text() == "after pytest.main\natexit\n", "kept through the session, ended at exit"
