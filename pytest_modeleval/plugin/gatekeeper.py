@@ -39,18 +39,27 @@ class GateKeeper:
         if self.config.option.collectonly or self.is_worker:
             return
         from ..gates import overrides
-        from ..gates.baseline import BaselineError, find
+        from ..gates.baseline import BaselineError
 
         try:
             self.overrides = overrides.load(self.settings.overrides, self.rules.names, self.config.rootpath)
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
         spec = self.settings.baseline
-        explicit = spec is not None and not spec.startswith("channel:")  # an empty channel is no error
+        try:
+            self._find_baseline(spec)
+        except (pytest.UsageError, BaselineError) as exc:
+            raise pytest.UsageError(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - not a database, unreachable, refused: named before any test
+            raise cannot_open(self.settings.db, exc) from None
+
+    def _find_baseline(self, spec: str | None) -> None:
         from ..dburl import redact
+        from ..gates.baseline import find
         from ..results.db import Database, exists
         from ..results.runs import holds_runs
 
+        explicit = spec is not None and not spec.startswith("channel:")  # an empty channel is no error
         if not exists(self.settings.db):
             if explicit:
                 raise pytest.UsageError(f"--baseline {spec}: the results database {redact(str(self.settings.db))} "
@@ -65,8 +74,6 @@ class GateKeeper:
                     raise pytest.UsageError(f"--baseline {spec}: {self.baseline_note}")
                 return
             self.baseline, self.baseline_note = find(db, spec, None)
-        except BaselineError as exc:
-            raise pytest.UsageError(str(exc)) from None
         finally:
             db.close()
 
@@ -169,3 +176,14 @@ class GateKeeper:
                           f"review): {', '.join(self.unreviewed)}", yellow=True)
         failed = bool(self.report.failed)
         tr.write_line(out[-1], red=failed, green=not failed, bold=True)
+
+
+def cannot_open(db, exc: Exception) -> pytest.UsageError:
+    """The usage error for a results DB that cannot be opened or read: the option, the target without its
+    password, and the cause (redacted too)."""
+    from ..dburl import redact, redact_text
+
+    cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if cause.startswith("cannot open the results database ") and ": " in cause:  # results.db's own message
+        cause = cause.split(": ", 1)[1]
+    return pytest.UsageError(f"--eval-db {redact(str(db))}: cannot open the results database: {redact_text(cause)}")

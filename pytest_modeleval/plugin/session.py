@@ -199,14 +199,18 @@ class EvalSession:
         self.predictor  # opens the prediction cache now: a bad --eval-cache-db is a usage error, not N test errors
         if self.is_worker:
             return
-        from .. import runinfo
         from ..results.store import Store
+        from .gatekeeper import cannot_open
 
         try:
             self.store = Store(self.settings.db)
-        except Exception as exc:  # noqa: BLE001
-            raise pytest.UsageError(f"--eval-db {redact(str(self.settings.db))}: cannot open the results database: "
-                                    f"{redact_text(str(exc))}")
+            self._start_run()
+        except Exception as exc:  # noqa: BLE001 - not a database, unreachable, refused, disk full
+            raise cannot_open(self.settings.db, exc) from None
+
+    def _start_run(self) -> None:
+        from .. import runinfo
+
         env = runinfo.environment(self.config.rootpath, list(self.config.invocation_params.args))
         r = self.resolved
         engine = engine_name(r.kind, self.settings.engine)

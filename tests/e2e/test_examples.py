@@ -11,15 +11,12 @@ with a time limit: each must exit by itself with its status, and leave no engine
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
-import uuid
 
-import pytest
-
-from evalkit import embedded_vllm, query
+from evalkit import query, require_vllm
+from processes import left_behind, tagged_env
 from testpaths import REPO
 
 OUTCOMES = "SELECT suite, test_id, item_id, variant, outcome, score, response, metrics FROM outcomes ORDER BY test_id"
@@ -29,29 +26,15 @@ GATES = ("SELECT suite, gate, metric, kind, verdict, n, value, ci_lo, ci_hi, bas
 
 def run(db, cache) -> subprocess.CompletedProcess:
     """One pytest process on vLLM, tagged in its environment so that anything it started can be found."""
-    tag = f"run-{uuid.uuid4().hex}"
+    tag, env = tagged_env()
     done = subprocess.run(
         [sys.executable, "-m", "pytest", str(REPO / "example_suites"), "--model=embedded", "--eval-limit=3",
          "--eval-engine=vllm", "--judge=embedded", "--judge-allow-self", "--eval-gate-mode=report",
          f"--eval-db={db}", f"--eval-cache-db={cache}", "-p", "no:cacheprovider"],
-        capture_output=True, text=True, cwd=REPO, timeout=900, env={**os.environ, "MODELEVAL_TEST_TAG": tag})
+        capture_output=True, text=True, cwd=REPO, timeout=900, env=env)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert left_behind(tag) == [], "the run's engine processes outlived it"
     return done
-
-
-def left_behind(tag: str) -> list[str]:
-    """Processes still alive whose environment carries the tag: what a run started and did not end."""
-    import psutil
-
-    alive = []
-    for process in psutil.process_iter(["name"]):
-        try:
-            if process.environ().get("MODELEVAL_TEST_TAG") == tag:
-                alive.append(f"{process.pid} {process.info['name']}")
-        except (psutil.Error, OSError):
-            continue
-    return alive
 
 
 def summary(stdout: str) -> list[str]:
@@ -70,9 +53,8 @@ def rows(db) -> list[dict]:
     return [{**row, "metrics": json.loads(row["metrics"]) if row["metrics"] else None} for row in query(db, OUTCOMES)]
 
 
-@pytest.mark.xdist_group("vllm")
 def test_example_suites_record_every_item_alike_on_postgresql_and_sqlite(tmp_path, postgres_url, postgres_server):
-    embedded_vllm()  # skips without vLLM; loaded in this worker for the other vLLM tests of its group
+    require_vllm()
     cache = postgres_server.create_database("cache")
     on_server = run(postgres_url, cache)
     on_file = run(tmp_path / "results.sqlite", cache)

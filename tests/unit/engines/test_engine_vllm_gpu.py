@@ -14,7 +14,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 if not torch.cuda.is_available():
-    pytest.skip("needs a CUDA GPU (vLLM runs on CUDA only)", allow_module_level=True)
+    pytest.skip("compares the engines on a CUDA GPU (on the CPU: test_engine_protocol.py)", allow_module_level=True)
 pytest.importorskip("vllm")
 
 from pytest_modeleval.config import Settings

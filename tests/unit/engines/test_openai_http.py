@@ -59,7 +59,7 @@ def server(tmp_path_factory):
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "MODELEVAL_CACHE_DIR": str(USER_CACHE)}
     command = [sys.executable, "-m", "pytest_modeleval.cli", "serve", "--model", "embedded", "--port", "0",
-               "--served-name", NAME]
+               "--served-name", NAME, "--engine", "hf"]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
