@@ -21,6 +21,10 @@ def converted_dir(sha256: str) -> Path:
     return cache_dir() / "converted" / sha256[:32]
 
 
+def is_converted(sha256: str) -> bool:
+    return (converted_dir(sha256) / _COMPLETE).exists()
+
+
 def ensure_converted(gguf_path: Path, sha256: str) -> Path:
     """The HF-format directory for a GGUF file, converting it on first use.
 
@@ -28,7 +32,7 @@ def ensure_converted(gguf_path: Path, sha256: str) -> Path:
     workers never see half a checkpoint.
     """
     target = converted_dir(sha256)
-    if (target / _COMPLETE).exists():
+    if is_converted(sha256):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))

@@ -65,6 +65,8 @@ def pytest_configure(config):
         except ModelRefError as exc:
             where = settings.sources.get("model", "--model")
             raise pytest.UsageError(f"{where}: {exc}") from None
+    if resolved is not None and not config.option.collectonly:
+        _probe(resolved, settings.sources.get("model", "--model"))
     if audit is not None and not audit.matches(resolved.sha256):
         raise pytest.UsageError(f"{audit.path}: model_config.model_version {audit.model_version} is not the model "
                                 f"under evaluation, {settings.model} (sha256:{resolved.sha256}); the audit pins its "
@@ -99,6 +101,18 @@ def _load_audit(settings):
         raise pytest.UsageError(str(exc)) from None
 
 
+def _probe(resolved, where: str) -> None:
+    """The model checked once before collection (engines/probe.py): a truncated file, a directory without
+    weights, a server that does not answer, an unknown lm-eval model is one usage error naming it."""
+    from ..engines.base import EngineError
+    from ..engines.probe import probe
+
+    try:
+        probe(resolved)
+    except EngineError as exc:
+        raise pytest.UsageError(f"{where} {resolved.ref}: {exc}") from None
+
+
 def _resolve_judge(settings, resolved):
     """The --judge model, refused when it is the model under evaluation unless --judge-allow-self."""
     if settings.judge is None or resolved is None:
@@ -110,6 +124,8 @@ def _resolve_judge(settings, resolved):
         judge = resolve(settings.judge, registry=settings.registry, base_dir=settings.model_base)
     except ModelRefError as exc:
         raise pytest.UsageError(f"{where}: {exc}") from None
+    if judge.sha256 != resolved.sha256:
+        _probe(judge, where)
     if judge.sha256 == resolved.sha256 and not settings.judge_allow_self:
         raise pytest.UsageError(
             f"{where} {settings.judge}: the judge is the model under evaluation (sha256:{judge.short}); a model "
