@@ -72,12 +72,12 @@ def run_lm_eval(lm, data: Path) -> tuple[float, float]:
 
 
 def run_suite(data: Path, batch_size: int, work: Path, limit: int | None = None,
-              engine: str = "hf") -> tuple[float, float]:
+              engine: str = "hf", dtype: str = "auto") -> tuple[float, float]:
     import sqlite3
 
     db = work / f"results-{time.monotonic_ns()}.sqlite"
     args = ["--pyargs", "pytest_modeleval.suites.test_mmlu", "--model=embedded", f"--eval-engine={engine}",
-            f"--eval-data-dir={data}",
+            f"--eval-dtype={dtype}", f"--eval-data-dir={data}",
             f"--eval-batch-size={batch_size}", "--eval-cache=off", f"--eval-db={db}", "-q", "-p", "no:cacheprovider",
             "--rootdir", str(work)]
     if limit:

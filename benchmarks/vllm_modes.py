@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -48,13 +49,20 @@ def child(mode: str, items: int, max_tokens: int) -> None:
     vllm.shutdown_all()
 
 
+# vLLM's own log lines that time the phases of its start-up
+PHASES = re.compile(r"(took|takes|Compil|compile|warm|Loading weights|KV cache|init engine)[^\n]*?(\d+\.\d+) ?s", re.I)
+
+
 def run(mode: str, cache_root: Path, items: int, max_tokens: int) -> dict:
-    env = {**os.environ, "VLLM_CACHE_ROOT": str(cache_root), "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "VLLM_CACHE_ROOT": str(cache_root), "HF_HUB_OFFLINE": "1", "VLLM_LOGGING_LEVEL": "INFO"}
     done = subprocess.run([sys.executable, __file__, "--child", mode, "--items", str(items),
                            "--max-tokens", str(max_tokens)], capture_output=True, text=True, env=env, timeout=1200)
     if done.returncode != 0:
         sys.exit(f"{mode}: exit {done.returncode}\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["phases"] = [line.split("] ", 1)[-1].strip() for line in (done.stdout + done.stderr).splitlines()
+                        if PHASES.search(line) and "INFO" in line]
+    return result
 
 
 def main() -> None:
@@ -74,6 +82,8 @@ def main() -> None:
     for name, r in results.items():
         print(f"  {name:16s} start-up {r['startup']:6.1f} s   generation {r['seconds']:6.1f} s "
               f"({r['tokens'] / r['seconds']:6.1f} tokens/s)")
+        for phase in r["phases"]:
+            print(f"      vLLM: {phase[:160]}")
     eager, warm = results["eager"], results["compiled, warm"]
     per_token = eager["seconds"] / eager["tokens"] - warm["seconds"] / warm["tokens"]
     extra = warm["startup"] - eager["startup"]

@@ -1,16 +1,16 @@
 """The vLLM engine: the whole protocol on an in-process `vllm.LLM`, on a CUDA GPU or on the CPU.
 
-Every `generate` or `loglikelihood` call is one `LLM.generate` call: vLLM schedules the
-requests itself (continuous batching), so the predictor sends at least MIN_CALL_SIZE requests
-a call, whatever `--eval-batch-size` says. Prompts are
-tokenized here, exactly as the transformers engine tokenizes them, and passed as token ids,
-so both engines see the same tokens; loglikelihoods come from vLLM's prompt logprobs over
-lm-eval's context/continuation split, never read from the prefix cache (which would make a
-score depend on the requests before it).
+Every `generate` or `loglikelihood` call is one `LLM.generate` call: vLLM schedules the requests
+itself (continuous batching), so the predictor sends at least MIN_CALL_SIZE requests a call,
+whatever `--eval-batch-size` says. Prompts are tokenized here with the model's tokenizer, exactly
+as the transformers engine tokenizes them, and passed as token ids, so both engines see the same
+tokens; loglikelihoods follow lm-eval's context/continuation split and never read the prefix cache
+(which would make a score depend on the requests before it).
 
-vLLM runs its model in an engine process it spawns. An engine is loaded once per process and
-shut down by `shutdown_all` (the plugin calls it when the outermost pytest session ends, and at
-exit), so no engine process outlives the run and in-process sessions share one load.
+vLLM runs its model in an engine process it spawns, on the first request (a run answered from the
+prediction cache never starts it). An engine is loaded once per process and shut down by
+`shutdown_all`: the plugin calls it when the outermost pytest session ends, and at exit, so no
+engine process outlives the run and in-process sessions share one load (docs/engines.md).
 vLLM is imported only when this engine is built, never when pytest starts.
 """
 
