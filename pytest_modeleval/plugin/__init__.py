@@ -65,13 +65,15 @@ def pytest_configure(config):
         except ModelRefError as exc:
             where = settings.sources.get("model", "--model")
             raise pytest.UsageError(f"{where}: {exc}") from None
-    if resolved is not None and not config.option.collectonly:
+    # a conftest or plugin that builds its own engine (pytest_modeleval_make_engine) decides what a model is
+    probing = not config.option.collectonly and not config.hook.pytest_modeleval_make_engine.get_hookimpls()
+    if resolved is not None and probing:
         _probe(resolved, settings.sources.get("model", "--model"))
     if audit is not None and not audit.matches(resolved.sha256):
         raise pytest.UsageError(f"{audit.path}: model_config.model_version {audit.model_version} is not the model "
                                 f"under evaluation, {settings.model} (sha256:{resolved.sha256}); the audit pins its "
                                 "checkpoint by content hash")
-    judge_model = _resolve_judge(settings, resolved)
+    judge_model = _resolve_judge(settings, resolved, probing)
     from ..suites import sources
 
     sources.set_data_dir(settings.data_dir)
@@ -113,7 +115,7 @@ def _probe(resolved, where: str) -> None:
         raise pytest.UsageError(f"{where} {resolved.ref}: {exc}") from None
 
 
-def _resolve_judge(settings, resolved):
+def _resolve_judge(settings, resolved, probing: bool = True):
     """The --judge model, refused when it is the model under evaluation unless --judge-allow-self."""
     if settings.judge is None or resolved is None:
         return None
@@ -124,7 +126,7 @@ def _resolve_judge(settings, resolved):
         judge = resolve(settings.judge, registry=settings.registry, base_dir=settings.model_base)
     except ModelRefError as exc:
         raise pytest.UsageError(f"{where}: {exc}") from None
-    if judge.sha256 != resolved.sha256:
+    if probing and judge.sha256 != resolved.sha256:
         _probe(judge, where)
     if judge.sha256 == resolved.sha256 and not settings.judge_allow_self:
         raise pytest.UsageError(

@@ -7,9 +7,11 @@ suite never calls the model, so each pytest run only resolves and hashes the che
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -46,11 +48,19 @@ def project(tmp_path, monkeypatch):
 
 
 def checkpoint(project, name: str, weights: bytes):
+    """A checkpoint directory whose weights file is a valid safetensors file holding `weights` (the suites never
+    call the model; the plugin only checks the files before collection)."""
     path = project / "checkpoints" / name
     path.mkdir()
     (path / "config.json").write_text('{"model_type": "llama"}')
-    (path / "model.safetensors").write_bytes(weights)
+    (path / "model.safetensors").write_bytes(safetensors(weights))
     return path
+
+
+def safetensors(data: bytes) -> bytes:
+    """A safetensors file of one tensor holding these bytes."""
+    header = json.dumps({"w": {"dtype": "U8", "shape": [len(data)], "data_offsets": [0, len(data)]}}).encode()
+    return struct.pack("<Q", len(header)) + header + data
 
 
 def queue(project, db="results.sqlite") -> list[dict]:
@@ -79,7 +89,7 @@ def test_each_new_checkpoint_is_evaluated_once_by_content_hash(project, capfd, r
 
     # the same weights under another name are the same checkpoint; changed weights are a new one
     checkpoint(project, "step-100-copy", b"one")
-    (project / "checkpoints" / "step-200" / "model.safetensors").write_bytes(b"two, retrained")
+    (project / "checkpoints" / "step-200" / "model.safetensors").write_bytes(safetensors(b"two, retrained"))
     assert watch(db=db) == 0
     rows = queue(project, db)
     assert len(rows) == 3 and rows[2]["path"].endswith("step-200") and rows[2]["status"] == "done"
