@@ -42,8 +42,12 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _int(text: str) -> int:
-    return int(text)
+def _seed(text: str) -> int:
+    """A seed the results DB can store (a 64-bit signed integer column) and every generator takes."""
+    value = int(text)
+    if not 0 <= value < 2**63:
+        raise ValueError("must be an integer from 0 to 2**63 - 1")
+    return value
 
 
 def _count(text: str) -> int:
@@ -143,7 +147,7 @@ OPTIONS: tuple[Option, ...] = (
            "results database: a SQLite file path (default .modeleval/results.sqlite under the rootdir) or a "
            "postgresql://USER:PASSWORD@HOST:PORT/DBNAME URL; also the MODELEVAL_DB environment variable.",
            "PATH|URL", is_path=True, env="MODELEVAL_DB", url_ok=True),
-    Option("seed", "--eval-seed", _int, 0,
+    Option("seed", "--eval-seed", _seed, 0,
            "seed for item sampling and sampled generation (default 0).", "N"),
     Option("limit", "--eval-limit", _positive_int, None,
            "evaluate only the first N items of each suite, for quick runs.", "N"),

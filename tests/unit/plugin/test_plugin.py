@@ -291,6 +291,8 @@ def test_header_prints_the_full_model_hash(pytester, embedded_hash):
     (["--eval-limit", "0"], ["--eval-limit", "'0'"]),
     (["--eval-limit", "abc"], ["--eval-limit", "'abc'"]),
     (["--eval-seed", "x"], ["--eval-seed", "'x'"]),
+    (["--eval-seed", "9" * 30], ["--eval-seed", "from 0 to 2**63 - 1"]),  # was an INTERNALERROR at the DB
+    (["--eval-dtype", "fp8"], ["--eval-dtype", "'fp8'", "auto, float32, bfloat16, float16"]),
     (["--eval-batch-size", "-1"], ["--eval-batch-size", "'-1'"]),
     (["--model=sha256:zz"], ["--model", "sha256:zz"]),
     (["--model=no/such/model.gguf"], ["--model", "no/such/model.gguf", "does not exist"]),
