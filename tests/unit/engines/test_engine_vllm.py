@@ -301,6 +301,7 @@ def test_a_vllm_failure_is_an_engine_error(fake_vllm, embedded):
 
 def test_missing_vllm_says_how_to_install_it(monkeypatch, embedded):
     monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` fail
+    monkeypatch.setattr(vllm_engine, "_LOADED", {})  # not the engine another test of this process loaded
     with pytest.raises(EngineError, match=r"vLLM is not installed: pip install 'pytest-modeleval\[vllm\]'"):
         load(embedded)
 
