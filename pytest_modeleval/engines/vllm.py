@@ -128,6 +128,11 @@ class VLLMEngine(TokenizerEngine):
                             enforce_eager=setup.mode == "eager", max_model_len=setup.max_model_len)
         if setup.kv_cache_bytes:
             self.options["kv_cache_memory_bytes"] = setup.kv_cache_bytes
+        if setup.device == "cpu":
+            # A prompt prefilled in chunks rewinds its seeded sampler's offset, which a CPU generator does not
+            # have: vLLM 0.32's CPU worker dies ("CPU Generator does not use offset") on a seeded sampled
+            # request in a large call. Whole prompts only, in steps that fit the longest one.
+            self.options.update(enable_chunked_prefill=False, max_num_batched_tokens=setup.max_model_len)
         self.min_call_size = MIN_CALL_SIZE
         self._llm = None
         self._shut = False

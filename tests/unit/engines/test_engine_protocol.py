@@ -87,6 +87,14 @@ def test_sampling_is_reproducible_per_seed(engine):
     assert a != c
 
 
+def test_many_seeded_samples_in_one_call(engine):
+    """vLLM's CPU worker died on seeded sampled requests whose prompts it prefilled in chunks (a large call)."""
+    requests = [GenerateRequest(engine.render(f"Write a word about the number {i}. " * 8, chat=True), max_tokens=4,
+                                temperature=0.8, seed=i) for i in range(160)]
+    answers = engine.generate(requests)
+    assert len(answers) == 160 and engine.generate(requests[:3]) == answers[:3], "each answer its seed's"
+
+
 def test_a_prompt_longer_than_the_window_keeps_its_end(engine, monkeypatch):
     """The prompt is cut from the left so that the answer still fits the window: its last words survive.
     (A 64-token window here: the same code path as the model's own, at a fraction of the cost.)"""

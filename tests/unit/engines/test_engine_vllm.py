@@ -178,7 +178,8 @@ def test_the_llm_is_built_from_the_converted_checkpoint_with_the_settings(fake_v
     kv = llm.kwargs.pop("kv_cache_memory_bytes")
     dtype, _ = vllm_setup.choose_dtype("auto", "cpu")
     assert llm.kwargs == {"model": str(embedded[1]), "tensor_parallel_size": 2, "seed": 7, "dtype": dtype,
-                          "enforce_eager": True, "max_model_len": 8192}
+                          "enforce_eager": True, "max_model_len": 8192, "enable_chunked_prefill": False,
+                          "max_num_batched_tokens": 8192}
     assert 8192 * vllm_setup.kv_bytes_per_token({"num_hidden_layers": 30, "num_key_value_heads": 3,
                                                  "head_dim": 64}, dtype) <= kv <= 8 * vllm_setup.GiB
     assert engine.info.kind == "vllm" and engine.info.version == "0.0.fake"
