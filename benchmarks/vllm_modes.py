@@ -59,7 +59,8 @@ def run(mode: str, cache_root: Path, items: int, max_tokens: int) -> dict:
                            "--max-tokens", str(max_tokens)], capture_output=True, text=True, env=env, timeout=1200)
     if done.returncode != 0:
         sys.exit(f"{mode}: exit {done.returncode}\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # vLLM logs to stdout too: the figures are the child's last JSON line
+    result = json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
     result["phases"] = [line.split("] ", 1)[-1].strip() for line in (done.stdout + done.stderr).splitlines()
                         if PHASES.search(line) and "INFO" in line]
     return result
