@@ -93,7 +93,7 @@ class GateKeeper:
             return  # interrupted or a usage error: partial results decide nothing
         try:
             self._record_review()
-            report = self._gate()
+            report = self._gate(int(session.exitstatus))
         except Exception:  # noqa: BLE001 - a bug here must not pass for "gates passed", nor lose the run record
             import traceback
 
@@ -116,7 +116,7 @@ class GateKeeper:
         if store is not None and run_id is not None:
             store.update_run(run_id, {"unreviewed": reviewed.record_value(self.unreviewed)})
 
-    def _gate_group(self):
+    def _gate_group(self, status: int):
         """A shard of a run group (pytest_modeleval.results.rungroup): the last shard in gates the union of all."""
         from ..gates import junit
         from ..gates.recorded import gate_recorded
@@ -128,20 +128,24 @@ class GateKeeper:
         if group.missing(current=run_id):
             self.group_line += ": the gates wait for the last shard (or `modeleval gate group:ID`)"
             return None
-        union = group.union(current=run_id)
-        self.report, _, _ = gate_recorded(store, union, self.settings.baseline, self.rules, self.overrides,
-                                          self.settings)
+        union = group.union(current=run_id, current_status=status)  # this shard's row is not closed yet
+        self.report, _, union_run = gate_recorded(store, union, self.settings.baseline, self.rules, self.overrides,
+                                                  self.settings)
+        if union_run.get("unreviewed") is not None:  # what promotion reads: every shard's files, not only this one's
+            from ..gates.reviewed import parse
+
+            self.unreviewed = parse(union_run["unreviewed"])
         self.group_line += f": gated as one run, run {union}"
         junit.add_testcases(self.config, self.report.results)
         return self.report
 
-    def _gate(self):
+    def _gate(self, status: int):
         from ..gates import junit
         from ..gates.run import gate_run
 
         session = self.eval_session
         if self.settings.shard and self.settings.run_group and session.store is not None:
-            return self._gate_group()
+            return self._gate_group(status)
         store = session.store
         self.report = gate_run(self.rules, self.rows.values(), self.baseline, self.baseline_note, session.features,
                                db=store.db if store is not None else None, model_hash=session.resolved.sha256,
@@ -161,6 +165,7 @@ class GateKeeper:
             if self.group_line:
                 tr.write_sep("=", "modeleval gates")
                 tr.write_line(self.group_line)
+                self._write_unreviewed(tr)
             return
         from ..gates.report import lines
 
@@ -171,11 +176,14 @@ class GateKeeper:
                     model_hash=self.eval_session.resolved.sha256, exit_status=self.exit_status)
         for line in out[:-1]:
             tr.write_line(line)
+        self._write_unreviewed(tr)
+        failed = bool(self.report.failed)
+        tr.write_line(out[-1], red=failed, green=not failed, bold=True)
+
+    def _write_unreviewed(self, tr) -> None:
         if self.unreviewed:
             tr.write_line("not promotable: these files were not the committed ones (a gate or suite changed without "
                           f"review): {', '.join(self.unreviewed)}", yellow=True)
-        failed = bool(self.report.failed)
-        tr.write_line(out[-1], red=failed, green=not failed, bold=True)
 
 
 def cannot_open(db, exc: Exception) -> pytest.UsageError:

@@ -18,6 +18,32 @@ class MergeError(ValueError):
     """Inputs that cannot be one run; the message names the files."""
 
 
+def review_of(runs: list[dict]) -> dict:
+    """The union run's `unreviewed` and `git_dirty` from its shards' runs, failing closed.
+
+    `unreviewed` (gates/reviewed.py: a JSON list of the gate configuration and suite files that were
+    not their committed selves, NULL outside git) is the union of the shards' lists: one dirty shard
+    makes the union unpromotable. NULL only when every shard's is NULL (all ran outside git, as one
+    run outside git records); a shard without the record beside shards with one (outside git, gates
+    off, or a harness older than the check) is listed itself, so nothing it ran counts as reviewed.
+    `git_dirty` is 1 when any shard's checkout was dirty, NULL when no shard recorded it.
+    """
+    import json
+
+    values = [run.get("unreviewed") for run in runs]
+    unreviewed = None
+    if any(value is not None for value in values):
+        found: list[str] = []
+        for run, value in zip(runs, values):
+            entries = json.loads(value) if value is not None else [
+                f"shard {run.get('shard') or 'run ' + str(run.get('id'))} (no review recorded: outside git, "
+                "gates off or an older harness)"]
+            found += [entry for entry in entries if entry not in found]
+        unreviewed = json.dumps(found)
+    dirty = [run.get("git_dirty") for run in runs if run.get("git_dirty") is not None]
+    return {"unreviewed": unreviewed, "git_dirty": int(any(dirty)) if dirty else None}
+
+
 def merge(output: Path, inputs: list[Path]) -> tuple[int, dict]:
     """The merged run's id and its tallies; the per-item rows are copied, and figures a feature computes
     over them (the judge's) are the caller's to recompute (`modeleval merge`)."""
@@ -34,6 +60,7 @@ def merge(output: Path, inputs: list[Path]) -> tuple[int, dict]:
         shard="merged " + " + ".join(str(run.get("shard") or "all") for _, run, _, _ in shards),
         exit_status=max(run.get("exit_status") or 0 for _, run, _, _ in shards),
         command="modeleval merge " + " ".join(str(p) for p in inputs),
+        **review_of([run for _, run, _, _ in shards]),
     )
     for column in USAGE_COLUMNS:
         values = [run.get(column) for _, run, _, _ in shards if run.get(column) is not None]

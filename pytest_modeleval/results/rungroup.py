@@ -6,7 +6,9 @@ says which shards are in; the shard that completes the group builds the union ru
 outcomes, suites, judgments and refusal rows under one new run, as `modeleval merge` does across
 files) and gates it, as `modeleval gate group:ID` does later. The union is built once: the
 `run_groups` row is claimed by one INSERT, so two shards finishing together do not both build it.
-The dashboard shows the union in place of its shards.
+The dashboard shows the union in place of its shards. The union's exit status is its worst shard's (the
+last shard's own included, whose row is still open), and it carries what its shards recorded about
+review (`unreviewed`, `git_dirty`: merge.py `review_of`), so a dirty shard makes the union unpromotable.
 """
 
 from __future__ import annotations
@@ -51,8 +53,11 @@ class RunGroup:
                (", ".join(f"{k}/{n}" for k in sorted(found)) or "none")
         return text + (f"; missing: {', '.join(missing)}" if missing else " (complete)")
 
-    def union(self, current: int | None = None) -> int:
-        """The union run's id, built now if no shard built it yet; RunGroupError while shards are missing."""
+    def union(self, current: int | None = None, current_status: int | None = None) -> int:
+        """The union run's id, built now if no shard built it yet; RunGroupError while shards are missing.
+
+        `current_status`: the exit status of `current`, the shard whose session is building the union and
+        whose row is closed only after it (its errors must count in the union's status)."""
         from .store import now
 
         missing = self.missing(current)
@@ -68,10 +73,10 @@ class RunGroup:
                                      [self.model_hash, self.group]))
             if row["run_id"] is not None:
                 return row["run_id"]
-        return self._build(current)
+        return self._build(current, current_status)
 
-    def _build(self, current: int | None) -> int:
-        from .merge import USAGE_COLUMNS
+    def _build(self, current: int | None, current_status: int | None = None) -> int:
+        from .merge import USAGE_COLUMNS, review_of
         from .store import now
 
         n, found = self.shards(current)
@@ -80,8 +85,9 @@ class RunGroup:
                   if key not in ("id", "started_at", "ended_at", "baseline_run_id", "gate_status", "gates_failed",
                                  "overrides", "group_run_id")}
         record.update(shard=f"group {self.group}: " + " + ".join(run["shard"] for run in runs),
-                      exit_status=max(run.get("exit_status") or 0 for run in runs),
-                      command=f"run group {self.group} of {n} shards")
+                      exit_status=max((current_status if run["id"] == current and current_status is not None
+                                       else run.get("exit_status")) or 0 for run in runs),
+                      command=f"run group {self.group} of {n} shards", **review_of(runs))
         for column in USAGE_COLUMNS:
             values = [run.get(column) for run in runs if run.get(column) is not None]
             record[column] = sum(values) if values else None
