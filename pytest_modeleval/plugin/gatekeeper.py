@@ -113,8 +113,9 @@ class GateKeeper:
         store, run_id = self.eval_session.store, self.eval_session.run_id
         files = reviewed.gate_files(self.config.rootpath, self.settings, self.rows)
         self.unreviewed = reviewed.unreviewed(self.config.rootpath, files)
-        if store is not None and run_id is not None:
-            store.update_run(run_id, {"unreviewed": reviewed.record_value(self.unreviewed)})
+        if store is not None and run_id is not None:  # a DB that cannot be written: named under the summary
+            self.eval_session.recorder.write("the gate files' review", store.update_run, run_id,
+                                             {"unreviewed": reviewed.record_value(self.unreviewed)})
 
     def _gate_group(self, status: int):
         """A shard of a run group (pytest_modeleval.results.rungroup): the last shard in gates the union of all."""
@@ -123,6 +124,9 @@ class GateKeeper:
         from ..results.rungroup import RunGroup
 
         store, run_id = self.eval_session.store, self.eval_session.run_id
+        if self.eval_session.recorder.failed:  # the union would lack this shard's unwritten outcomes
+            self.group_line = f"run group {self.settings.run_group}: not gated, this shard's results were not written"
+            return None
         group = RunGroup(store, self.eval_session.resolved.sha256, self.settings.run_group)
         self.group_line = group.describe(current=run_id)
         if group.missing(current=run_id):
@@ -146,10 +150,18 @@ class GateKeeper:
         session = self.eval_session
         if self.settings.shard and self.settings.run_group and session.store is not None:
             return self._gate_group(status)
-        store = session.store
-        self.report = gate_run(self.rules, self.rows.values(), self.baseline, self.baseline_note, session.features,
-                               db=store.db if store is not None else None, model_hash=session.resolved.sha256,
-                               overrides_file=self.overrides, store=store, run_id=session.run_id)
+        store, recorder = session.store, session.recorder
+
+        def gate(record_in) -> None:
+            if record_in is not None:
+                record_in.flush()  # the outcomes first: the DB never keeps verdicts without their outcomes
+            self.report = gate_run(self.rules, self.rows.values(), self.baseline, self.baseline_note,
+                                   session.features, db=store.db if store is not None else None,
+                                   model_hash=session.resolved.sha256, overrides_file=self.overrides,
+                                   store=record_in, run_id=session.run_id)
+
+        if recorder is None or not recorder.write("the gate verdicts", gate, store):
+            gate(None)  # from memory: no store, or one that cannot be written (named under the summary)
         junit.add_testcases(self.config, self.report.results)
         return self.report
 

@@ -3,7 +3,8 @@
 Registered in pytest_configure only when a model is named, so a session without evals
 has none of these per-test hooks. Under pytest-xdist every process classifies its own
 reports; only the controller (or a plain single process) writes the database and prints
-the summary, from the outcome payload each report carries across. The features that add to a
+the summary, from the outcome payload each report carries across; a DB that stops taking writes stops
+the recording, not the run (results/recorder.py), and the run then exits 3. The features that add to a
 run (the judge, the red team, contamination: runtime/features.py) are a list it loops over.
 """
 
@@ -26,6 +27,10 @@ from ..runtime.handle import CallLog
 from ..stash import AGGREGATIONS_KEY, LOG_KEY, METRICS_KEY, P_CORRECT_KEY, SANDBOX_KEY, SCORE_KEY
 from ..suite import MARK
 
+NOT_RECORDED = pytest.ExitCode.INTERNAL_ERROR
+"""The exit status of a run whose results DB could not be written (3, as when the gates cannot be computed):
+the verdicts were shown but not kept, so CI must not take the run for a finished one."""
+
 
 def _payload_of(report) -> dict | None:
     return getattr(report, "modeleval", None)
@@ -45,6 +50,7 @@ class EvalSession:
         self.is_worker = hasattr(config, "workerinput")
         self.tallies: dict[str, SuiteTally] = {}
         self.store = None
+        self.recorder = None  # results/recorder.py: the store's writes, stopped at the first that fails
         self.run_id: int | None = None
         self._engine = None
         self._engine_error: Exception | None = None
@@ -199,6 +205,7 @@ class EvalSession:
         self.predictor  # opens the prediction cache now: a bad --eval-cache-db is a usage error, not N test errors
         if self.is_worker:
             return
+        from ..results.recorder import Recorder
         from ..results.store import Store
         from .gatekeeper import cannot_open
 
@@ -207,6 +214,7 @@ class EvalSession:
             self._start_run()
         except Exception as exc:  # noqa: BLE001 - not a database, unreachable, refused, disk full
             raise cannot_open(self.settings.db, exc) from None
+        self.recorder = Recorder(self.store)
 
     def _start_run(self) -> None:
         from .. import runinfo
@@ -241,16 +249,20 @@ class EvalSession:
         if self._predictor is not None:
             self._predictor.cache.close()
         _close_ray(self._engine)
-        if self.store is not None and self.run_id is not None:
+        if self.recorder is not None and self.run_id is not None:
             from ..gates import GATES_FAILED
 
             # session.exitstatus, not the hook argument: the gates (tryfirst) may have set it to 10
-            completed = session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, GATES_FAILED)
+            finished = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, GATES_FAILED)
+            completed = session.exitstatus in finished
+            record = self.recorder.write  # after a failed write: skipped, and named under the summary
             for feature in self.features:
-                feature.record(self.store, self.run_id, completed)
-            self.store.update_run(self.run_id, self.usage_totals())
-            self.store.finish_run(self.run_id, int(session.exitstatus))
-            self.store.close()  # in-process sessions (pytester, notebooks) would otherwise leak it
+                record(_records_of(feature), feature.record, self.store, self.run_id, completed)
+            record("the run's end", self.store.update_run, self.run_id, self.usage_totals())
+            record("the run's end", self.store.finish_run, self.run_id, int(session.exitstatus))
+            self.recorder.close()  # in-process sessions (pytester, notebooks) would otherwise leak it
+            if self.recorder.failed and session.exitstatus in finished:
+                session.exitstatus = NOT_RECORDED
 
     # --- outcomes ------------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
@@ -316,21 +328,22 @@ class EvalSession:
         tally.add_usage(payload)
         for feature in self.features:
             feature.collect(payload)
-        if self.store is None:
+        if self.recorder is None:
             return
+        record = self.recorder.write  # a DB that cannot be written stops recording, never the run
         meta = payload.get("suite_meta")
         if meta and payload["suite"] not in self._recorded_suites:
-            self.store.add_suite(self.run_id, meta)
+            record("the suites", self.store.add_suite, self.run_id, meta)
             self._recorded_suites.add(payload["suite"])
         if payload.get("engine") and not self._engine_recorded:
-            self.store.update_run(self.run_id, payload["engine"])
+            record("the engine", self.store.update_run, self.run_id, payload["engine"])
             self._engine_recorded = True
         if payload.get("sandbox") and not self._sandbox_recorded:
-            self.store.update_run(self.run_id, {"sandbox": payload["sandbox"]})
+            record("the sandbox", self.store.update_run, self.run_id, {"sandbox": payload["sandbox"]})
             self._sandbox_recorded = True
-        self.store.add_outcome(self.run_id, payload)
+        self.recorder.add_outcome(self.run_id, payload)
         for feature in self.features:
-            feature.record_outcome(self.store, self.run_id, payload)
+            record(_records_of(feature), feature.record_outcome, self.store, self.run_id, payload)
 
     # --- summary -------------------------------------------------------------------------------
     def pytest_terminal_summary(self, terminalreporter):
@@ -353,6 +366,16 @@ class EvalSession:
         cost = "" if totals["estimated_cost_usd"] is None else f"; estimated cost ${totals['estimated_cost_usd']:.4f}"
         tr.write_line(f"{totals['requests']} requests, {100 * hit_rate:.1f}% from cache; tokens computed "
                       f"{totals['new_prompt_tokens']} in / {totals['new_completion_tokens']} out{cost}")
+
+    @pytest.hookimpl(specname="pytest_terminal_summary", wrapper=True, tryfirst=True)
+    def pytest_terminal_summary_not_recorded(self, terminalreporter):  # pytest reads only pytest_* names
+        """The last word, after the gates: what the results DB lacks when a write failed, and the exit status."""
+        try:
+            return (yield)
+        finally:
+            if self.recorder is not None and self.recorder.failed:
+                terminalreporter.write_line(f"modeleval: {self.recorder.describe()}; this run cannot be promoted "
+                                            f"(exit status {int(NOT_RECORDED)})", red=True, bold=True)
 
     def usage_totals(self) -> dict:
         """Run totals for the summary and the runs table."""
@@ -380,6 +403,12 @@ def _classify(report, call) -> str | None:
     if call.excinfo is not None and call.excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
         return "wrong"
     return "error"
+
+
+def _records_of(feature) -> str | None:
+    """How a feature's rows are named when they were not written ("judgments" for RunJudgments); None when
+    it has nothing to record."""
+    return type(feature).__name__.removeprefix("Run").lower() if feature else None
 
 
 def _sandbox_header(settings: Settings) -> list[str]:

@@ -106,6 +106,11 @@ class Store:
             self._pending = []
         self._flushed_at = time.monotonic()
 
+    def drop_pending(self) -> int:
+        """Forget the queued outcomes (a DB that cannot be written: recorder.py); how many there were."""
+        dropped, self._pending = len(self._pending), []
+        return dropped
+
     def add_judgment(self, run_id: int, payload: dict) -> None:
         """The judge's record of one item (kept even when its verdict was unreadable: that is the evidence)."""
         judgment = payload["judgment"]
