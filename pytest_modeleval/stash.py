@@ -28,4 +28,4 @@ REFUSAL_KEY = pytest.StashKey[dict]()  # a red-team item's answer and its class 
 
 # What a test's calls cost, counted per test (runtime/handle.py CallLog) and summed per suite and run.
 USAGE_FIELDS = ("requests", "cache_hits", "prompt_tokens", "completion_tokens",
-                "new_prompt_tokens", "new_completion_tokens")
+                "new_prompt_tokens", "new_completion_tokens", "truncated_prompts")

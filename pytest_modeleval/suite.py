@@ -29,11 +29,12 @@ class SuiteSpec:
     perturbations: int = 0  # variants per item (test ids p1..pN), drawn as `perturb` says
     perturb: Any = None  # a perturb.library.Perturb
     rotate: str | None = None  # "weekly" | "monthly" | "quarterly" | "yearly": a fresh sample per period
+    truncate: bool = False  # cut prompts longer than the model's window from the left and count them; else an error
 
 
 def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None = None,
           id_field: str | None = None, chat: bool = False, request: Any = None, perturbations: int = 0,
-          perturb: Any = None, rotate: str | None = None) -> Callable:
+          perturb: Any = None, rotate: str | None = None, truncate: bool = False) -> Callable:
     """Declare a test function as an eval suite over `data`.
 
     The function must take an `item` argument; each selected row becomes one test
@@ -43,6 +44,8 @@ def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None =
     `perturbations=N` with `perturb=modeleval.Perturb([generators])` adds up to N validated
     variants of each item as `-p1` .. `-pN` (the variant library in the results DB).
     `rotate="quarterly"` (or weekly, monthly, yearly) with `sample` draws a fresh seeded sample each period.
+    A prompt longer than the model's window is an error outcome for its item; `truncate=True` cuts it from
+    the left instead (as lm-eval does), and the summary and the DB count how many were cut.
     """
     one_round = callable(getattr(request, "plan", None)) and callable(getattr(request, "value", None))
     if request is not None and not (one_round or callable(getattr(request, "steps", None))):
@@ -67,5 +70,7 @@ def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None =
         if sample is None:
             raise ValueError(f"suite {name!r}: rotate={rotate!r} needs sample=N (each period draws N items from "
                              "the pool)")
-    spec = SuiteSpec(name, data, sample, seed, id_field, chat, request, perturbations, perturb, rotate)
+    if not isinstance(truncate, bool):
+        raise ValueError(f"suite {name!r}: truncate must be True or False, got {truncate!r}")
+    spec = SuiteSpec(name, data, sample, seed, id_field, chat, request, perturbations, perturb, rotate, truncate)
     return getattr(pytest.mark, MARK)(spec)

@@ -117,6 +117,27 @@ class LMEvalEngine(PromptRendering):
             return max(1, len(text) // 4)
         return len(encode(text, add_special_tokens=False))
 
+    @property
+    def max_length(self) -> int | None:
+        """The LM's window, where it tokenizes itself (lm-eval's local models); None leaves the check to it."""
+        if getattr(self.lm, "tok_encode", None) is None:
+            return None
+        try:
+            return int(self.lm.max_length)
+        except (AttributeError, TypeError, ValueError):
+            return None
+
+    @property
+    def scored_limit(self) -> int | None:
+        """lm-eval's vLLM model scores the last max_length tokens, its transformers model one more: the lesser."""
+        return self.max_length
+
+    def pair_tokens(self, context: str, continuation: str) -> int:
+        """Tokens of a loglikelihood request as lm-eval splits it."""
+        if context == "":
+            return 1 + self.count_tokens(continuation)  # lm-eval scores it after its prefix token
+        return sum(len(tokens) for tokens in self.lm._encode_pair(context, continuation))
+
     def _call(self, method: str, arguments: list[tuple]) -> list:
         """One call of the LM's method on Instances built from the arguments, as lm-eval's tasks do."""
         from lm_eval.api.instance import Instance

@@ -16,6 +16,7 @@ from . import ray_cluster, ray_replica
 from .base import EngineError, EngineInfo, GenerateRequest, Loglikelihood, LoglikelihoodRequest
 from .ray_dispatch import Dispatcher, ReplicaWarning
 from .tokenized import TokenizerEngine
+from .window import model_window
 
 LOAD_TIMEOUT = 1800.0  # seconds for a replica to load its model (a large checkpoint over a network filesystem)
 
@@ -63,6 +64,12 @@ class RayEngine(TokenizerEngine):
         from transformers import AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir(resolved)))  # as the replicas tokenize
+        self.max_length = model_window(model_dir(resolved))  # as both replica engines read it
+
+    @property
+    def scored_limit(self) -> int:
+        """The replicas' own: vLLM's prompt leaves room for one generated token, transformers' does not."""
+        return self.max_length - 1 if self.replica_engine == "vllm" else self.max_length + 1
 
     def _ready_info(self, resolved, load_timeout: float) -> EngineInfo:
         """Wait for every replica to load; keep those whose engine is the first's (same cache keys)."""

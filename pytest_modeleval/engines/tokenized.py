@@ -74,6 +74,17 @@ class TokenizerEngine(PromptRendering):
         """Texts of this many tokens or more do not fit one rolling-loglikelihood window."""
         return self.max_length
 
+    @property
+    def scored_limit(self) -> int:
+        """The most tokens of context and continuation scored without a cut: the window, plus the last token,
+        which is predicted and never an input."""
+        return self.max_length + 1
+
+    def pair_tokens(self, context: str, continuation: str) -> int:
+        """Tokens of a loglikelihood request as it is scored (lm-eval's split)."""
+        context_tokens, continuation_tokens = self._encode_pair(context, continuation)
+        return len(context_tokens) + len(continuation_tokens)
+
     def _chat_text(self, messages: list[dict]) -> str | None:
         if not getattr(self.tokenizer, "chat_template", None):
             return None

@@ -193,6 +193,11 @@ class VLLMEngine(TokenizerEngine):
         """vLLM's prompt must leave room for the one token it generates."""
         return self.max_length - 1
 
+    @property
+    def scored_limit(self) -> int:
+        """The whole scored text is vLLM's prompt, which must leave room for the one token it generates."""
+        return self.max_length - 1
+
     # --- generation ----------------------------------------------------------------------------
     def generate(self, requests: Sequence[GenerateRequest]) -> list[str]:
         """All requests in one vLLM call, each with its own sampling parameters (and seed)."""

@@ -84,7 +84,7 @@ class SuiteCollector:
         self.suite_meta[spec.name] = {
             "suite": spec.name, "source": source.description, "data_sha256": source.sha256,
             "n_rows": source.n_rows, "sample": spec.sample, "sample_seed": seed, "chat": int(spec.chat),
-            "perturbations": spec.perturbations or None,
+            "perturbations": spec.perturbations or None, "truncate": int(spec.truncate),
             **(spec.perturb.meta() if spec.perturbations else {}),
             "rotation": rotation,
             "audit_id": self.audit.audit_id if self.audit is not None and self.audit.suite == spec.name else None,

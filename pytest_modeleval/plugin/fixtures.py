@@ -19,9 +19,9 @@ def model(request):
     session = request.config.stash.get(SESSION_KEY, None)
     if session is None:
         pytest.skip(NO_MODEL_REASON)
-    marker = request.node.get_closest_marker(MARK)
+    spec = getattr(request.node.get_closest_marker(MARK), "args", [None])[0]
     return Model(session.predictor, session.resolved, session.call_log(request.node),
-                 chat=bool(marker and marker.args[0].chat), seed=session.settings.seed)
+                 chat=bool(spec and spec.chat), seed=session.settings.seed, truncate=bool(spec and spec.truncate))
 
 
 def planned_value(request, wanted: type, fixture: str):

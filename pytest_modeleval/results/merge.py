@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 USAGE_COLUMNS = ("requests", "cache_hits", "prompt_tokens", "completion_tokens",
-                 "new_prompt_tokens", "new_completion_tokens", "estimated_cost_usd")
+                 "new_prompt_tokens", "new_completion_tokens", "estimated_cost_usd", "truncated_prompts")
 
 
 class MergeError(ValueError):

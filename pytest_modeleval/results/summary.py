@@ -98,7 +98,14 @@ def format_table(tallies: dict[str, SuiteTally]) -> list[str]:
                      pct(t.accuracy), ci, "-" if math.isnan(t.mean_score) else f"{t.mean_score:.3f}",
                      str(t.usage["requests"]), pct(t.hit_rate),
                      f"{t.usage['prompt_tokens']}/{t.usage['completion_tokens']}"))
-    return aligned(header, rows, left=1)
+    return aligned(header, rows, left=1) + truncations(tallies)
+
+
+def truncations(tallies: dict[str, SuiteTally]) -> list[str]:
+    """One line per suite whose prompts were cut to the model's window (suites with truncate=True)."""
+    return [f"{name}: {tallies[name].usage['truncated_prompts']} prompt(s) longer than the model's window were "
+            "cut from the left (truncate=True); their items are scored on what was left"
+            for name in sorted(tallies) if tallies[name].usage.get("truncated_prompts")]
 
 
 def format_metrics(tallies: dict[str, SuiteTally]) -> list[str]:

@@ -18,6 +18,7 @@ RUNS = {
     "seed": int, "eval_limit": int, "shard": str, "cache_mode": str, "command": str, "machine": str,
     "settings": str, "requests": int, "cache_hits": int, "prompt_tokens": int, "completion_tokens": int,
     "new_prompt_tokens": int, "new_completion_tokens": int, "estimated_cost_usd": float,
+    "truncated_prompts": int,  # prompts cut to the model's window (suites with truncate=True)
     "sandbox": str,
     "baseline_run_id": int, "gate_status": str, "gates_failed": int, "overrides": str,
     "judge_ref": str, "judge_hash": str, "judge_self": int,
@@ -30,7 +31,7 @@ RUNS = {
 }
 SUITES = {
     "run_id": int, "suite": str, "source": str, "data_sha256": str, "n_rows": int,
-    "sample": int, "sample_seed": int, "chat": int, "perturbations": int,
+    "sample": int, "sample_seed": int, "chat": int, "perturbations": int, "truncate": int,
     # judged suites (pytest_modeleval.judge): the run's figures per suite
     "judge_hash": str, "judge_template_sha256": str, "judge_counted": int, "judged": int, "judge_errors": int,
     "win_rate": float, "win_ci_lo": float, "win_ci_hi": float, "lc_win_rate": float, "first_slot_rate": float,
@@ -49,6 +50,7 @@ OUTCOMES = {
     "message": str, "metrics": str, "duration": float, "requests": int, "cache_hits": int, "prompt_tokens": int,
     "completion_tokens": int, "new_prompt_tokens": int, "new_completion_tokens": int, "finished_at": str,
     "p_correct": float,  # multiple-choice items: the probability on the right answer (pytest_modeleval.stats.pcorrect)
+    "truncated_prompts": int,  # of this test's prompts, those cut to the model's window (its suite's truncate=True)
 }
 # One row per gate per suite per run (see pytest_modeleval.gates).
 GATES = {

@@ -28,6 +28,7 @@ class CallLog:
     completion_tokens: int = 0
     new_prompt_tokens: int = 0  # computed in this run (not from the cache)
     new_completion_tokens: int = 0
+    truncated_prompts: int = 0  # cut to the model's window, where the suite allows it (suite(..., truncate=True))
 
     def add(self, prompt: str, prediction: Prediction) -> None:
         value = prediction.value
@@ -37,6 +38,7 @@ class CallLog:
         self.cache_hits += int(prediction.cached)
         self.prompt_tokens += prediction.prompt_tokens
         self.completion_tokens += prediction.completion_tokens
+        self.truncated_prompts += int(prediction.truncated)
         if not prediction.cached:
             self.new_prompt_tokens += prediction.prompt_tokens
             self.new_completion_tokens += prediction.completion_tokens
@@ -58,12 +60,14 @@ class CallLog:
 class Model:
     """A model under evaluation, as a test sees it. Every call goes through the prediction cache."""
 
-    def __init__(self, predictor: Predictor, resolved, log: CallLog, *, chat: bool = False, seed: int = 0):
+    def __init__(self, predictor: Predictor, resolved, log: CallLog, *, chat: bool = False, seed: int = 0,
+                 truncate: bool = False):
         self.predictor = predictor  # its engine loads on first need, so tests that never call the model pay nothing
         self.resolved = resolved
         self.log = log
         self.chat = chat
         self.seed = seed
+        self.truncate = truncate  # the suite's: prompts longer than the window are cut and counted, not errors
 
     @property
     def hash(self) -> str:
@@ -91,7 +95,7 @@ class Model:
         rendered = [self.render(p, chat) for p in prompts]
         requests = [GenerateRequest(text, max_tokens=max_tokens, temperature=float(temperature), top_p=top_p,
                                     stop=stop, seed=self.seed if seed is None else seed) for text in rendered]
-        return self._logged(rendered, self.predictor.generate(requests))
+        return self._logged(rendered, self.predictor.generate(requests, truncate=self._truncate(requests)))
 
     def sample(self, prompt, n: int, *, temperature: float = 1.0, max_tokens: int = 256, top_p: float = 1.0,
                stop: Sequence[str] | str = (), seed: int | None = None, chat: bool | None = None) -> list[str]:
@@ -103,7 +107,7 @@ class Model:
         base = self.seed if seed is None else seed
         requests = [GenerateRequest(text, max_tokens=max_tokens, temperature=float(temperature), top_p=top_p,
                                     stop=stop, seed=base + i) for i in range(n)]
-        return self._logged([text] * n, self.predictor.generate(requests, list(range(n))))
+        return self._logged([text] * n, self.predictor.generate(requests, list(range(n)), self._truncate(requests)))
 
     def loglikelihood(self, context: str, continuation: str) -> Loglikelihood:
         """log P(continuation | context) with lm-eval semantics, and whether it is the greedy continuation."""
@@ -111,7 +115,8 @@ class Model:
 
     def loglikelihood_batch(self, pairs: Sequence[tuple[str, str]]) -> list[Loglikelihood]:
         requests = [LoglikelihoodRequest(context, continuation) for context, continuation in pairs]
-        return self._logged([r.context + r.continuation for r in requests], self.predictor.loglikelihood(requests))
+        return self._logged([r.context + r.continuation for r in requests],
+                            self.predictor.loglikelihood(requests, self._truncate(requests)))
 
     def loglikelihood_rolling(self, text: str) -> float:
         """Summed log-probability of a whole text (perplexity-style evals)."""
@@ -121,7 +126,14 @@ class Model:
         """Index of the most likely choice (lm-eval's `acc`: summed log-probability, no length normalisation)."""
         return argmax(self.loglikelihood_batch([(context, choice) for choice in choices]))
 
+    def _truncate(self, requests: Sequence) -> list[bool]:
+        return [self.truncate] * len(requests)
+
     def _logged(self, prompts: list[str], predictions: list[Prediction]) -> list:
+        """Log the answers; a prompt too long for the model's window is this test's error (window.py)."""
+        for prediction in predictions:
+            if prediction.error is not None:
+                raise prediction.error
         for prompt, prediction in zip(prompts, predictions):
             self.log.add(prompt, prediction)
         return [p.value for p in predictions]

@@ -60,6 +60,7 @@ class Planned:
     result: object = None
     done: bool = False
     error: BaseException | None = None
+    truncate: bool = False  # the suite lets the model's prompts be cut to its window (counted), not fail
 
     @property
     def prompts(self) -> list[str]:
@@ -147,7 +148,7 @@ class Planner:
         if node.get_closest_marker("skip") is not None:  # a skipped test's requests would be paid for nothing
             return None
         spec, item = marker.args[0], params["item"]
-        planned = Planned(steps_of(spec.request, item, self.context(spec.name, spec.chat)))
+        planned = Planned(steps_of(spec.request, item, self.context(spec.name, spec.chat)), truncate=spec.truncate)
         self.planned[node.nodeid] = planned
         return planned
 
@@ -168,30 +169,33 @@ class Planner:
                 if not slots:
                     continue
                 try:
-                    predictions = self._run(target, [p.asks[i] for p, i in slots])
+                    predictions = self._run(target, [p.asks[i] for p, i in slots],
+                                            [p.truncate and target == "model" for p, _ in slots])
                 except Exception as exc:  # noqa: BLE001 - every test that asked this reports the engine failure
                     for p, _ in slots:
                         p.fail(exc)
                     continue
                 for (p, i), prediction in zip(slots, predictions):
                     answers[id(p)][i] = prediction
+                    if prediction.error is not None and p.error is None:  # a prompt too long for the window
+                        p.fail(prediction.error)
             for p in active:
                 got = answers[id(p)]
                 # the model's answers are logged even when another target failed: they were computed
-                p.logged += [(a.prompt, pr) for a, pr in zip(asked[id(p)], got) if a.target == "model" and pr is not None]
+                p.logged += [(a.prompt, pr) for a, pr in zip(asked[id(p)], got) if a.target == "model" and pr is not None and pr.error is None]
                 if not p.done:
                     p.advance([prediction.value for prediction in got])
         for p in plans:
             if not p.done:
                 p.fail(RuntimeError(f"a declaration asked for more than {MAX_ROUNDS} rounds"))
 
-    def _run(self, target: str, asks: list[Ask]) -> list[Prediction]:
+    def _run(self, target: str, asks: list[Ask], truncate: list[bool]) -> list[Prediction]:
         predictor = self.predictors(target)
         request = asks[0].request
         if isinstance(request, GenerateRequest):
-            return predictor.generate([a.request for a in asks], [a.sample for a in asks])
+            return predictor.generate([a.request for a in asks], [a.sample for a in asks], truncate)
         if isinstance(request, LoglikelihoodRequest):
-            return predictor.loglikelihood([a.request for a in asks])
+            return predictor.loglikelihood([a.request for a in asks], truncate)
         if isinstance(request, RollingRequest):
             return predictor.loglikelihood_rolling([a.request.text for a in asks])
         raise TypeError(f"a declaration asked for {type(request).__name__}, which no engine serves")

@@ -14,18 +14,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from ..engines import window
 from ..engines.base import EngineError, GenerateRequest, Loglikelihood, LoglikelihoodRequest
 from .cache.store import PredictionCache, request_key
 
 
 @dataclass
 class Prediction:
-    """One answer and what it cost; `cached` says whether this run computed it."""
+    """One answer and what it cost; `cached` says whether this run computed it. A request longer than the
+    model's window has no answer but its `error`, or, where its suite allows, was cut to fit (`truncated`)."""
 
     value: object
     prompt_tokens: int
     completion_tokens: int
     cached: bool
+    truncated: bool = False
+    error: Exception | None = None
 
 
 @dataclass
@@ -72,7 +76,9 @@ class Predictor:
         return self._engine()
 
     # --- the three request kinds ----------------------------------------------------------------
-    def generate(self, requests: Sequence[GenerateRequest], samples: Sequence[int] | None = None) -> list[Prediction]:
+    def generate(self, requests: Sequence[GenerateRequest], samples: Sequence[int] | None = None,
+                 truncate: Sequence[bool] | None = None) -> list[Prediction]:
+        """`truncate[i]`: request i may be cut to the model's window (its suite's `truncate=True`)."""
         samples = samples or [0] * len(requests)
         payloads = [generate_payload(r) for r in requests]
 
@@ -80,9 +86,11 @@ class Predictor:
             return [(text, self.engine.count_tokens(r.prompt), self.engine.count_tokens(text))
                     for r, text in zip(batch, texts)]
 
-        return self._predict("generate", requests, payloads, samples, rows, order=lambda r: -len(r.prompt))
+        return self._predict("generate", requests, payloads, samples, rows, order=lambda r: -len(r.prompt),
+                             truncate=truncate)
 
-    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[Prediction]:
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest],
+                      truncate: Sequence[bool] | None = None) -> list[Prediction]:
         payloads = [{"context": r.context, "continuation": r.continuation} for r in requests]
 
         def rows(batch, scores):
@@ -90,9 +98,11 @@ class Predictor:
                     for r, s in zip(batch, scores)]
 
         predictions = self._predict("loglikelihood", requests, payloads, [0] * len(requests), rows,
-                                    order=lambda r: (-len(r.context), r.context, -len(r.continuation)))
+                                    order=lambda r: (-len(r.context), r.context, -len(r.continuation)),
+                                    truncate=truncate)
         for p in predictions:
-            p.value = Loglikelihood(float(p.value[0]), bool(p.value[1]))
+            if p.error is None:
+                p.value = Loglikelihood(float(p.value[0]), bool(p.value[1]))
         return predictions
 
     def loglikelihood_rolling(self, texts: Sequence[str]) -> list[Prediction]:
@@ -103,28 +113,40 @@ class Predictor:
                              [0] * len(texts), rows, order=lambda text: -len(text))
 
     # --- the shared path --------------------------------------------------------------------------
-    def _predict(self, kind, requests, payloads, samples, rows, order) -> list[Prediction]:
+    def _predict(self, kind, requests, payloads, samples, rows, order, truncate=None) -> list[Prediction]:
         """`order` sorts what is missing: longest first (batches of similar length pad least), and for
         loglikelihood the choices of one context together, so that they share a call and a forward row.
-        `rows(batch, outputs)` turns the engine method `kind`'s outputs into (value, prompt, completion tokens)."""
+        `rows(batch, outputs)` turns the engine method `kind`'s outputs into (value, prompt, completion tokens).
+        Every request is checked against the model's window first, cached or not (engines/window.py)."""
         fingerprint = self.engine.info.fingerprint()
         keys = [request_key(fingerprint, kind, payload, sample) for payload, sample in zip(payloads, samples)]
         unique: dict[str, object] = {}
         for key, request in zip(keys, requests):
             unique.setdefault(key, request)
+        over = {key: window.excess(self.engine, kind, request) for key, request in unique.items()}
+        cut = [bool(over[key]) and bool(truncate and truncate[i]) and window.cuttable(kind)
+               for i, key in enumerate(keys)]
+        refused = [bool(over[key]) and not cut[i] for i, key in enumerate(keys)]
+        wanted = {key for key, no in zip(keys, refused) if not no}
         self.usage.requests += len(keys)
-        found = {key: self._from_cache(key, v) for key, v in self.cache.get_many(unique).items()}
+        found = {key: self._from_cache(key, v)
+                 for key, v in self.cache.get_many([k for k in unique if k in wanted]).items()}
         self.usage.cache_hits += sum(1 for key in keys if key in found)
-        missing = sorted((k for k in unique if k not in found), key=lambda k: order(unique[k]))
+        missing = sorted((k for k in unique if k in wanted and k not in found), key=lambda k: order(unique[k]))
         if missing and hasattr(self.engine, "map_batches") and not self.shared:
             self._compute_spread(kind, missing, unique, rows, found)
         else:
             self._compute(kind, missing, unique, lambda batch: rows(batch, getattr(self.engine, kind)(batch)), found)
         predictions, seen = [], set()
-        for key in keys:  # a repeated request is computed once; its repeats are served, not paid for again
+        for i, key in enumerate(keys):  # a repeated request is computed once; its repeats are served, not paid for
+            if refused[i]:
+                error = window.PromptTooLong(window.describe(self.engine, kind, unique[key], over[key]))
+                predictions.append(Prediction(None, 0, 0, True, error=error))
+                continue
             prediction = found[key]
-            if key in seen and not prediction.cached:
-                prediction = Prediction(prediction.value, prediction.prompt_tokens, prediction.completion_tokens, True)
+            if (key in seen and not prediction.cached) or cut[i]:
+                prediction = Prediction(prediction.value, prediction.prompt_tokens, prediction.completion_tokens,
+                                        prediction.cached or key in seen, truncated=cut[i])
             seen.add(key)
             predictions.append(prediction)
         return predictions

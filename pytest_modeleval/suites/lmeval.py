@@ -320,7 +320,7 @@ def lm_eval_suite(task: str, *, name: str | None = None, num_fewshot: int | None
                   data: Callable | Mapping | None = None, overrides: Mapping | None = None,
                   gen_kwargs: Mapping | None = None, chat: bool = False, fewshot_as_multiturn: bool = False,
                   system_instruction: str | None = None, sample: int | None = None, seed: int | None = None,
-                  metric: str | None = None, threshold: float = 1.0) -> Callable:
+                  metric: str | None = None, threshold: float = 1.0, truncate: bool = True) -> Callable:
     """An lm-eval task, group or tag (or a task YAML file) as a suite: assign it to a `test_*` name.
 
     `data` reads the task's splits from local files instead of the hub: a mapping {split: data spec}
@@ -329,6 +329,8 @@ def lm_eval_suite(task: str, *, name: str | None = None, num_fewshot: int | None
     `overrides` merges into the task config (e.g. dataset_path / dataset_kwargs={"data_files": ...}).
     An item is right when `metric` (default: the task's first metric under its first filter, e.g.
     "acc,none" or "exact_match,strict-match") reaches `threshold`; every metric is recorded.
+    `truncate` (True, as lm-eval does) cuts prompts longer than the model's window from the left and counts
+    them; False makes each such item an error.
     """
     import inspect
 
@@ -349,7 +351,7 @@ def lm_eval_suite(task: str, *, name: str | None = None, num_fewshot: int | None
                                system_instruction=system_instruction, base_dir=caller)
 
     @declare_suite(suite_name, data=declaration.rows, sample=sample, seed=seed, id_field="lm_eval_key",
-                        chat=chat, request=declaration)
+                        chat=chat, request=declaration, truncate=truncate)
     def test_lm_eval_task(item, request):
         from ..stash import AGGREGATIONS_KEY, METRICS_KEY, P_CORRECT_KEY, SCORE_KEY, SESSION_KEY
 

@@ -231,7 +231,7 @@ def test_run_and_suite_rows(pytester, embedded_hash):
     [s] = query(db, "SELECT * FROM suites")
     data_sha = hashlib.sha256((pytester.path / "data.jsonl").read_bytes()).hexdigest()
     expected = {"run_id": 1, "suite": "demo", "source": "data.jsonl", "data_sha256": data_sha, "n_rows": 6,
-                "sample": 4, "sample_seed": 9, "chat": 0}
+                "sample": 4, "sample_seed": 9, "chat": 0, "truncate": 0}
     assert {k: s[k] for k in expected} == expected
     assert all(s[k] is None for k in set(s) - set(expected))  # the judge's columns: not a judged suite
     chosen = sample_indices(6, seed=9, suite="demo", sample=4)[:3]
