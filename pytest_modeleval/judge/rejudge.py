@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 
 RECOMPUTED = {"pairwise": ("win_rate",), "rating": ("judge_rating", "score")}  # kind -> metrics a verdict makes
 
@@ -43,8 +42,8 @@ class BaselineAnswers:
     looked up, so a re-judgment is never paid for a comparison no gate makes.
     """
 
-    def __init__(self, db: Path, spec: str | None, rules=None):
-        self.db = Path(db)
+    def __init__(self, db, spec: str | None, rules=None):
+        self.db = db  # a SQLite path or a server's URL: results.db.reading tells whether it holds the tables
         self.spec = spec
         self.rules = rules  # gates.rules.GateConfig, or None (gates off: nothing to compare)
         self._run_id: int | None | bool = False  # False: not looked up yet
@@ -70,8 +69,6 @@ class BaselineAnswers:
         return self._run_id
 
     def _find(self) -> int | None:
-        if not self.db.exists():
-            return None
         from ..gates.baseline import BaselineError, find
         from ..results.db import reading
 

@@ -21,8 +21,15 @@ from typing import Sequence
 import pytest
 
 # As in test_plugin.py: pytester's in-process runs drop the modules first imported during a run,
-# and C extensions (sqlite_utils -> numpy, torch, tokenizers) cannot be imported twice in one process.
-import sqlite_utils  # noqa: F401
+# and C extensions cannot be imported twice in one process: numpy (torch and tokenizers import it), and
+# pandas and pyarrow (datasets imports them) are loaded here, before any run.
+import numpy  # noqa: F401
+
+try:
+    import pandas  # noqa: F401
+    import pyarrow  # noqa: F401
+except ImportError:  # pragma: no cover (installed with datasets)
+    pass
 
 from pytest_modeleval import paths
 from pytest_modeleval.engines.base import EngineInfo, GenerateRequest, Loglikelihood, LoglikelihoodRequest
@@ -248,6 +255,21 @@ def query(db: Path, sql: str, *params) -> list[dict]:
     con.row_factory = sqlite3.Row
     try:
         return [dict(row) for row in con.execute(sql, params)]
+    finally:
+        con.close()
+
+
+def execute(db: Path, sql: str, *params) -> int:
+    """One statement, committed, through a fresh sqlite3 (or psycopg, for a URL) connection; rows it changed."""
+    if "://" in str(db):
+        import psycopg
+
+        with psycopg.connect(str(db)) as con:
+            return con.execute(sql.replace("%", "%%").replace("?", "%s"), params).rowcount
+    con = sqlite3.connect(db)
+    try:
+        with con:
+            return con.execute(sql, params).rowcount
     finally:
         con.close()
 

@@ -6,15 +6,15 @@ stored answers are judged again by run 2's judge, in the same batched rounds, re
 the win-rate regression gate compares the two runs under that judge; the engine computes only the new
 judge's verdicts (no candidate answer again, nothing of the old judge). Run 3 with the same judge pays
 nothing. Run 4 with a third rubric, after the baseline's answers are gone, is n/a naming both judges.
+On both backends: a SQLite file and a PostgreSQL server named by URL (the re-judging once looked for the
+URL as a file and was silently off there).
 """
 
 from __future__ import annotations
 
 import pytest
 
-import sqlite_utils  # noqa: F401  (before any in-process run: see evalkit.py)
-
-from evalkit import RESULTS_DB, computed_prompts, engine_calls, one_thread_engine, query, run, setup_suite
+from evalkit import computed_prompts, engine_calls, execute, one_thread_engine, query, run, setup_suite
 from pytest_modeleval.cli import main as modeleval
 from pytest_modeleval.judge import templates
 
@@ -50,17 +50,17 @@ def gates(db, run_id):
     return {row["gate"]: row for row in query(db, "SELECT * FROM gates WHERE run_id = ?", run_id)}
 
 
-def test_a_baseline_judged_by_another_judge_is_judged_again_once(pytester, engine):
+def test_a_baseline_judged_by_another_judge_is_judged_again_once(pytester, engine, results_db, monkeypatch):
     setup_suite(pytester, SUITE.format(rubric=None), ROWS)
     (pytester.path / "pyproject.toml").write_text(GATES)
-    db = pytester.path / RESULTS_DB
+    db = results_db
+    monkeypatch.setenv("MODELEVAL_DB", str(db))  # the runs and `modeleval` alike
     run(pytester, *JUDGE)
     assert modeleval(["promote", "embedded", "--db", str(db)]) == 0
     first = templates.pairwise(reasoning=False).sha256
     assert {r["template_sha256"] for r in query(db, "SELECT * FROM judgments WHERE run_id = 1")} == {first}
     # mark the baseline's stored answers: its re-judging must read them, not this run's answers
-    with sqlite_utils.Database(db).conn as conn:
-        conn.execute("UPDATE judgments SET candidate = 'BASELINE ' || candidate WHERE run_id = 1")
+    execute(db, "UPDATE judgments SET candidate = 'BASELINE ' || candidate WHERE run_id = 1")
     engine_calls(pytester, kind=None)
 
     setup_suite(pytester, SUITE.format(rubric=SECOND), counting=False)
@@ -99,8 +99,7 @@ def test_a_baseline_judged_by_another_judge_is_judged_again_once(pytester, engin
     assert len(query(db, "SELECT * FROM rejudgments")) == len(ROWS)
 
     # a third judge, and the baseline's answers are no longer stored: n/a, naming both judges
-    with sqlite_utils.Database(db).conn as conn:
-        conn.execute("UPDATE judgments SET candidate = NULL WHERE run_id = 1")
+    execute(db, "UPDATE judgments SET candidate = NULL WHERE run_id = 1")
     setup_suite(pytester, SUITE.format(rubric=THIRD), counting=False)
     run(pytester, *JUDGE)
     third = templates.pairwise(THIRD, reasoning=False).sha256
