@@ -37,3 +37,16 @@ def replace_scores(db, run_id: int, suite: str, score: dict, items: list[dict]) 
     db["contamination"].upsert({"run_id": run_id, "suite": suite, **score}, pk=("run_id", "suite"))
     db.execute("DELETE FROM contamination_items WHERE run_id = ? AND suite = ?", [run_id, suite])
     db["contamination_items"].insert_all([{"run_id": run_id, "suite": suite, **item} for item in items])
+
+
+def library(db) -> list[dict]:
+    """The whole variant library, in the order it was written."""
+    return list(db["variants"].rows_where(order_by="id"))
+
+
+def library_id(db, row: dict) -> int:
+    """The id of the library row with this row's key (VARIANT_KEY)."""
+    from .tables import VARIANT_KEY
+
+    where = " AND ".join(f"{key} = ?" for key in VARIANT_KEY)
+    return db.execute(f"SELECT id FROM variants WHERE {where}", [row[key] for key in VARIANT_KEY]).fetchone()[0]

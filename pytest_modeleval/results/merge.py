@@ -8,7 +8,7 @@ later step (summary, gates) sees it as if it had run in one place.
 
 from __future__ import annotations
 
-from pathlib import Path
+from .. import dburl
 
 USAGE_COLUMNS = ("requests", "cache_hits", "prompt_tokens", "completion_tokens",
                  "new_prompt_tokens", "new_completion_tokens", "estimated_cost_usd", "truncated_prompts")
@@ -44,13 +44,20 @@ def review_of(runs: list[dict]) -> dict:
     return {"unreviewed": unreviewed, "git_dirty": int(any(dirty)) if dirty else None}
 
 
-def merge(output: Path, inputs: list[Path]) -> tuple[int, dict]:
+def merge(output, inputs: list) -> tuple[int, dict]:
     """The merged run's id and its tallies; the per-item rows are copied, and figures a feature computes
-    over them (the judge's) are the caller's to recompute (`modeleval merge`)."""
+    over them (the judge's) are the caller's to recompute (`modeleval merge`).
+
+    Every DB, the output and the inputs alike, is a SQLite path or a PostgreSQL URL (read through `db.reading`,
+    so a shard's file or server is never written)."""
+    from .db import DatabaseError, target_label
     from .store import Store
     from .summary import tally
 
-    shards = [_newest_run(path) for path in inputs]
+    try:
+        shards = [_newest_run(target) for target in inputs]
+    except DatabaseError as exc:
+        raise MergeError(str(exc)) from None
     _check_same_model(shards)
     outcomes = [row for _, _, _, rows in shards for row in rows]
     _check_disjoint(shards)
@@ -59,7 +66,7 @@ def merge(output: Path, inputs: list[Path]) -> tuple[int, dict]:
     record.update(
         shard="merged " + " + ".join(str(run.get("shard") or "all") for _, run, _, _ in shards),
         exit_status=max(run.get("exit_status") or 0 for _, run, _, _ in shards),
-        command="modeleval merge " + " ".join(str(p) for p in inputs),
+        command="modeleval merge " + " ".join(target_label(p) for p in inputs),
         **review_of([run for _, run, _, _ in shards]),
     )
     for column in USAGE_COLUMNS:
@@ -72,14 +79,14 @@ def merge(output: Path, inputs: list[Path]) -> tuple[int, dict]:
         for _, _, suites, _ in shards:
             for suite in suites:
                 store.add_suite(run_id, {k: v for k, v in suite.items() if k != "run_id"})
-        library = _copy_variants(store, [path for path, _, _, _ in shards])
-        for path, _, _, rows in shards:
+        library = _copy_variants(store, [target for target, _, _, _ in shards])
+        for target, _, _, rows in shards:
             for row in rows:
                 if row.get("variant_id") is not None:
-                    row = {**row, "variant_id": library[path].get(row["variant_id"])}
+                    row = {**row, "variant_id": library[str(target)].get(row["variant_id"])}
                 store.add_outcome(run_id, row)
         for table in EVIDENCE:
-            _copy_evidence(store, table, [(path, run["id"]) for path, run, _, _ in shards], run_id)
+            _copy_evidence(store, table, [(target, run["id"]) for target, run, _, _ in shards], run_id)
         store.finish_run(run_id, record["exit_status"])
         store.update_run(run_id, {"ended_at": max(run.get("ended_at") or "" for _, run, _, _ in shards)})
     finally:
@@ -90,60 +97,46 @@ def merge(output: Path, inputs: list[Path]) -> tuple[int, dict]:
 EVIDENCE = ("judgments", "refusals")  # per-item rows of a run, keyed by test id like its outcomes
 
 
-def _copy_evidence(store, table: str, runs: list[tuple[Path, int]], run_id: int) -> None:
+def _copy_evidence(store, table: str, runs: list[tuple], run_id: int) -> None:
     """The shards' judge or red-team rows of their runs, as rows of the merged run."""
-    import sqlite_utils
+    from .db import reading
+    from .runs import rows_of_run
 
-    for path, shard_run in runs:
-        db = sqlite_utils.Database(path)
-        try:
-            rows = list(db[table].rows_where("run_id = ?", [shard_run])) if table in db.table_names() else []
-        finally:
-            db.close()
+    for target, shard_run in runs:
+        with reading(target, tables=(table,)) as db:
+            rows = rows_of_run(db, table, shard_run) if db is not None else []
         store.db[table].insert_all([{**{k: v for k, v in row.items() if k != "id"}, "run_id": run_id}
                                     for row in rows])
 
 
-def _copy_variants(store, paths: list[Path]) -> dict[Path, dict[int, int]]:
+def _copy_variants(store, targets: list) -> dict[str, dict[int, int]]:
     """Each shard's variant library into the output (a row already there is kept), and per shard its
     library row ids -> the output's, so merged outcomes still name the row each variant came from."""
-    import sqlite_utils
+    from .contamination import library, library_id
+    from .db import reading
 
     ids = {}
-    for path in paths:
-        db = sqlite_utils.Database(path)
-        try:
-            rows = list(db["variants"].rows) if "variants" in db.table_names() else []
-        finally:
-            db.close()
+    for target in targets:
+        with reading(target, tables=("variants",)) as db:
+            rows = library(db) if db is not None else []
         store.add_variants([{k: v for k, v in row.items() if k not in ("id", "created_at")} for row in rows])
-        ids[path] = {row["id"]: _variant_id(store, row) for row in rows}
+        ids[str(target)] = {row["id"]: library_id(store.db, row) for row in rows}
     return ids
 
 
-def _variant_id(store, row: dict) -> int:
-    from .tables import VARIANT_KEY
+def _newest_run(target):
+    from .db import exists, reading, target_label
+    from .runs import newest, rows_of_run, suites
 
-    where = " AND ".join(f"{key} = ?" for key in VARIANT_KEY)
-    return store.db.execute(f"SELECT id FROM variants WHERE {where}", [row[key] for key in VARIANT_KEY]).fetchone()[0]
-
-
-def _newest_run(path: Path):
-    import sqlite_utils
-
-    if not path.exists():
-        raise MergeError(f"{path} does not exist")
-    db = sqlite_utils.Database(path)
-    try:
-        runs = list(db["runs"].rows_where(order_by="id desc", limit=1)) if "runs" in db.table_names() else []
-        if not runs:
-            raise MergeError(f"{path} holds no runs")
-        run = runs[0]
-        suites = list(db["suites"].rows_where("run_id = ?", [run["id"]]))
-        rows = list(db["outcomes"].rows_where("run_id = ?", [run["id"]], order_by="id"))
-    finally:
-        db.close()
-    return path, run, suites, rows
+    label = target_label(target)
+    if not exists(target):
+        raise MergeError(f"{label} does not exist" if dburl.local_path(target) is not None else
+                         f"{label} holds no runs")
+    with reading(target) as db:
+        run = newest(db) if db is not None else None
+        if run is None:
+            raise MergeError(f"{label} holds no runs")
+        return target, run, list(suites(db, run["id"]).values()), rows_of_run(db, "outcomes", run["id"])
 
 
 def _check_same_model(shards) -> None:
@@ -151,15 +144,21 @@ def _check_same_model(shards) -> None:
     for other_path, other, _, _ in shards[1:]:
         for field in ("model_hash", "seed"):
             if other[field] != run[field]:
-                raise MergeError(f"{path} and {other_path} differ in {field} "
+                raise MergeError(f"{_label(path)} and {_label(other_path)} differ in {field} "
                                  f"({run[field]!r} vs {other[field]!r}); shards must evaluate the same thing")
 
 
 def _check_disjoint(shards) -> None:
-    seen: dict[str, Path] = {}
+    seen: dict[str, object] = {}
     for path, _, _, rows in shards:
         for row in rows:
             if row["test_id"] in seen:
-                raise MergeError(f"{row['test_id']} is in both {seen[row['test_id']]} and {path}; "
+                raise MergeError(f"{row['test_id']} is in both {_label(seen[row['test_id']])} and {_label(path)}; "
                                  "were the shards run with different --eval-shard K/N?")
             seen[row["test_id"]] = path
+
+
+def _label(target) -> str:
+    from .db import target_label
+
+    return target_label(target)

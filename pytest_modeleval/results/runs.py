@@ -114,3 +114,14 @@ def holds_runs(db) -> bool:
 def suites(db, run_id: int) -> dict[str, dict]:
     """suite -> the run's suites row (its recorded parameters and figures)."""
     return {row["suite"]: row for row in db.query("SELECT * FROM suites WHERE run_id = ?", [run_id])}
+
+
+def newest(db) -> dict | None:
+    """The newest run's row (the largest id), or None in a DB without runs."""
+    rows = list(db["runs"].rows_where(order_by="id DESC", limit=1))
+    return rows[0] if rows else None
+
+
+def rows_of_run(db, table: str, run_id: int) -> list[dict]:
+    """Every row of a run in one of its per-item tables (outcomes, judgments, refusals), in the order written."""
+    return list(db[table].rows_where("run_id = ?", [run_id], order_by="id"))

@@ -2,16 +2,28 @@
 - each variant outcome stays tied to the library row it came from (libraries copied, variant_id renumbered);
 - the judge's and red-team rows are copied, and the judge figures recomputed over all the items;
 - `modeleval gate` scores contamination over the merged items (each shard scored only its own).
-Shard DBs are real SQLite files written through the Store, as a run writes them."""
+Shard DBs are real results DBs written through the Store, as a run writes them: SQLite files, and PostgreSQL
+databases named by URL (the merge reads and writes both through results/)."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
 from evalkit import query
 from pytest_modeleval.cli import main as modeleval
 from pytest_modeleval.cli.merge import merge
 from pytest_modeleval.results.store import Store
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_db(request, tmp_path):
+    """name -> a results DB not created yet, on each backend: a SQLite path, or a fresh PostgreSQL DB's URL."""
+    if request.param == "sqlite":
+        return lambda name: tmp_path / f"{name}.sqlite"
+    server = request.getfixturevalue("postgres_server")
+    return lambda name: server.create_database()
 
 
 def library_row(source: int, idx: int) -> dict:
@@ -26,7 +38,7 @@ def shard(path, sources: list[int], library: list[tuple[int, int]]) -> None:
     run has, per source, the canonical item and its -p1 from that source's idx 1 row."""
     store = Store(path)
     store.add_variants([library_row(s, i) for s, i in library])
-    ids = {(r["source_id"], r["idx"]): r["id"] for r in store.db.query("SELECT * FROM variants")}
+    ids = {(r["source_id"], r["idx"]): r["id"] for r in query(path, "SELECT * FROM variants")}
     run = store.start_run({"model_hash": "a" * 64, "seed": 0})
     for s in sources:
         for variant in (0, 1):
@@ -38,11 +50,11 @@ def shard(path, sources: list[int], library: list[tuple[int, int]]) -> None:
     store.close()
 
 
-def test_merged_outcomes_name_their_library_rows_in_the_merged_db(tmp_path):
-    shard(tmp_path / "s1.sqlite", [0, 1], [(0, 0), (0, 1), (1, 0), (1, 1)])
-    shard(tmp_path / "s2.sqlite", [2, 3], [(3, 1), (3, 0), (2, 1), (2, 0), (0, 0)])  # other ids, one shared row
-    merged = tmp_path / "merged.sqlite"
-    merge(merged, [tmp_path / "s1.sqlite", tmp_path / "s2.sqlite"])
+def test_merged_outcomes_name_their_library_rows_in_the_merged_db(new_db):
+    s1, s2, merged = new_db("s1"), new_db("s2"), new_db("merged")
+    shard(s1, [0, 1], [(0, 0), (0, 1), (1, 0), (1, 1)])
+    shard(s2, [2, 3], [(3, 1), (3, 0), (2, 1), (2, 0), (0, 0)])  # other ids, one shared row
+    merge(merged, [s1, s2])
     library = {r["id"]: r for r in query(merged, "SELECT * FROM variants")}
     assert len(library) == 8, "each (source, generator, seed, idx) once"
     outcomes = query(merged, "SELECT * FROM outcomes WHERE variant = 1 ORDER BY item_id")
@@ -108,18 +120,18 @@ def judged_shard(path, items: range, wins: set[int]) -> None:
     from pytest_modeleval.judge.run import RunJudgments
 
     judgments = RunJudgments(path, 0.7)
-    for row in store.db["judgments"].rows:
+    for row in query(path, "SELECT * FROM judgments ORDER BY id"):
         judgments.add("help", {**row, **{k: json.loads(row[k]) for k in ("candidate_slots", "slot_verdicts", "outputs")}})
     judgments.record(store, run)  # the shard's own figures, as its session writes them
     store.finish_run(run, 0)
     store.close()
 
 
-def test_merge_copies_judge_and_red_team_rows_and_recomputes_the_judge_figures(tmp_path):
-    judged_shard(tmp_path / "s1.sqlite", range(0, 10), wins=set(range(0, 10)))  # alone: win rate 100%
-    judged_shard(tmp_path / "s2.sqlite", range(10, 20), wins=set())  # alone: 0%
-    merged = tmp_path / "merged.sqlite"
-    run_id, _ = merge(merged, [tmp_path / "s1.sqlite", tmp_path / "s2.sqlite"])
+def test_merge_copies_judge_and_red_team_rows_and_recomputes_the_judge_figures(new_db):
+    s1, s2, merged = new_db("s1"), new_db("s2"), new_db("merged")
+    judged_shard(s1, range(0, 10), wins=set(range(0, 10)))  # alone: win rate 100%
+    judged_shard(s2, range(10, 20), wins=set())  # alone: 0%
+    run_id, _ = merge(merged, [s1, s2])
     assert len(query(merged, "SELECT * FROM judgments WHERE run_id = ?", run_id)) == 20
     assert len(query(merged, "SELECT * FROM refusals WHERE run_id = ?", run_id)) == 20
     [suite] = query(merged, "SELECT judged, win_rate, first_slot_rate FROM suites WHERE run_id = ?", run_id)
