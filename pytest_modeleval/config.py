@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import dburl
+from . import dburl, paths
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -143,8 +143,8 @@ OPTIONS: tuple[Option, ...] = (
            "model to evaluate: 'embedded', a path (HF directory or .gguf), sha256:<hash or 8+ char prefix>, "
            "hf:org/name@revision (local HF cache) or openai:http://host:port/v1#name. "
            "Without it, eval tests are skipped.", "REF"),
-    Option("db", "--eval-db", _text, ".modeleval/results.sqlite",
-           "results database: a SQLite file path (default .modeleval/results.sqlite under the rootdir) or a "
+    Option("db", "--eval-db", _text, paths.RESULTS_DB.as_posix(),
+           f"results database: a SQLite file path (default {paths.RESULTS_DB.as_posix()} under the rootdir) or a "
            "postgresql://USER:PASSWORD@HOST:PORT/DBNAME URL; also the MODELEVAL_DB environment variable.",
            "PATH|URL", is_path=True, env="MODELEVAL_DB", url_ok=True),
     Option("seed", "--eval-seed", _seed, 0,
@@ -170,8 +170,8 @@ OPTIONS: tuple[Option, ...] = (
            "GPUs one vLLM model is split over (tensor_parallel_size; default 1).", "N"),
     Option("cache", "--eval-cache", _choice("readwrite", "read", "off"), "readwrite",
            "prediction cache: readwrite (default), read (never write) or off.", "MODE"),
-    Option("cache_db", "--eval-cache-db", _text, ".modeleval/cache.sqlite",
-           "prediction cache: a SQLite file (default .modeleval/cache.sqlite under the rootdir) or a URL, "
+    Option("cache_db", "--eval-cache-db", _text, paths.CACHE_DB.as_posix(),
+           f"prediction cache: a SQLite file (default {paths.CACHE_DB.as_posix()} under the rootdir) or a URL, "
            "postgresql://USER:PASSWORD@HOST:PORT/DBNAME for one cache shared by every machine; also "
            "MODELEVAL_CACHE_DB.", "PATH|URL", is_path=True, env="MODELEVAL_CACHE_DB", url_ok=True),
     Option("cache_lease", "--eval-cache-lease", _positive_float, 60.0,
@@ -200,8 +200,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("gate_mode", "--eval-gate-mode", _choice("enforce", "report", "off"), "enforce",
            "promotion gates: enforce (a failed gate sets exit status 10; default), report (verdicts shown, "
            "recorded and in JUnit XML, exit status untouched) or off.", "MODE"),
-    Option("overrides", "--eval-overrides", _text, "modeleval-overrides.toml",
-           "gate overrides file (default modeleval-overrides.toml under the rootdir); honoured only when "
+    Option("overrides", "--eval-overrides", _text, paths.OVERRIDES_FILE.as_posix(),
+           f"gate overrides file (default {paths.OVERRIDES_FILE.as_posix()} under the rootdir); honoured only when "
            "committed to git and unmodified.", "PATH", is_path=True),
     Option("judge", "--judge", _text, None,
            "the judge model for judged suites (modeleval.Pairwise / Graded, the `judge` fixture): any model "
@@ -247,7 +247,7 @@ class Settings:
     """The resolved configuration of one pytest session."""
 
     model: str | None = None
-    db: Path | str = Path(".modeleval/results.sqlite")  # a str only for a URL (pytest_modeleval.dburl)
+    db: Path | str = paths.RESULTS_DB  # a str only for a URL (pytest_modeleval.dburl)
     seed: int = 0
     limit: int | None = None
     registry: Path | None = None
@@ -257,7 +257,7 @@ class Settings:
     vllm_mode: str = "eager"
     tensor_parallel: int = 1
     cache: str = "readwrite"
-    cache_db: Path | str = Path(".modeleval/cache.sqlite")  # a str when a URL
+    cache_db: Path | str = paths.CACHE_DB  # a str when a URL
     cache_lease: float = 60.0
     shard: tuple[int, int] | None = None
     run_group: str | None = None
@@ -267,7 +267,7 @@ class Settings:
     docker_runtime: str | None = None
     baseline: str | None = None
     gate_mode: str = "enforce"
-    overrides: Path = Path("modeleval-overrides.toml")
+    overrides: Path = paths.OVERRIDES_FILE
     judge: str | None = None
     judge_allow_self: bool = False
     judge_min_kappa: float = 0.7
@@ -301,7 +301,8 @@ class Project:
     """A project's pyproject.toml, read once: its [tool.modeleval] table and the file it came from.
 
     The plugin reads it in pytest_configure and hands it to the settings, the gates and the price;
-    a command reads it where it starts. Its sub-tables belong to the features that read them.
+    a command reads it on first use through `cli.common.project()`, which keeps it for the rest of the
+    command. Its sub-tables belong to the features that read them; the ones read here are checked here.
     """
 
     path: Path
@@ -341,6 +342,23 @@ class Project:
                 raise ConfigError(f"{where} {key}: expected true or false, got {value!r}")
         return {"allow_unreviewed": any(table.values())}
 
+    @property
+    def retention(self) -> float | None:
+        """[tool.modeleval.retention] days, checked: how long `modeleval prune` keeps runs; None when not set."""
+        table = self.table.get("retention", {})
+        where = self.where("retention")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} must be a table")
+        unknown = sorted(set(table) - {"days"})
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known keys: days)")
+        days = table.get("days")
+        if days is None:
+            return None
+        if isinstance(days, bool) or not isinstance(days, (int, float)) or days <= 0:
+            raise ConfigError(f"{where} days: expected a positive number, got {days!r}")
+        return float(days)
+
     def where(self, section: str) -> str:
         """How an error names a sub-table: 'pyproject.toml [tool.modeleval.gates]'."""
         return f"{self.path.name} [tool.modeleval.{section}]"
@@ -362,7 +380,8 @@ def did_you_mean(name: str, known) -> str:
 def read_pyproject(path: Path) -> dict[str, Any]:
     """The [tool.modeleval] table of a pyproject.toml, or {} when the file or table is absent.
 
-    The one parser of the file: `Project.read` uses it, and so may a command that wants one sub-table."""
+    The one parser of the file, called only by `Project.read`: the plugin reads the project once in
+    pytest_configure, a command once through `cli.common.project()`."""
     if not path.is_file():
         return {}
     try:

@@ -1,13 +1,23 @@
-"""Where the plugin keeps machine-local state (hash cache, converted weights).
+"""Where the plugin and the `modeleval` command keep their state: the one home of the default paths.
 
-One place decides it so every module agrees, and tests can redirect it with
-MODELEVAL_CACHE_DIR instead of touching the user's home.
+Two kinds, decided here so that every module agrees:
+
+- the project's own state, relative to the project (the pytest rootdir, or the directory a command
+  runs in): the results DB, the prediction cache, the overrides file, the audit records;
+- machine-local state (hash cache, converted weights, lm-eval's task index), per user, which tests
+  redirect with MODELEVAL_CACHE_DIR instead of touching the user's home.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+STATE_DIR = Path(".modeleval")  # the project's state directory, relative to the project
+RESULTS_DB = STATE_DIR / "results.sqlite"  # --eval-db, `modeleval ... --db`
+CACHE_DB = STATE_DIR / "cache.sqlite"  # --eval-cache-db, `modeleval cache --db`
+AUDITS_DIR = STATE_DIR / "audits"  # audit records when neither the registry nor a DB file gives a place
+OVERRIDES_FILE = Path("modeleval-overrides.toml")  # --eval-overrides, `modeleval gate|promote --overrides`
 
 
 def cache_dir() -> Path:

@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     passthrough: list[str] | None = None
     if "--" in argv:
         argv, passthrough = argv[:argv.index("--")], argv[argv.index("--") + 1:]
+    from .common import begin
+
+    begin()  # one command, one reading of pyproject.toml (common.project)
     parser = build_parser()
     args = parser.parse_args(argv)
     if passthrough is not None and not hasattr(args, "passthrough"):

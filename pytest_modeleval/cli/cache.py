@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime
 import os
 
-DEFAULT = ".modeleval/cache.sqlite"
+from ..paths import CACHE_DB
+
+DEFAULT = CACHE_DB.as_posix()  # relative to the directory the command runs in
 
 
 def add_parser(sub) -> None:

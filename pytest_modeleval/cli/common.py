@@ -1,4 +1,4 @@
-"""What the results-DB subcommands share: finding the DB, naming a run, reporting a bad argument."""
+"""What the subcommands share: the project read once, finding the DB, naming a run, reporting a bad argument."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import functools
 import sys
 from pathlib import Path
 
-DEFAULT_DB = ".modeleval/results.sqlite"
+from ..paths import RESULTS_DB
+
+DEFAULT_DB = RESULTS_DB.as_posix()  # relative to the directory the command runs in
+
+# The projects this command has read, by pyproject.toml path: one command is one read (`project`).
+_projects: dict = {}
 
 
 class CLIError(Exception):
@@ -31,6 +36,7 @@ def command(name: str):
             from ..gates.baseline import BaselineError
             from ..results.db import DatabaseError
 
+            begin()
             try:
                 return func(args) or 0
             except CLIError as exc:
@@ -43,11 +49,22 @@ def command(name: str):
     return wrap
 
 
+def begin() -> None:
+    """A new command starts: forget the project an earlier one read (`main` and `command` call this)."""
+    _projects.clear()
+
+
 def project():
-    """This directory's project (its pyproject.toml, read now): a command reads it once and hands it on."""
+    """This directory's project (config.Project): its pyproject.toml is read on first use and the same object
+    is handed to everything else the command asks (the settings, the gate rules, retention, promotion).
+
+    A file that is not valid TOML is a ConfigError each time it is asked for (nothing is kept)."""
     from ..config import Project
 
-    return Project.read(Path.cwd() / "pyproject.toml")
+    path = Path.cwd() / "pyproject.toml"
+    if path not in _projects:
+        _projects[path] = Project.read(path)
+    return _projects[path]
 
 
 def settings(read=None):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import paths
 from .common import CLIError, add_db_argument, command, open_store, project, run_id, settings
 
 
@@ -19,7 +20,8 @@ def add_parser(sub) -> None:
     parser.add_argument("run_ref", metavar="RUN", help="N, run:N, latest, sha256:<prefix>, or group:ID (the union "
                                                        "of a run group's shards; refused while one is missing)")
     parser.add_argument("--baseline", help="sha256:<prefix>, run:N or channel:NAME (default channel:production)")
-    parser.add_argument("--overrides", help="overrides file (default: the project's, modeleval-overrides.toml)")
+    parser.add_argument("--overrides", help="overrides file (default: the project's, "
+                                            f"{paths.OVERRIDES_FILE.as_posix()})")
     add_db_argument(parser)
     parser.set_defaults(run=run)
 
@@ -27,6 +29,7 @@ def add_parser(sub) -> None:
 @command("gate")
 def run(args) -> int:
     from .. import config
+    from ..builtin_features import builtin_features
     from ..gates import GATES_FAILED, overrides, rules
     from ..gates.recorded import gate_recorded
     from ..gates.report import lines
@@ -49,7 +52,7 @@ def run(args) -> int:
         else:
             rid = run_id(store.db, args.run_ref)
         report, feature_lines, run_record = gate_recorded(store, rid, args.baseline, gate_rules, overrides_file,
-                                                          here)
+                                                          here, features=builtin_features())
     finally:
         store.close()
     status = GATES_FAILED if report.failed else 0

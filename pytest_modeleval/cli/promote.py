@@ -13,6 +13,7 @@ import json
 import subprocess
 from pathlib import Path
 
+from .. import paths
 from ..results import gating
 from ..results.runs import newest_of
 from ..results.store import now
@@ -26,7 +27,8 @@ def add_parser(sub) -> None:
     parser.add_argument("--channel", default="production", help="channel to promote to (default production)")
     parser.add_argument("--by", help="who promotes (default: git user.email, else the login name)")
     parser.add_argument("--note", help="free text stored with the promotion")
-    parser.add_argument("--overrides", help="overrides file (default: the project's, modeleval-overrides.toml)")
+    parser.add_argument("--overrides", help="overrides file (default: the project's, "
+                                            f"{paths.OVERRIDES_FILE.as_posix()})")
     add_db_argument(parser)
     parser.set_defaults(run=run)
 

@@ -9,9 +9,8 @@ configuration's `result_retention_days` have passed (governance's retention, not
 from __future__ import annotations
 
 import datetime
-from pathlib import Path
 
-from .common import CLIError, add_db_argument, command, open_store
+from .common import CLIError, add_db_argument, command, open_store, project
 
 
 def add_parser(sub) -> None:
@@ -24,29 +23,11 @@ def add_parser(sub) -> None:
     parser.set_defaults(run=run)
 
 
-def retention_days(pyproject: Path) -> float | None:
-    """[tool.modeleval.retention] days, checked; None when not set."""
-    from ..config import ConfigError, read_pyproject
-
-    table = read_pyproject(pyproject).get("retention", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{pyproject.name} [tool.modeleval.retention] must be a table")
-    unknown = sorted(set(table) - {"days"})
-    if unknown:
-        raise ConfigError(f"{pyproject.name} [tool.modeleval.retention]: unknown key {unknown[0]!r} (known keys: days)")
-    days = table.get("days")
-    if days is None:
-        return None
-    if isinstance(days, bool) or not isinstance(days, (int, float)) or days <= 0:
-        raise ConfigError(f"{pyproject.name} [tool.modeleval.retention] days: expected a positive number, got {days!r}")
-    return float(days)
-
-
 @command("prune")
 def run(args) -> int:
     days = args.older_than_days
     if days is None:
-        days = retention_days(Path.cwd() / "pyproject.toml")
+        days = project().retention
     if days is None:
         raise CLIError("no retention period: set days in [tool.modeleval.retention] or pass --older-than-days N")
     if days < 0:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from ..results import gating
 from ..results import runs as stored_runs
 from ..util.text import pct
-from .common import add_db_argument, command, open_store, run_id
+from .common import add_db_argument, command, open_store, project, run_id
 
 
 def add_parser(sub) -> None:
@@ -169,7 +168,7 @@ def compare_runs(args) -> int:
             if only_a or only_b:
                 notes.append(f"{suite} {metric}: unpaired items: {only_a} only in run {a_id}, {only_b} only in run {b_id}")
     # the comparisons are one family, as a run's regression gates are: the gates' correction adjusts them
-    correction = gate_rules.load(Path.cwd() / "pyproject.toml").correction
+    correction = gate_rules.from_project(project()).correction
     for row, p_adj in zip(table, adjust([row[8] for row in table], correction)):
         row[8] = fmt_p(p_adj)
     print(f"run {b_id} compared with run {a_id} (delta = run {b_id} - run {a_id}, paired on shared items)")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError
@@ -111,15 +110,10 @@ class GateConfig:
 
 
 def from_project(project) -> GateConfig:
-    """The gate configuration of a project as read (config.Project): [tool.modeleval.gates] over the defaults."""
+    """The gate configuration of a project as read (config.Project): [tool.modeleval.gates] over the defaults.
+
+    The one way in: the plugin hands it the project pytest_configure read, a command `cli.common.project()`."""
     return parse(project.gates, project.where("gates"))
-
-
-def load(pyproject: Path) -> GateConfig:
-    """The gate configuration of the project whose pyproject.toml this is (read now)."""
-    from ..config import Project
-
-    return from_project(Project.read(pyproject))
 
 
 def parse(table: Any, where: str = "[tool.modeleval.gates]") -> GateConfig:

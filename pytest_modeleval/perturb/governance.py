@@ -17,8 +17,9 @@ from pathlib import Path
 
 def records_dir(settings) -> Path:
     """Beside the registry's checkpoints, else beside the results DB file (for a server's DB: beside the
-    prediction cache file, else .modeleval/ here: a URL is never a directory)."""
+    prediction cache file, else the project's state directory here (paths.AUDITS_DIR): a URL is never a directory)."""
     from ..dburl import local_path
+    from ..paths import AUDITS_DIR
 
     if settings.registry:
         return Path(settings.registry) / ".audits"
@@ -26,7 +27,7 @@ def records_dir(settings) -> Path:
         path = local_path(target)
         if path is not None:
             return path.parent / "audits"
-    return Path(".modeleval") / "audits"
+    return AUDITS_DIR
 
 
 def write(directory: Path, audit, run: dict, suites: list[dict], gate: dict | None) -> Path:
