@@ -8,8 +8,6 @@ import json
 
 import pytest
 
-import sqlite_utils  # noqa: F401  (before any in-process run: see evalkit.py)
-
 from evalkit import RESULTS_DB, one_thread_engine, query, run, setup_suite
 from pytest_modeleval.modelref import embedded_gguf_path, resolve
 

@@ -9,8 +9,6 @@ import json
 
 import pytest
 
-import sqlite_utils  # noqa: F401  (before any in-process run: see evalkit.py)
-
 from evalkit import query
 from pytest_modeleval.cli import main as modeleval
 from test_gates_session import DB, git, run, write

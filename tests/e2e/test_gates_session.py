@@ -19,8 +19,6 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-import sqlite_utils  # noqa: F401  (before any in-process run: see evalkit.py)
-
 from evalkit import query
 from pytest_modeleval.cli import main as modeleval
 

@@ -18,9 +18,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-import sqlite_utils  # noqa: F401  (before any in-process run: see evalkit.py)
-
-from evalkit import RESULTS_DB, engine_calls, one_thread_engine, query, run, setup_suite
+from evalkit import RESULTS_DB, engine_calls, execute, one_thread_engine, query, run, setup_suite
 from pytest_modeleval.cli import main as modeleval
 from pytest_modeleval.judge import templates
 
@@ -145,8 +143,8 @@ def test_reference_production_reads_the_promoted_answers_first(pytester, engine)
     assert len(rows) == 3 and all(r["reference"] == r["candidate"] for r in rows)
     assert modeleval(["promote", "embedded", "--db", str(db)]) == 0
     latest = query(db, "SELECT MAX(id) AS id FROM runs")[0]["id"]
-    with sqlite_utils.Database(db).conn as conn:  # mark the promoted answers, to see where run 3 reads them
-        conn.execute("UPDATE outcomes SET response = 'PROMOTED ' || item_id WHERE run_id = ?", [latest])
+    # mark the promoted answers, to see where run 3 reads them
+    execute(db, "UPDATE outcomes SET response = 'PROMOTED ' || item_id WHERE run_id = ?", latest)
     run(pytester, *JUDGE)
     assert [r["reference"] for r in judgments(db)] == [f"PROMOTED help-{row['id']}-p0" for row in ROWS[:3]]
 

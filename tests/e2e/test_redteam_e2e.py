@@ -9,8 +9,6 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-import sqlite_utils  # noqa: F401  (before any in-process run: see evalkit.py)
-
 from evalkit import RESULTS_DB, one_thread_engine, query, run, setup_suite
 from pytest_modeleval.cli import main as modeleval
 from pytest_modeleval.perturb import embed  # noqa: F401  (imported first: its loaded model outlives in-process runs)

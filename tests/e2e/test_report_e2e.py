@@ -14,8 +14,6 @@ import json
 
 import pytest
 
-import sqlite_utils  # noqa: F401  (before any in-process run: see evalkit.py)
-
 from evalkit import IMPORTS, one_thread_engine, query
 from reportkit import Pages, build, close_browser, launch_browser, pct
 from test_gates_e2e import ITEMS, SUITE as EASY_SUITE, broken_checkpoint  # noqa: F401 (a fixture)

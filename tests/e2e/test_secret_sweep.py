@@ -10,7 +10,7 @@ import sqlite3
 
 import pytest
 
-import sqlite_utils  # noqa: F401  (before any in-process run: see evalkit.py)
+import evalkit  # noqa: F401  (loads the C extensions before any in-process run: see evalkit.py)
 
 from pytest_modeleval import config, dburl
 from pytest_modeleval.cli import main as modeleval

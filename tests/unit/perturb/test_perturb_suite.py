@@ -7,8 +7,6 @@ import json
 
 import pytest
 
-import sqlite_utils  # noqa: F401  (before any in-process run: see evalkit.py)
-
 from evalkit import RESULTS_DB, one_thread_engine, query, run, setup_suite, write_jsonl
 from pytest_modeleval.perturb.screen import screen, window
 from pytest_modeleval.perturb.variant import Variant

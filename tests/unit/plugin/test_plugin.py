@@ -18,10 +18,6 @@ from importlib import metadata
 
 import pytest
 
-# pytester's in-process runs drop the modules first imported during a run, and a C extension cannot
-# be imported twice in one process: sqlite_utils (the plugin's store) brings numpy, so import it now.
-import sqlite_utils  # noqa: F401
-
 from evalkit import query
 from pytest_modeleval.items import sample_indices
 from pytest_modeleval.modelref import embedded_gguf_path
@@ -390,7 +386,7 @@ def test_xdist_records_one_run_from_the_controller(pytester):
 
 def test_importing_the_plugin_stays_light():
     """pytest loads the plugin in every project that has it installed: no heavy imports."""
-    heavy = ["torch", "transformers", "sqlite_utils", "huggingface_hub"]
+    heavy = ["torch", "transformers", "sqlalchemy", "huggingface_hub"]
     code = f"import sys, pytest_modeleval.plugin; print([m for m in {heavy!r} if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
@@ -426,7 +422,7 @@ def test_mc(item, model):
 
 def test_end_to_end_with_the_embedded_model(pytester, embedded_hash):
     """Real generation (chat) and loglikelihood calls: prompts, hashes and answers land in the DB."""
-    pytest.importorskip("torch")  # outside the pytester run, like sqlite_utils at the top
+    pytest.importorskip("torch")  # outside the pytester run, like numpy in evalkit
     pytest.importorskip("transformers")
     questions = ["What is 2 + 2?", "Name a colour."]
     write_suite(pytester, E2E, [{"question": q} for q in questions], data="gen.jsonl")

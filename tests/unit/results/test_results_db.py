@@ -73,16 +73,18 @@ def test_a_new_db_is_at_the_newest_schema_and_revision(results_db):
 
 
 def test_a_schema_5_sqlite_db_from_before_the_migrations_is_adopted_with_its_rows(tmp_path):
-    import sqlite_utils
-
     path = tmp_path / "old.sqlite"
-    old = sqlite_utils.Database(path)  # what Store wrote before: sqlite-utils tables, PRAGMA user_version 5
-    old["runs"].create({"id": int, "model_hash": str, "exit_status": int}, pk="id")
-    old["runs"].insert({"id": 1, "model_hash": "a" * 64, "exit_status": 0})
-    old["outcomes"].create({"id": int, "run_id": int, "suite": str, "test_id": str, "outcome": str}, pk="id")
-    old["outcomes"].create_index(["run_id", "test_id"], unique=True)
-    old["outcomes"].insert({"run_id": 1, "suite": "qa", "test_id": "t[0]", "outcome": "correct"})
-    old.execute("PRAGMA user_version = 5")
+    old = sqlite3.connect(path)  # what Store wrote before (sqlite-utils' DDL, as it was), PRAGMA user_version 5
+    with old:
+        old.executescript("""
+            CREATE TABLE "runs" ("id" INTEGER PRIMARY KEY, "model_hash" TEXT, "exit_status" INTEGER);
+            CREATE TABLE "outcomes" ("id" INTEGER PRIMARY KEY, "run_id" INTEGER, "suite" TEXT, "test_id" TEXT,
+                                     "outcome" TEXT);
+            CREATE UNIQUE INDEX "idx_outcomes_run_id_test_id" ON "outcomes" ("run_id", "test_id");
+            PRAGMA user_version = 5;
+        """)
+        old.execute("INSERT INTO runs (id, model_hash, exit_status) VALUES (1, ?, 0)", ["a" * 64])
+        old.execute("INSERT INTO outcomes (run_id, suite, test_id, outcome) VALUES (1, 'qa', 't[0]', 'correct')")
     old.close()
     store = Store(path)
     try:

@@ -17,10 +17,6 @@ import types
 
 import pytest
 
-# pytester's in-process runs drop modules first imported during a run; sqlite_utils brings numpy,
-# which cannot be imported twice in one process (as in test_plugin.py).
-import sqlite_utils  # noqa: F401
-
 from evalkit import query
 from pytest_modeleval.sandbox import OUTCOMES, Limits, Sandbox, SandboxUnavailable, run_code, seccomp
 from pytest_modeleval.sandbox.capture import Capture

@@ -8,8 +8,6 @@ import math
 
 import pytest
 
-import sqlite_utils  # noqa: F401  (before any in-process run: see evalkit.py)
-
 from evalkit import MC_ROWS, RESULTS_DB, one_thread_engine, outcomes, run, setup_suite
 from pytest_modeleval import Choices
 from pytest_modeleval.engines.base import Loglikelihood
