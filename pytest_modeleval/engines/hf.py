@@ -9,12 +9,12 @@ from __future__ import annotations
 import threading
 from itertools import groupby
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from .base import EngineError, EngineInfo, GenerateRequest, Loglikelihood, LoglikelihoodRequest
 from .tokenized import TokenizerEngine, template_sha256
 
-_LOADED: dict[tuple[str, str], "HFEngine"] = {}
+_LOADED: dict[tuple[str, str, str], "HFEngine"] = {}  # (model sha256, device, dtype)
 # Positions x rows of logits one right-padded scoring batch may keep (x vocabulary x 4 bytes: 2,048 x 49k ~ 400 MB).
 LOGITS_BUDGET_ROWS = 2048
 SAMPLER = "row-generators-1"  # how sampled tokens are drawn; part of cache keys, so a change never serves old samples
@@ -93,8 +93,8 @@ class HFEngine(TokenizerEngine):
         results: list[str | None] = [None] * len(requests)
         encoded = [self._encode(r.prompt) for r in requests]
         order = sorted(range(len(requests)), key=lambda i: (_settings(requests[i]), -len(encoded[i])))
-        for _, group in groupby(order, key=lambda i: _settings(requests[i])):
-            group = list(group)
+        for _, members in groupby(order, key=lambda i: _settings(requests[i])):
+            group = list(members)
             for start in range(0, len(group), self.batch_size):
                 batch = group[start:start + self.batch_size]
                 texts = self._generate_batch([encoded[i] for i in batch], requests[batch[0]],
@@ -186,7 +186,7 @@ class HFEngine(TokenizerEngine):
             if key not in widest or len(pairs[i][1]) > len(pairs[widest[key]][1]):
                 widest[key] = i
         order = sorted(widest.values(), key=lambda i: -len(inputs[i]))
-        rows_of: dict[tuple, object] = {}
+        rows_of: dict[tuple, Any] = {}
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
             for i, (rows, _) in zip(batch, self._score_batch([pairs[i] for i in batch])):

@@ -107,6 +107,7 @@ class Client:
                         raise HTTPEngineError(url, failure.status, failure.message, attempt) from None
                     delay = self._delay(attempt, failure.retry_after)
             time.sleep(delay)  # outside the slot: a waiting retry does not hold back other requests
+        raise AssertionError("unreachable: the loop returns or raises")
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Exponential backoff with jitter, at least what Retry-After asked for, never above max_backoff."""
@@ -281,7 +282,7 @@ class OpenAIEngine(PromptRendering):
 
     def _info(self) -> EngineInfo:
         """Checks that every endpoint serves the model, and asks the first one for its version."""
-        served = {}
+        served: dict = {}
         for url in self.client.endpoints.urls:
             served = self._served_model(url) or served
         return EngineInfo(kind="openai", version=self._server_version(), model_hash=self.resolved.sha256,

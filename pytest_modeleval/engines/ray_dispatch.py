@@ -21,7 +21,7 @@ import time
 import warnings
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from .base import EngineError
 
@@ -42,7 +42,7 @@ class Task:
 @dataclass
 class ReplicaState:
     index: int
-    actor: object
+    actor: Any  # a Ray actor handle
     failures: int = 0  # in a row
     alive: bool = True
     last_error: str = ""

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
-from .base import EngineError, Loglikelihood, LoglikelihoodRequest
+from .base import EngineError, EngineInfo, Loglikelihood, LoglikelihoodRequest
 
 
 def split_pair(context: str, continuation: str, encode: Callable[[str], list[int]],
@@ -42,6 +42,7 @@ class PromptRendering:
     None when there is none; then the prompt is sent as plain text, with one warning."""
 
     _warned_no_template = False
+    info: EngineInfo
 
     def _chat_text(self, messages: list[dict]) -> str | None:
         raise NotImplementedError
@@ -66,7 +67,7 @@ class TokenizerEngine(PromptRendering):
     """Engines holding a Hugging Face-style tokenizer. Prompts are tokenized without adding
     special tokens, as lm-eval does for causal models (a chat template supplies its own)."""
 
-    tokenizer = None
+    tokenizer: Any = None  # a transformers tokenizer, set by the engine that loads it
     max_length = 2048
 
     @property

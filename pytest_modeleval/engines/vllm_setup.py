@@ -118,8 +118,8 @@ def workers() -> tuple[int, int]:
     pytest-xdist worker; (0, 1) otherwise."""
     share = os.environ.get(CPU_SHARE, "")
     if share:
-        index, _, count = share.partition("/")
-        return int(index) % max(int(count), 1), max(int(count), 1)
+        first, _, last = share.partition("/")
+        return int(first) % max(int(last), 1), max(int(last), 1)
     name = os.environ.get("PYTEST_XDIST_WORKER", "")
     count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
     index = int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else 0

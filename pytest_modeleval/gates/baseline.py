@@ -62,6 +62,8 @@ def find(db, spec: str | None, current_run_id: int | None) -> tuple[Baseline | N
         run_id = newest_run_of(db, value, exclude=current_run_id, what=f"--baseline {spec}")
         why = "--baseline"
     run = runs.run(db, run_id)
+    if run is None:  # deleted between the lookup and now (another process pruning the DB)
+        raise BaselineError(f"--baseline {spec}: run {run_id} is no longer in the results database")
     rows = outcome_rows(db, run_id)
     label = f"run {run_id} ({why}, sha256:{run['model_hash'][:12]})"
     return Baseline(run_id, run["model_hash"], label, rows), ""

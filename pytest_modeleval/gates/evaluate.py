@@ -32,9 +32,17 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 from .numbers import fmt, fmt_delta, fmt_p
 from .rules import BUILTIN_METRICS, GateConfig, Rule
+
+if TYPE_CHECKING:
+    from .baseline import Baseline
+
+# "pending": a regression gate waiting for its family's adjusted p-values
+Verdict = Literal["pass", "fail", "underpowered", "n/a", "overridden", "pending"]
+Correction = Literal["holm", "bonferroni", "none"]
 
 ANSWERED = ("correct", "wrong")
 SHOWN_MISSING = 5  # item ids listed per side when runs do not cover the same items
@@ -62,7 +70,7 @@ class Paired:
 class GateResult:
     suite: str
     rule: Rule
-    verdict: str  # "pass" | "fail" | "underpowered" | "n/a" | "overridden"
+    verdict: Verdict
     message: str
     n: int = 0
     value: float | None = None
@@ -77,7 +85,7 @@ class GateResult:
     missing: dict | None = None  # {"not_in_run": n, "not_in_run_first": [...], "not_in_baseline": ..., ...}
     override: dict | None = None
     p_adjusted: float | None = None  # regression: p adjusted over the run's family of regression gates
-    correction: str | None = None  # "holm" | "bonferroni" | "none"
+    correction: Correction | None = None
     family_size: int | None = None  # regression gates in that family
     detectable: float | None = None  # regression: smallest fall detected with 80% power (inf: none)
     needed_n: int | None = None  # items for the gate to see a fall of its margin (thresholds: to show the bound)
@@ -93,7 +101,7 @@ class GateResult:
 class GateReport:
     results: list[GateResult]
     not_recorded: dict[str, list[str]] = field(default_factory=dict)  # rule name -> suites without its metric
-    baseline: object = None  # baseline.Baseline or None
+    baseline: Baseline | None = None
     baseline_note: str = ""  # why there is no baseline
     suites_not_run: list[str] = field(default_factory=list)  # suites of the baseline that this run lacks
     recorded: dict[str, set] = field(default_factory=dict)  # suite -> the metrics its answered items record
@@ -237,11 +245,11 @@ def _verdict(result: GateResult, cmp: Paired, baseline, power) -> None:
     rule = result.rule
     fall = -cmp.delta if rule.better == "higher" else cmp.delta
     beyond = fall > rule.margin + _EPS
-    significant = result.p_adjusted < rule.alpha
+    significant = result.p_adjusted is not None and result.p_adjusted < rule.alpha
     change = (f"{fmt(cmp.baseline_mean, cmp.proportion)} -> {fmt(cmp.mean, cmp.proportion)} "
               f"on {cmp.n} paired items")
     test = f"{cmp.test} p={fmt_p(cmp.p_value)}"
-    if result.correction != "none":
+    if result.correction is not None and result.correction != "none":
         test += (f", {result.correction.capitalize()}-adjusted p={fmt_p(result.p_adjusted)} over "
                  f"{result.family_size} regression gate{'s' if result.family_size != 1 else ''}")
     margin = f"{100 * rule.margin:g}-point" if cmp.proportion else f"{rule.margin:g}"

@@ -14,6 +14,8 @@ could not be applied (no baseline) is `<skipped>` with the reason.
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from .evaluate import GateResult
 from .numbers import fmt, fmt_detectable, fmt_p
 
@@ -48,18 +50,16 @@ def reports(result: GateResult):
     from _pytest.reports import TestReport
 
     nodeid = f"{NODE_PREFIX}::{result.name}"
-    location = (NODE_PREFIX, 0, result.name)
+    location: tuple[str, int, str] = (NODE_PREFIX, 0, result.name)
+    outcome: Literal["passed", "failed", "skipped"] = "passed"
+    longrepr: Any = None
     if result.verdict == "fail":
         outcome, longrepr = "failed", GateFailure(result)
     elif result.verdict == "n/a":
         outcome, longrepr = "skipped", (NODE_PREFIX, 0, f"Skipped: {result.message}")
-    else:
-        outcome, longrepr = "passed", None
-    common = dict(nodeid=nodeid, location=location, keywords={})
-    yield TestReport(outcome="passed", longrepr=None, when="setup", **common)
-    yield TestReport(outcome=outcome, longrepr=longrepr, when="call", **common)
-    yield TestReport(outcome="passed", longrepr=None, when="teardown", user_properties=properties(result),
-                     **common)
+    yield TestReport(nodeid, location, {}, "passed", None, "setup")
+    yield TestReport(nodeid, location, {}, outcome, longrepr, "call")
+    yield TestReport(nodeid, location, {}, "passed", None, "teardown", user_properties=properties(result))
 
 
 class GateFailure:

@@ -32,7 +32,7 @@ def lines(report: GateReport, *, mode: str = "enforce", overrides=None, model_ha
         out.append("(CI: of the value for thresholds, of the delta against the baseline for regressions)")
         family = next((r for r in report.results if r.family_size), None)
         if family is not None:
-            how = {"holm": "Holm's step-down", "bonferroni": "Bonferroni", "none": "no correction"}[family.correction]
+            how = {"holm": "Holm's step-down", "bonferroni": "Bonferroni", "none": "no correction"}[family.correction or "none"]
             out.append(f"(p adj: {how} over the run's {family.family_size} regression gate"
                        f"{'s' if family.family_size != 1 else ''}; detectable: the smallest fall seen with 80% power)")
     for r in report.results:

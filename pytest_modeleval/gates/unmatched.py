@@ -41,12 +41,12 @@ def check(config: GateConfig, report: GateReport) -> None:
                     f"{did_you_mean(suite, suites)}, so its rules gated nothing; {_OPTIONAL}")))
             continue
         for name in names:
-            rule = rules.get(name)
-            if rule is None or rule.optional or (name, suite) in gated:
+            named = rules.get(name)
+            if named is None or named.optional or (name, suite) in gated:
                 continue
             if suite in report.not_recorded.get(name, []):
                 report.not_recorded[name].remove(suite)
-            report.results.append(GateResult(suite, rule, "fail", (
-                f"suite {suite} records no {rule.metric!r}"
-                f"{did_you_mean(rule.metric, report.recorded.get(suite, ()))}, so the rule gated nothing; "
+            report.results.append(GateResult(suite, named, "fail", (
+                f"suite {suite} records no {named.metric!r}"
+                f"{did_you_mean(named.metric, report.recorded.get(suite, ()))}, so the rule gated nothing; "
                 f"{_OPTIONAL}")))
