@@ -285,23 +285,24 @@ class RunContamination(RunFeature):
         """One `contamination` row per suite, one `contamination_items` row per scored item, the review flag."""
         from ..results.contamination import replace_scores
 
-        with store.db.conn:
-            for suite, s in self.scored().items():
-                sc = s.score
-                replace_scores(store.db, run_id, suite, {
-                    "n_items": sc.n_items if sc else 0,
-                    "n_scored": sum(i.cs is not None for i in sc.items) if sc else 0,
-                    "min_variants": s.min_variants, "acc_baseline": sc.acc_baseline if sc else None,
-                    "acc_perturbed": sc.acc_perturbed if sc else None, "cs": sc.cs if sc else None,
-                    "cs_lo": sc.cs_ci[0] if sc and sc.cs_ci else None,
-                    "cs_hi": sc.cs_ci[1] if sc and sc.cs_ci else None, "p_value": sc.p_value if sc else None,
-                    "threshold": s.threshold, "alpha": s.alpha, "item_flags": int(s.item_level),
-                    "n_flagged": len(s.flagged), "flagged_share": sc.flagged_share if sc else None,
-                    "verdict": s.gate.verdict if s.gate else "not gated", "review_required": int(s.review is not None),
-                    "review_above_cs": s.review_above_cs,
-                }, [{"item_id": i.item + "-p0", "baseline": i.baseline, "variant_mean": i.variant_mean,
-                     "n_variants": i.n_variants, "cs": i.cs, "p_value": i.p_value, "flagged": int(i.flagged)}
-                    for i in (sc.items if sc else [])])
+        scores = {}
+        for suite, s in self.scored().items():
+            sc = s.score
+            scores[suite] = ({
+                "n_items": sc.n_items if sc else 0,
+                "n_scored": sum(i.cs is not None for i in sc.items) if sc else 0,
+                "min_variants": s.min_variants, "acc_baseline": sc.acc_baseline if sc else None,
+                "acc_perturbed": sc.acc_perturbed if sc else None, "cs": sc.cs if sc else None,
+                "cs_lo": sc.cs_ci[0] if sc and sc.cs_ci else None,
+                "cs_hi": sc.cs_ci[1] if sc and sc.cs_ci else None, "p_value": sc.p_value if sc else None,
+                "threshold": s.threshold, "alpha": s.alpha, "item_flags": int(s.item_level),
+                "n_flagged": len(s.flagged), "flagged_share": sc.flagged_share if sc else None,
+                "verdict": s.gate.verdict if s.gate else "not gated", "review_required": int(s.review is not None),
+                "review_above_cs": s.review_above_cs,
+            }, [{"item_id": i.item + "-p0", "baseline": i.baseline, "variant_mean": i.variant_mean,
+                 "n_variants": i.n_variants, "cs": i.cs, "p_value": i.p_value, "flagged": int(i.flagged)}
+                for i in (sc.items if sc else [])])
+        replace_scores(store.db, run_id, scores)  # one transaction, opened by results/
         reviews = self.reviews()
         store.update_run(run_id, {"review_required": int(bool(reviews)), "review_reason": "; ".join(reviews) or None})
 

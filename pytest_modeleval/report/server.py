@@ -7,6 +7,7 @@ two runs is computed when a page asks for its data file (a static build holds on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
@@ -34,16 +35,20 @@ class LiveDashboard:
         self.signature = None
         self.last: site.BuildResult | None = None
 
-    def _open(self):
-        """A read-only connection: the server's own reads must not look like a change to the DB (or make one)."""
-        from ..results.db import Database, DatabaseError, exists
+    @contextlib.contextmanager
+    def _reading(self):
+        """The DB read-only for one build or comparison (results.db.reading opens and closes it): the server's
+        own reads must not look like a change to the DB (or make one)."""
+        from ..results.db import DatabaseError, exists, reading
 
-        try:
-            if not exists(self.db_path):
-                raise ReportError(f"results database {self.db_label} does not exist")
-            return Database(self.db_path, readonly=True)
-        except DatabaseError as exc:
-            raise ReportError(str(exc)) from None
+        with contextlib.ExitStack() as stack:
+            try:
+                if not exists(self.db_path):
+                    raise ReportError(f"results database {self.db_label} does not exist")
+                db = stack.enter_context(reading(self.db_path, tables=()))
+            except DatabaseError as exc:
+                raise ReportError(str(exc)) from None
+            yield db
 
     def _signature(self) -> tuple:
         from ..dburl import local_path
@@ -51,11 +56,8 @@ class LiveDashboard:
 
         if local_path(self.db_path) is not None:
             return db_signature(local_path(self.db_path))
-        db = self._open()
-        try:
+        with self._reading() as db:
             return changes(db)
-        finally:
-            db.close()
 
     def refresh(self) -> site.BuildResult | None:
         """Build again if the DB changed since the last build; the new result, or None when nothing changed."""
@@ -63,12 +65,9 @@ class LiveDashboard:
             signature = self._signature()
             if signature == self.signature:
                 return None
-            db = self._open()
-            try:
+            with self._reading() as db:
                 self.last = site.build(db, self.out, db_label=self.db_label, pairs=self.pairs,
                                        item_runs=self.item_runs)
-            finally:
-                db.conn.close()
             self.signature = self._signature()
             return self.last
 
@@ -77,16 +76,13 @@ class LiveDashboard:
         from ..results.runs import existing
 
         with self.lock:
-            db = self._open()
-            try:
+            with self._reading() as db:
                 known = existing(db, [a, b])
                 for rid in (a, b):
                     if rid not in known:
                         raise ReportError(f"there is no run {rid} in {self.db_label}")
                 site.DataWriter(self.out)(f"compare/{a}-{b}", compare.compare(compare.RunValues(db, a),
                                                                               compare.RunValues(db, b)))
-            finally:
-                db.conn.close()
 
 
 def db_signature(path) -> tuple:

@@ -32,11 +32,14 @@ def scores(db, run_id: int) -> dict[str, float | None]:
                                                          [run_id])}
 
 
-def replace_scores(db, run_id: int, suite: str, score: dict, items: list[dict]) -> None:
-    """A suite's contamination row and its per-item rows for a run, replacing what an earlier gating wrote."""
-    db["contamination"].upsert({"run_id": run_id, "suite": suite, **score}, pk=("run_id", "suite"))
-    db.execute("DELETE FROM contamination_items WHERE run_id = ? AND suite = ?", [run_id, suite])
-    db["contamination_items"].insert_all([{"run_id": run_id, "suite": suite, **item} for item in items])
+def replace_scores(db, run_id: int, scores: dict[str, tuple[dict, list[dict]]]) -> None:
+    """Per suite, (its contamination row, its per-item rows) for a run, replacing what an earlier gating wrote,
+    in one transaction."""
+    with db.transaction():
+        for suite, (score, items) in scores.items():
+            db["contamination"].upsert({"run_id": run_id, "suite": suite, **score}, pk=("run_id", "suite"))
+            db.execute("DELETE FROM contamination_items WHERE run_id = ? AND suite = ?", [run_id, suite])
+            db["contamination_items"].insert_all([{"run_id": run_id, "suite": suite, **item} for item in items])
 
 
 def library(db) -> list[dict]:
