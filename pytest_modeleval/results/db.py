@@ -167,16 +167,30 @@ class Database:
 
         return isinstance(exc, psycopg.OperationalError) and (self._dbapi.closed or self._dbapi.broken)
 
-    def _cursor_run(self, sql: str, params, many: bool = False):
+    def _compile(self, statement) -> tuple[str, object]:
+        """A SQLAlchemy Core statement as its dialect's SQL and parameters (SQLAlchemy's own compiler: the
+        parameter style, quoting and IN lists are the dialect's)."""
+        compiled = statement.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
+        params = compiled.construct_params()
+        if compiled.positiontup is not None:
+            return compiled.string, tuple(params[name] for name in compiled.positiontup)
+        return compiled.string, params
+
+    def _cursor_run(self, sql, params, many: bool = False):
         cursor = self._dbapi.cursor()
+        if not isinstance(sql, str):  # a Core statement: its parameters are bound in it
+            cursor.execute(*self._compile(sql))
+            return cursor
         if many:
             cursor.executemany(self._sql(sql), [tuple(_value(v) for v in row) for row in params])
         else:
             cursor.execute(self._sql(sql), tuple(_value(v) for v in params or ()))
         return cursor
 
-    def execute(self, sql: str, params=(), *, many: bool = False):
-        """Run one statement (or one per parameter row); the DB-API cursor, rows as tuples."""
+    def execute(self, sql, params=(), *, many: bool = False):
+        """Run one statement (or one per parameter row); the DB-API cursor, rows as tuples. `sql` is a
+        SQLAlchemy Core statement (select, insert, update, delete: its parameters bound in it) or, until every
+        query of results/ is one, a string with `?` parameters."""
         if isinstance(params, dict):
             raise TypeError("the results DB takes positional ? parameters")
         try:
@@ -209,12 +223,26 @@ class Database:
     def executemany(self, sql: str, rows) -> None:
         self.execute(sql, list(rows), many=True)
 
-    def query(self, sql: str, params=()):
-        """Rows as dicts (a generator, as sqlite-utils gave them)."""
+    def query(self, sql, params=()):
+        """Rows as dicts (a generator); `sql` as for `execute`."""
         cursor = self.execute(sql, params)
         names = [d[0] for d in cursor.description or ()]
         for row in cursor.fetchall():
             yield dict(zip(names, row))
+
+    def rows(self, statement) -> list[dict]:
+        """A Core select's rows as dicts."""
+        return list(self.query(statement))
+
+    def one(self, statement) -> dict | None:
+        """A Core select's first row as a dict, or None."""
+        rows = self.rows(statement)
+        return rows[0] if rows else None
+
+    def scalar(self, statement):
+        """A Core select's first column of its first row (None without rows)."""
+        row = self.execute(statement).fetchone()
+        return row[0] if row else None
 
     @property
     def conn(self) -> "Transaction":

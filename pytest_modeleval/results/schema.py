@@ -7,6 +7,8 @@ created on SQLite and on PostgreSQL (by the Alembic migrations in results/migrat
 
 from __future__ import annotations
 
+import functools
+
 import sqlalchemy as sa
 
 from .tables import TABLES, VARIANT_KEY
@@ -35,6 +37,18 @@ LAYOUT = {
     "contamination_items": (("run_id", "suite", "item_id"), True, ()),
     "run_groups": (("model_hash", "run_group"), False, ()),
 }
+
+
+@functools.lru_cache(maxsize=1)
+def tables() -> dict[str, sa.Table]:
+    """The results DB's tables, built once: what the named reads and writes of results/ select from."""
+    return dict(metadata().tables)
+
+
+def every(table) -> sa.Select:
+    """SELECT * FROM the table: every column the DB holds, also in a DB from before a column was added (a
+    read-only DB is read as it is, its schema not brought up to date)."""
+    return sa.select(sa.literal_column("*")).select_from(table)
 
 
 def primary_key(table: str) -> tuple[str, ...]:
