@@ -69,7 +69,7 @@ def _write(path: Path, runs: int, items: int, seed: int, progress) -> dict:
     sizes = counts(items)
     difficulty = {suite: [rng.uniform(-0.3, 0.3) for _ in range(n)] for suite, n in sizes.items()}
     broken, overridden = max(2, runs // 3), max(3, runs // 2)
-    config = rules.load(path.parent / "no-such-pyproject.toml")
+    config = rules.parse({})  # the default rules: no pyproject.toml
     store = store_module.Store(path)
     facts = {"broken": None, "overridden": None, "contaminated": [], "promoted": []}
     library = _library(store, sizes["gsm_pert"] // (1 + VARIANTS), rng)

@@ -132,51 +132,48 @@ def show_run(args) -> int:
 @command("compare")
 def compare_runs(args) -> int:
     from ..gates import rules as gate_rules
-    from ..gates.evaluate import item_values, paired
+    from ..gates.comparison import NO_COMMON, NOT_RECORDED, ONLY_IN, RunItems, compare_runs
     from ..gates.numbers import fmt, fmt_delta, fmt_p
-    from ..stats.multiplicity import adjust
     from ..util.text import aligned
 
     store = open_store(args)
     db = store.db
     a_id, b_id = run_id(db, args.run_a), run_id(db, args.run_b)
-    a, _ = item_values(stored_runs.outcome_values(db, a_id, p_correct=True))
-    b, _ = item_values(stored_runs.outcome_values(db, b_id, p_correct=True))
+    a, b = RunItems.read(db, a_id), RunItems.read(db, b_id)
     store.close()
-    table, notes = [], []
-    for suite in sorted(set(a) | set(b)):
-        if suite not in a or suite not in b:
-            notes.append(f"{suite}: only in run {a_id if suite in a else b_id}")
-            continue
-        metrics = args.metric or ["score"] + sorted((set(a[suite]) & set(b[suite])) - {"score", "accuracy"})
-        for metric in metrics:
-            va, vb = a[suite].get(metric), b[suite].get(metric)
-            if not va or not vb:
-                notes.append(f"{suite}: {metric} is not recorded by run {a_id if not va else b_id}")
-                continue
-            shared = sorted(va.keys() & vb.keys())
-            if not shared:
-                notes.append(f"{suite}: no items in common")
-                continue
-            cmp = paired([vb[i] for i in shared], [va[i] for i in shared], shared)
-            ci = "-" if cmp.ci is None else (f"[{fmt_delta(cmp.ci[0], cmp.proportion).replace(' pts', '')}, "
-                                            f"{fmt_delta(cmp.ci[1], cmp.proportion).replace(' pts', '')}]")
-            table.append([suite, metric, str(cmp.n), fmt(cmp.baseline_mean, cmp.proportion),
-                          fmt(cmp.mean, cmp.proportion), fmt_delta(cmp.delta, cmp.proportion), ci,
-                          fmt_p(cmp.p_value), cmp.p_value, cmp.test])
-            only_a, only_b = len(va.keys() - vb.keys()), len(vb.keys() - va.keys())
-            if only_a or only_b:
-                notes.append(f"{suite} {metric}: unpaired items: {only_a} only in run {a_id}, {only_b} only in run {b_id}")
     # the comparisons are one family, as a run's regression gates are: the gates' correction adjusts them
-    correction = gate_rules.from_project(project()).correction
-    for row, p_adj in zip(table, adjust([row[8] for row in table], correction)):
-        row[8] = fmt_p(p_adj)
+    result = compare_runs(a, b, metrics=args.metric, correction=gate_rules.from_project(project()).correction)
+    table, notes = [], []
+    for row in result.rows:
+        if row.missing == ONLY_IN:
+            notes.append(f"{row.suite}: only in run {b_id if row.missing_in == a_id else a_id}")
+            continue
+        if row.missing == NOT_RECORDED:
+            notes.append(f"{row.suite}: {row.metric} is not recorded by run {row.missing_in}")
+            continue
+        if row.missing == NO_COMMON:
+            notes.append(f"{row.suite}: no items in common")
+            continue
+        if row.paired is None:  # UNANSWERED: reported once per suite
+            note = f"{row.suite}: no answered items in run {row.missing_in}"
+            if note not in notes:
+                notes.append(note)
+            continue
+        cmp = row.paired
+        ci = "-" if cmp.ci is None else (f"[{fmt_delta(cmp.ci[0], cmp.proportion).replace(' pts', '')}, "
+                                        f"{fmt_delta(cmp.ci[1], cmp.proportion).replace(' pts', '')}]")
+        table.append([row.suite, row.metric, str(cmp.n), fmt(cmp.baseline_mean, cmp.proportion),
+                      fmt(cmp.mean, cmp.proportion), fmt_delta(cmp.delta, cmp.proportion), ci,
+                      fmt_p(cmp.p_value), fmt_p(row.p_adjusted), cmp.test])
+        if row.only_a or row.only_b:
+            notes.append(f"{row.suite} {row.metric}: unpaired items: {row.only_a} only in run {a_id}, "
+                         f"{row.only_b} only in run {b_id}")
     print(f"run {b_id} compared with run {a_id} (delta = run {b_id} - run {a_id}, paired on shared items)")
     if table:
         for line in aligned(("suite", "metric", "n", f"run {a_id}", f"run {b_id}", "delta", "95% CI", "p", "p adj",
                              "test"), table, left=2):
             print(line)
-        how = {"holm": "Holm's step-down", "bonferroni": "Bonferroni", "none": "no correction"}[correction]
+        how = {"holm": "Holm's step-down", "bonferroni": "Bonferroni", "none": "no correction"}[result.correction]
         print(f"(p adj: {how} over the {len(table)} comparisons, the gates' `correction`)")
     for note in notes:
         print(note)

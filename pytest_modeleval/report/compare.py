@@ -1,61 +1,58 @@
 """Two runs side by side: the paired difference per suite and the items whose answer flipped.
 
-The statistics are `modeleval compare`'s: `gates.evaluate.item_values` reads the per-item scores and
-`gates.evaluate.paired` gives the paired bootstrap interval and McNemar's exact test (cluster
-bootstrap when items have variants), so the page and the command agree to the digit.
+The figures are `modeleval compare`'s: both come from `gates.comparison.compare_runs` (the gates' paired
+test, the comparisons adjusted as one family with the gates' correction), here on the score alone, so
+the page and the command agree to the digit. This module adds what only the page shows: the flips.
 """
 
 from __future__ import annotations
 
+from ..gates.comparison import NO_COMMON, ONLY_IN, RunItems
 from .figures import finite
 
 
-class RunValues:
-    """One run's per-item values (`item_values`) and outcomes, read once and shared by every pair it is in."""
+class RunValues(RunItems):
+    """One run's per-item values and outcomes (`gates.comparison.RunItems`), read once and shared by every
+    pair it is in."""
 
     def __init__(self, db, run_id: int):
-        from ..gates.evaluate import item_values
-        from ..results.runs import outcome_values
-
-        rows = outcome_values(db, run_id)
-        self.run_id = run_id
-        self.values, self.suites = item_values(rows)
-        self.outcomes: dict[str, dict[str, str]] = {}
-        for row in rows:
-            self.outcomes.setdefault(row["suite"], {})[row["item_id"]] = row["outcome"]
+        read = RunItems.read(db, run_id)
+        super().__init__(read.run_id, read.values, read.suites, read.outcomes)
 
 
-def compare(a: RunValues, b: RunValues) -> dict:
-    """Run b against run a (delta = b - a) on the score of the items both answered, suite by suite."""
-    from ..gates.evaluate import paired
+def compare(a: RunItems, b: RunItems, *, correction: str = "holm") -> dict:
+    """Run b against run a (delta = b - a) on the score of the items both answered, suite by suite; `p_adjusted`
+    over the suites compared, by the gates' `correction` (Holm unless the project says otherwise)."""
+    from ..gates.comparison import compare_runs
 
+    result = compare_runs(a, b, metrics=["score"], correction=correction)
     suites = []
-    for suite in sorted(a.suites | b.suites):
-        entry = {"suite": suite}
-        va, vb = a.values.get(suite, {}).get("score"), b.values.get(suite, {}).get("score")
-        if suite not in a.suites or suite not in b.suites:
-            entry["note"] = f"only in run {a.run_id if suite in a.suites else b.run_id}"
-        elif not va or not vb:
-            entry["note"] = f"no answered items with a score in run {a.run_id if not va else b.run_id}"
-        else:
-            shared = sorted(va.keys() & vb.keys())
-            entry.update(only_a=len(va.keys() - vb.keys()), only_b=len(vb.keys() - va.keys()))
-            if not shared:
+    for row in result.rows:
+        suite = row.suite
+        entry: dict = {"suite": suite}
+        if row.missing == ONLY_IN:
+            entry["note"] = f"only in run {a.run_id if row.missing_in == b.run_id else b.run_id}"
+        elif row.missing in (None, NO_COMMON):
+            entry.update(only_a=row.only_a, only_b=row.only_b)
+            if row.missing == NO_COMMON:
                 entry["note"] = "no items in common"
             else:
-                cmp = paired([vb[i] for i in shared], [va[i] for i in shared], shared)
+                cmp = row.paired
                 entry.update(n=cmp.n, clusters=cmp.n_clusters, mean_a=cmp.baseline_mean, mean_b=cmp.mean,
                              delta=cmp.delta, ci_lo=finite(cmp.ci[0]) if cmp.ci else None,
-                             ci_hi=finite(cmp.ci[1]) if cmp.ci else None, p_value=finite(cmp.p_value), test=cmp.test,
-                             proportion=cmp.proportion)
+                             ci_hi=finite(cmp.ci[1]) if cmp.ci else None, p_value=finite(cmp.p_value),
+                             p_adjusted=finite(row.p_adjusted), test=cmp.test, proportion=cmp.proportion)
+        else:  # UNANSWERED, NOT_RECORDED
+            entry["note"] = f"no answered items with a score in run {row.missing_in}"
         entry["flips"] = flips(a, b, suite)
         entry["to_wrong"] = sum(1 for f in entry["flips"] if f[1] == "correct")
         entry["to_correct"] = len(entry["flips"]) - entry["to_wrong"]
         suites.append(entry)
-    return {"a": a.run_id, "b": b.run_id, "suites": suites}
+    return {"a": a.run_id, "b": b.run_id, "suites": suites, "correction": result.correction,
+            "family_size": result.family_size}
 
 
-def flips(a: RunValues, b: RunValues, suite: str) -> list[list]:
+def flips(a: RunItems, b: RunItems, suite: str) -> list[list]:
     """[item_id, outcome in a, outcome in b] for items right in one run and wrong in the other."""
     after = b.outcomes.get(suite, {})
     answered = ("correct", "wrong")

@@ -403,7 +403,8 @@
 
   function mirror(data) {
     // the pair stored the other way round: swap the runs (the paired statistics are symmetric by construction)
-    return { a: data.b, b: data.a, mirrored: true, suites: data.suites.map((s) => ({ ...s,
+    return { a: data.b, b: data.a, mirrored: true, correction: data.correction, family_size: data.family_size,
+      suites: data.suites.map((s) => ({ ...s,
       mean_a: s.mean_b, mean_b: s.mean_a, delta: isNum(s.delta) ? -s.delta : s.delta,
       ci_lo: isNum(s.ci_hi) ? -s.ci_hi : s.ci_hi, ci_hi: isNum(s.ci_lo) ? -s.ci_lo : s.ci_lo,
       only_a: s.only_b, only_b: s.only_a, to_wrong: s.to_correct, to_correct: s.to_wrong,
@@ -441,7 +442,8 @@
     }
     app.appendChild(note("Paired on the items both runs answered: delta = run " + b + " − run " + a +
       ", with the paired bootstrap 95% interval and the test `modeleval compare` uses (McNemar exact for right/wrong items, " +
-      "a cluster bootstrap when items have variants)."));
+      "a cluster bootstrap when items have variants); p adj is adjusted over the suites compared, as the gates adjust " +
+      "their family."));
     const rows = data.suites;
     const good = rows.filter((s) => isNum(s.delta));
     if (good.length) {
@@ -467,6 +469,9 @@
       { label: "delta", col: "delta", render: (s) => pts(s.delta, s.proportion), raw: (s) => s.delta },
       { label: "95% CI", col: "ci", render: (s) => interval(s.ci_lo, s.ci_hi, (v) => pts(v, s.proportion)) },
       { label: "p", col: "p", render: (s) => pval(s.p_value), raw: (s) => s.p_value },
+      { label: "p adj", col: "p-adj", title: "adjusted over the suites compared, as `modeleval compare` adjusts them (correction and family size on hover)",
+        render: (s) => (isNum(s.p_adjusted) ? el("span", { title: data.correction + " over " + data.family_size + " suites" }, pval(s.p_adjusted)) : DASH),
+        raw: (s) => s.p_adjusted },
       { label: "test", key: "test" },
       { label: "correct → wrong", col: "to-wrong", key: "to_wrong" },
       { label: "wrong → correct", col: "to-correct", key: "to_correct" },
