@@ -205,7 +205,7 @@ class ScriptedPredictor:
         self.script = script
         self.requests = []
 
-    def generate(self, requests, samples):
+    def generate(self, requests, samples, truncate=None):
         from pytest_modeleval.runtime.predictor import Prediction
 
         self.requests += list(zip(requests, samples))
