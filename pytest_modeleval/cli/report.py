@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import CLIError, add_db_argument, command, db_path, open_store, run_id
+from .common import CLIError, add_db_argument, command, db_path, open_store, project, run_id
 
 DEFAULT_PORT = 8765
 
@@ -42,6 +42,9 @@ def report_command(args) -> int:
         raise CLIError(f"--item-runs must be 0 (every run) or a positive number of runs, got {args.item_runs}")
     if not 0 <= args.port <= 65535:
         raise CLIError(f"--port must be between 0 and 65535, got {args.port}")
+    from ..gates import rules
+
+    correction = rules.from_project(project()).correction  # comparisons as `modeleval compare` adjusts them
     path = db_path(args)
     label = redact(str(path))  # what the pages and messages call the DB: never its password
     store = open_store(args)
@@ -57,7 +60,7 @@ def report_command(args) -> int:
     try:
         from ..report.server import LiveDashboard
 
-        live = LiveDashboard(path, out, db_label=label, pairs=pairs, item_runs=args.item_runs)
+        live = LiveDashboard(path, out, db_label=label, pairs=pairs, item_runs=args.item_runs, correction=correction)
         result = live.refresh()
         print(f"modeleval report: {_count(result.runs, 'run')}, {_count(result.suites, 'suite')}, item data for "
               f"{_count(result.item_runs, 'run')}, {_count(result.pairs, 'run comparison')}: "

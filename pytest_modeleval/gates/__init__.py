@@ -5,7 +5,8 @@ and suite (`evaluate`), shows them in the terminal, the results DB and the JUnit
 the exit status to GATES_FAILED when one fails. Modules: `rules` (what a gate is, the defaults,
 `[tool.modeleval.gates]`), `evaluate` (the statistics and the noise rule), `baseline` (which run
 to compare against), `overrides` (the committed overrides file), `run` (one gating path over the
-run's features, for a session and for `modeleval gate`), `recorded`, `record`, `junit`, `report`, `numbers`.
+run's features, for a session and for `modeleval gate`), `comparison` (two runs compared suite by suite, for
+`modeleval compare` and the dashboard), `recorded`, `record`, `junit`, `report`, `numbers`.
 The pytest side (the gate keeper) is plugin/gatekeeper.py.
 
 Nothing here is imported when pytest loads the plugin; numpy only when a session ends with outcomes.

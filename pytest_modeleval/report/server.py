@@ -25,12 +25,13 @@ COMPARE_PATH = re.compile(r"/data/compare/(\d+)-(\d+)\.js")
 class LiveDashboard:
     """A dashboard directory kept in step with its DB; one build or comparison at a time."""
 
-    def __init__(self, db_path: Path, out: Path, *, db_label: str, pairs=(), item_runs: int = 0):
+    def __init__(self, db_path: Path, out: Path, *, db_label: str, pairs=(), item_runs: int = 0,
+                 correction: str = "holm"):
         from ..dburl import is_url
 
         self.db_path = db_path if is_url(str(db_path)) else Path(db_path)
         self.out, self.db_label = Path(out), db_label
-        self.pairs, self.item_runs = list(pairs), item_runs
+        self.pairs, self.item_runs, self.correction = list(pairs), item_runs, correction
         self.lock = threading.Lock()
         self.signature = None
         self.last: site.BuildResult | None = None
@@ -67,7 +68,7 @@ class LiveDashboard:
                 return None
             with self._reading() as db:
                 self.last = site.build(db, self.out, db_label=self.db_label, pairs=self.pairs,
-                                       item_runs=self.item_runs)
+                                       item_runs=self.item_runs, correction=self.correction)
             self.signature = self._signature()
             return self.last
 
@@ -81,8 +82,8 @@ class LiveDashboard:
                 for rid in (a, b):
                     if rid not in known:
                         raise ReportError(f"there is no run {rid} in {self.db_label}")
-                site.DataWriter(self.out)(f"compare/{a}-{b}", compare.compare(compare.RunValues(db, a),
-                                                                              compare.RunValues(db, b)))
+                site.DataWriter(self.out)(f"compare/{a}-{b}", compare.compare(
+                    compare.RunValues(db, a), compare.RunValues(db, b), correction=self.correction))
 
 
 def db_signature(path) -> tuple:

@@ -69,8 +69,10 @@ class DataWriter:
         self.bytes += len(encoded)
 
 
-def build(db, out: Path, *, db_label: str, pairs: list[tuple[int, int]] = (), item_runs: int = 0) -> BuildResult:
-    """The dashboard of `db` (a results Database) in `out`; `item_runs` > 0 keeps item data for the newest N runs."""
+def build(db, out: Path, *, db_label: str, pairs: list[tuple[int, int]] = (), item_runs: int = 0,
+          correction: str = "holm") -> BuildResult:
+    """The dashboard of `db` (a results Database) in `out`; `item_runs` > 0 keeps item data for the newest N runs;
+    comparisons adjust their p-values by the project's gate `correction`, as `modeleval compare` does."""
     started = time.monotonic()
     runs = figures.runs(db)
     prepare(out)
@@ -93,7 +95,7 @@ def build(db, out: Path, *, db_label: str, pairs: list[tuple[int, int]] = (), it
     variant_shards = items.write_variants(db, slugs, write)
 
     all_pairs = list(dict.fromkeys([*compare.default_pairs(runs), *pairs]))
-    write_pairs(db, all_pairs, write)
+    write_pairs(db, all_pairs, write, correction)
 
     write("gates", {"gates": gates})
     write("judge", {"rows": _judge_rows(db, suites_rows)})
@@ -113,7 +115,7 @@ def build(db, out: Path, *, db_label: str, pairs: list[tuple[int, int]] = (), it
                        time.monotonic() - started)
 
 
-def write_pairs(db, pairs: list[tuple[int, int]], write) -> None:
+def write_pairs(db, pairs: list[tuple[int, int]], write, correction: str = "holm") -> None:
     """One comparison file per pair, reading each run's items once while its pairs come by (LRU of RUN_CACHE)."""
     cache: OrderedDict[int, compare.RunValues] = OrderedDict()
 
@@ -127,7 +129,7 @@ def write_pairs(db, pairs: list[tuple[int, int]], write) -> None:
         return cache[rid]
 
     for a, b in pairs:
-        write(f"compare/{a}-{b}", compare.compare(values(a), values(b)))
+        write(f"compare/{a}-{b}", compare.compare(values(a), values(b), correction=correction))
 
 
 def _summary(runs, stats, gates, promotions, suites_rows, contamination, suite_names, slugs, prompt_shards,

@@ -110,3 +110,18 @@ def test_the_command_s_default_family_adds_the_metrics_both_runs_record(two_runs
     assert result.family_size == 4
     by_key = {(row.suite, row.metric): row for row in result.rows if row.paired}
     assert cli[("graded", "f1")][6] == fmt_p(by_key[("graded", "f1")].p_adjusted)
+
+
+def test_modeleval_report_adjusts_its_comparisons_by_the_project_s_correction(two_runs, capsys):
+    """The dashboard the command writes reads [tool.modeleval.gates] correction, as `modeleval compare` does."""
+    import json
+
+    (two_runs.parent / "pyproject.toml").write_text('[tool.modeleval.gates]\ncorrection = "bonferroni"\n')
+    out = two_runs.parent / "site"
+    assert modeleval(["report", "--db", str(two_runs), "--html", str(out)]) == 0
+    script = (out / "data" / "compare" / "1-2.js").read_text()
+    data = json.loads(script[script.index("{"):script.rindex("}") + 1])
+    assert data["correction"] == "bonferroni"
+    cli, _ = cli_rows(capsys, ["compare", "1", "2", "--db", str(two_runs), "--metric", "score"])
+    fell = next(s for s in data["suites"] if s["suite"] == "fell")
+    assert fmt_p(fell["p_adjusted"]) == cli[("fell", "score")][6]
