@@ -167,19 +167,30 @@ class Database:
 
         return isinstance(exc, psycopg.OperationalError) and (self._dbapi.closed or self._dbapi.broken)
 
-    def _compile(self, statement) -> tuple[str, object]:
-        """A SQLAlchemy Core statement as its dialect's SQL and parameters (SQLAlchemy's own compiler: the
-        parameter style, quoting and IN lists are the dialect's)."""
-        compiled = statement.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
-        params = compiled.construct_params()
+    def _compile(self, statement, keys=None):
+        """A SQLAlchemy Core statement as its dialect's SQL (SQLAlchemy's own compiler: the parameter style,
+        quoting and IN lists are the dialect's); `keys`: the columns of the rows an executemany binds."""
+        return statement.compile(dialect=self.engine.dialect, column_keys=keys,
+                                 compile_kwargs={"render_postcompile": True})
+
+    @staticmethod
+    def _bound(compiled, row=None):
+        """The parameters of a compiled statement (with one row's values), in the driver's style."""
+        params = compiled.construct_params(row)
         if compiled.positiontup is not None:
-            return compiled.string, tuple(params[name] for name in compiled.positiontup)
-        return compiled.string, params
+            return tuple(params[name] for name in compiled.positiontup)
+        return params
 
     def _cursor_run(self, sql, params, many: bool = False):
         cursor = self._dbapi.cursor()
-        if not isinstance(sql, str):  # a Core statement: its parameters are bound in it
-            cursor.execute(*self._compile(sql))
+        if not isinstance(sql, str):  # a Core statement: its parameters bound in it, or one row each
+            if many:
+                rows = [{key: _value(value) for key, value in row.items()} for row in params]
+                compiled = self._compile(sql, list(rows[0]))
+                cursor.executemany(compiled.string, [self._bound(compiled, row) for row in rows])
+            else:
+                compiled = self._compile(sql)
+                cursor.execute(compiled.string, self._bound(compiled))
             return cursor
         if many:
             cursor.executemany(self._sql(sql), [tuple(_value(v) for v in row) for row in params])
@@ -189,9 +200,10 @@ class Database:
 
     def execute(self, sql, params=(), *, many: bool = False):
         """Run one statement (or one per parameter row); the DB-API cursor, rows as tuples. `sql` is a
-        SQLAlchemy Core statement (select, insert, update, delete: its parameters bound in it) or, until every
-        query of results/ is one, a string with `?` parameters."""
-        if isinstance(params, dict):
+        SQLAlchemy Core statement (select, insert, update, delete: its parameters bound in it; with `many`, an
+        insert run once per row of `params`, dicts with the same keys) or, until every query of results/ is
+        one, a string with `?` parameters."""
+        if isinstance(params, dict) or (many and isinstance(sql, str) and params and isinstance(params[0], dict)):
             raise TypeError("the results DB takes positional ? parameters")
         try:
             return self._cursor_run(sql, params, many)
@@ -263,23 +275,12 @@ class Database:
         return Table(self, name)
 
     def table_names(self) -> list[str]:
-        if self.dialect == "sqlite":
-            sql = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-        else:
-            sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() " \
-                  "ORDER BY table_name"
-        return [row[0] for row in self.execute(sql).fetchall()]
+        return [row[0] for row in self.execute(_catalog(self.dialect, columns=False)).fetchall()]
 
     def columns(self) -> dict[str, list[str]]:
         """table -> its column names, in one query."""
-        if self.dialect == "sqlite":
-            sql = ("SELECT m.name, p.name FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p "
-                   "WHERE m.type = 'table' ORDER BY m.name, p.cid")
-        else:
-            sql = ("SELECT table_name, column_name FROM information_schema.columns "
-                   "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position")
         out: dict[str, list[str]] = {}
-        for table, column in self.execute(sql).fetchall():
+        for table, column in self.execute(_catalog(self.dialect, columns=True)).fetchall():
             out.setdefault(table, []).append(column)
         return out
 
@@ -287,12 +288,16 @@ class Database:
         """After rows were written with their ids (a copy): PostgreSQL's id sequences continue after the largest."""
         if self.dialect != "postgresql":
             return  # SQLite's INTEGER PRIMARY KEY continues after the largest id by itself
-        from .schema import primary_key
-        
-        for table in TABLES:
-            if primary_key(table) == ("id",):
-                self.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                             f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)")
+        import sqlalchemy as sa
+
+        from .schema import primary_key, tables
+
+        for name in TABLES:
+            if primary_key(name) == ("id",):
+                table = tables()[name]
+                largest = sa.select(sa.func.max(table.c.id)).scalar_subquery()
+                self.execute(sa.select(sa.func.setval(sa.func.pg_get_serial_sequence(name, "id"),
+                                                      sa.func.coalesce(largest, 0) + 1, sa.false())))
 
     def __repr__(self) -> str:
         return f"<Database {self.label}>"
@@ -353,12 +358,13 @@ class Transaction:
 
 
 class Table:
-    """The sqlite-utils table calls the project uses, in portable SQL."""
+    """The sqlite-utils table calls the project uses, as SQLAlchemy Core statements over schema.tables()."""
 
     def __init__(self, db: Database, name: str):
-        from .schema import primary_key
+        from .schema import primary_key, tables
 
         self.db, self.name = db, name
+        self.table = tables()[name]
         self.pk = primary_key(name)
         self.last_pk = None
 
@@ -368,7 +374,9 @@ class Table:
 
     @property
     def count(self) -> int:
-        return self.db.execute(f"SELECT COUNT(*) FROM {self.name}").fetchone()[0]
+        import sqlalchemy as sa
+
+        return self.db.scalar(sa.select(sa.func.count()).select_from(self.table))
 
     @property
     def rows(self):
@@ -378,12 +386,15 @@ class Table:
         return self.name in self.db.table_names()
 
     def _check(self, row: dict) -> None:
-    
         known = TABLES.get(self.name)
         unknown = sorted(set(row) - set(known)) if known else []
         if unknown:
             raise DatabaseError(f"results database {self.db.label}: table {self.name} has no column "
                                 f"{', '.join(unknown)}")
+
+    def _keys(self, pk_value) -> list:
+        keys = pk_value if isinstance(pk_value, (tuple, list)) else (pk_value,)
+        return [self.table.c[column] == key for column, key in zip(self.pk, keys)]
 
     def insert(self, row: dict, *, pk=None, alter: bool = False, ignore: bool = False, replace: bool = False):
         """One row; `last_pk` is its id. `ignore`: a row whose key is taken is skipped; `replace`: overwrites it."""
@@ -394,7 +405,7 @@ class Table:
                    batch_size: int | None = None):
         rows = list(rows)
         if rows:
-            with self.db.conn:
+            with self.db.transaction():
                 self._insert(rows, ignore=ignore, replace=replace)
         return self
 
@@ -405,56 +416,72 @@ class Table:
         return self
 
     def upsert_all(self, rows, *, pk=None, alter: bool = False):
-        with self.db.conn:
+        with self.db.transaction():
             for row in rows:
                 self.upsert(row, pk=pk)
         return self
 
     def _insert(self, rows: list[dict], *, ignore=False, replace=False, update=False, conflict=None) -> None:
-        by_columns: dict[tuple, list[tuple]] = {}
+        by_columns: dict[tuple, list[dict]] = {}
         for row in rows:
             self._check(row)
-            by_columns.setdefault(tuple(row), []).append(tuple(row.values()))
+            by_columns.setdefault(tuple(row), []).append({column: _value(value) for column, value in row.items()})
         for columns, values in by_columns.items():
-            marks = ", ".join("?" * len(columns))
-            sql = f"INSERT INTO {self.name} ({', '.join(map(_q, columns))}) VALUES ({marks})"
-            keys = conflict or self.pk
-            rest = [c for c in columns if c not in keys]
-            if (replace or update) and rest:
-                sql += f" ON CONFLICT ({', '.join(map(_q, keys))}) DO UPDATE SET " + \
-                       ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in rest)
-            elif ignore or replace or update:
-                sql += " ON CONFLICT DO NOTHING"
-            returning = self.pk == ("id",) and len(values) == 1
-            if returning:
-                cursor = self.db.execute(sql + " RETURNING id", values[0])
-                found = cursor.fetchone()
-                self.last_pk = found[0] if found else None
+            statement = insert_statement(self.db.dialect, self.table, columns, conflict or self.pk,
+                                         on_conflict="update" if replace or update else "nothing" if ignore else None)
+            if self.pk == ("id",) and len(values) == 1:
+                self.last_pk = self.db.scalar(statement.values(values[0]).returning(self.table.c.id))
             else:
-                self.db.execute(sql, values, many=True)
+                self.db.execute(statement.inline(), values, many=True)
                 self.last_pk = None
 
     def update(self, pk_value, fields: dict, *, alter: bool = False):
         if not fields:
             return self
+        import sqlalchemy as sa
+
         self._check(fields)
-        keys = pk_value if isinstance(pk_value, (tuple, list)) else (pk_value,)
-        sets = ", ".join(f"{_q(c)} = ?" for c in fields)
-        where = " AND ".join(f"{_q(c)} = ?" for c in self.pk)
-        self.db.execute(f"UPDATE {self.name} SET {sets} WHERE {where}", [*fields.values(), *keys])
+        values = {column: _value(value) for column, value in fields.items()}
+        self.db.execute(sa.update(self.table).where(*self._keys(pk_value)).values(values))
         self.last_pk = pk_value
         return self
 
     def get(self, pk_value) -> dict:
-        keys = pk_value if isinstance(pk_value, (tuple, list)) else (pk_value,)
-        where = " AND ".join(f"{_q(c)} = ?" for c in self.pk)
-        rows = list(self.db.query(f"SELECT * FROM {self.name} WHERE {where}", list(keys)))
-        if not rows:
-            raise NotFoundError(f"results database {self.db.label}: no {self.name} row {pk_value!r}")
-        return rows[0]
+        from .schema import every
 
-    def rows_where(self, where: str | None = None, params=(), *, order_by: str | None = None,
-                   select: str = "*", limit: int | None = None, offset: int | None = None):
+        row = self.db.one(every(self.table).where(*self._keys(pk_value)))
+        if row is None:
+            raise NotFoundError(f"results database {self.db.label}: no {self.name} row {pk_value!r}")
+        return row
+
+    def rows_where(self, where=None, params=(), *, order_by=None, select=None, limit: int | None = None,
+                   offset: int | None = None):
+        """The rows (as dicts) that match `where`, a Core clause over `self.table` (or, until every caller
+        is one, a string with `?` parameters); `order_by`: columns or Core clauses; `select`: columns."""
+        if isinstance(where, str) or isinstance(select, str) and select != "*" \
+                or isinstance(order_by, str) and order_by not in self.table.c:
+            return self._rows_where_sql(where, params, order_by=order_by, select=select or "*", limit=limit,
+                                        offset=offset)
+        import sqlalchemy as sa
+
+        from .schema import every
+
+        if select in (None, "*"):
+            statement = every(self.table)
+        else:
+            statement = sa.select(*(self.table.c[c] if isinstance(c, str) else c for c in select))
+        if where is not None:
+            statement = statement.where(where)
+        if order_by is not None:
+            order = order_by if isinstance(order_by, (list, tuple)) else [order_by]
+            statement = statement.order_by(*(self.table.c[c] if isinstance(c, str) else c for c in order))
+        if limit is not None:
+            statement = statement.limit(int(limit))
+        if offset is not None:
+            statement = statement.offset(int(offset))
+        return self.db.query(statement)
+
+    def _rows_where_sql(self, where, params, *, order_by, select, limit, offset):
         sql = f"SELECT {select} FROM {self.name}"
         if where:
             sql += f" WHERE {where}"
@@ -466,9 +493,52 @@ class Table:
             sql += f" OFFSET {int(offset)}"
         return self.db.query(sql, params)
 
-    def delete_where(self, where: str | None = None, params=()):
-        self.db.execute(f"DELETE FROM {self.name}" + (f" WHERE {where}" if where else ""), params)
+    def delete_where(self, where=None):
+        """Delete the rows that match `where` (a Core clause over `self.table`; every row without one)."""
+        import sqlalchemy as sa
+
+        statement = sa.delete(self.table)
+        self.db.execute(statement if where is None else statement.where(where))
         return self
+
+
+def insert_statement(dialect: str, table, columns, keys, *, on_conflict: str | None = None):
+    """INSERT INTO table (columns) in the dialect's own insert (SQLite's or PostgreSQL's, both of which know
+    ON CONFLICT): `on_conflict` "update" sets the columns other than `keys` from the row that conflicted on
+    `keys` (nothing when there are none: DO NOTHING), "nothing" skips a row whose key is taken."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(table)
+    rest = [column for column in columns if column not in keys]
+    if on_conflict == "update" and rest:
+        return statement.on_conflict_do_update(index_elements=list(keys),
+                                               set_={column: statement.excluded[column] for column in rest})
+    if on_conflict:
+        return statement.on_conflict_do_nothing()
+    return statement
+
+
+def _catalog(dialect: str, *, columns: bool):
+    """The DB's own catalog read as a Core select: (table, column) per column in order, or each table's name (SQLite's sqlite_master and pragma_table_info; PostgreSQL's information_schema)."""
+    import sqlalchemy as sa
+
+    if dialect == "sqlite":
+        master = sa.table("sqlite_master", sa.column("name"), sa.column("type")).alias("m")
+        if not columns:
+            return sa.select(master.c.name).where(master.c.type == "table").order_by(master.c.name)
+        info = sa.func.pragma_table_info(master.c.name).table_valued("name", "cid").alias("p")
+        return (sa.select(master.c.name, info.c.name).select_from(master).join(info, sa.true())
+                .where(master.c.type == "table").order_by(master.c.name, info.c.cid))
+    schema = sa.func.current_schema()
+    if not columns:
+        found = sa.table("tables", sa.column("table_name"), sa.column("table_schema"), schema="information_schema")
+        return sa.select(found.c.table_name).where(found.c.table_schema == schema).order_by(found.c.table_name)
+    found = sa.table("columns", sa.column("table_name"), sa.column("column_name"), sa.column("table_schema"),
+                     sa.column("ordinal_position"), schema="information_schema")
+    return (sa.select(found.c.table_name, found.c.column_name).where(found.c.table_schema == schema)
+            .order_by(found.c.table_name, found.c.ordinal_position))
 
 
 def _transactional_sqlite(engine) -> None:
@@ -482,11 +552,6 @@ def _transactional_sqlite(engine) -> None:
     @event.listens_for(engine, "begin")
     def _begin(connection):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _q(name: str) -> str:
-    """A quoted column name (`by` is a keyword in PostgreSQL)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _is_driver_error(exc: Exception) -> bool:
