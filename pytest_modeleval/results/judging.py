@@ -4,9 +4,13 @@ refusal classifier) against human labels, and the sampled human evaluation's sam
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
+from .schema import every, tables
+
 # what a re-judgment of a baseline's stored judgment needs (judge.rejudge)
-REJUDGE_COLUMNS = ("run_id, suite, test_id, item_id, variant, kind, judge_hash, template_sha256, question, candidate, "
-                   "reference")
+REJUDGE_COLUMNS = ("run_id", "suite", "test_id", "item_id", "variant", "kind", "judge_hash", "template_sha256",
+                   "question", "candidate", "reference")
 
 
 # --- judgments and re-judgments -------------------------------------------------------------------
@@ -15,51 +19,58 @@ def judges_by_suite(db, run_id: int) -> dict[str, set]:
     """suite -> the (judge hash, template hash) pairs that judged the run's items."""
     if "judgments" not in db.table_names():
         return {}
+    j = tables()["judgments"]
     found: dict[str, set] = {}
-    for row in db.query("SELECT DISTINCT suite, judge_hash, template_sha256 FROM judgments WHERE run_id = ?",
-                        [run_id]):
+    for row in db.rows(sa.select(j.c.suite, j.c.judge_hash, j.c.template_sha256).distinct()
+                       .where(j.c.run_id == run_id)):
         found.setdefault(row["suite"], set()).add((row["judge_hash"], row["template_sha256"]))
     return found
 
 
 def stored_judgments(db, run_id: int, suite: str) -> list[dict]:
     """The REJUDGE_COLUMNS of one suite's judgments in a run."""
-    return list(db.query(f"SELECT {REJUDGE_COLUMNS} FROM judgments WHERE run_id = ? AND suite = ?", [run_id, suite]))
+    j = tables()["judgments"]
+    return db.rows(sa.select(*(j.c[c] for c in REJUDGE_COLUMNS)).where(j.c.run_id == run_id, j.c.suite == suite))
 
 
 def rejudgments(db, run_id: int, suite: str) -> list[dict]:
     """A baseline run's re-judged items of one suite, oldest first (every judge's)."""
     if "rejudgments" not in db.table_names():
         return []
-    return list(db.query("SELECT * FROM rejudgments WHERE run_id = ? AND suite = ? ORDER BY id", [run_id, suite]))
+    r = tables()["rejudgments"]
+    return db.rows(every(r).where(r.c.run_id == run_id, r.c.suite == suite).order_by(r.c.id))
 
 
 def judged(db, run_id: int, test_id: str) -> dict | None:
     """The outcome and error of the run's judgment of one test, or None when it has none."""
-    rows = list(db.query("SELECT outcome, error FROM judgments WHERE run_id = ? AND test_id = ?", [run_id, test_id]))
-    return rows[0] if rows else None
+    j = tables()["judgments"]
+    return db.one(sa.select(j.c.outcome, j.c.error).where(j.c.run_id == run_id, j.c.test_id == test_id))
 
 
-_PAIRS = "FROM judgments WHERE run_id = ? AND kind = 'pairwise' AND candidate IS NOT NULL AND reference IS NOT NULL"
+def _pairs(j, run_id: int) -> tuple:
+    """The run's pairwise judgments that kept both answers."""
+    return (j.c.run_id == run_id, j.c.kind == "pairwise", j.c.candidate.is_not(None), j.c.reference.is_not(None))
 
 
 def pairwise_pairs(db, run_id: int) -> list[dict]:
     """The run's pairwise judgments that kept both answers (what raters can be shown), by suite and test."""
-    return list(db.query("SELECT suite, test_id, item_id, question, candidate, reference, outcome, error "
-                         f"{_PAIRS} ORDER BY suite, test_id", [run_id]))
+    j = tables()["judgments"]
+    return db.rows(sa.select(j.c.suite, j.c.test_id, j.c.item_id, j.c.question, j.c.candidate, j.c.reference,
+                             j.c.outcome, j.c.error).where(*_pairs(j, run_id)).order_by(j.c.suite, j.c.test_id))
 
 
 def pairwise_pair_count(db, run_id: int) -> int:
-    return next(db.query(f"SELECT COUNT(*) AS n {_PAIRS}", [run_id]))["n"]
+    j = tables()["judgments"]
+    return db.scalar(sa.select(sa.func.count()).select_from(j).where(*_pairs(j, run_id)))
 
 
 # --- validations ----------------------------------------------------------------------------------
 
 def latest_validation(db, judge_hash: str, template_sha256: str) -> dict | None:
     """The newest validation record of this judge with this template; None before any."""
-    rows = list(db.query("SELECT * FROM judge_validations WHERE judge_hash = ? AND template_sha256 = ? "
-                         "ORDER BY id DESC LIMIT 1", [judge_hash, template_sha256]))
-    return rows[0] if rows else None
+    v = tables()["judge_validations"]
+    return db.one(every(v).where(v.c.judge_hash == judge_hash, v.c.template_sha256 == template_sha256)
+                  .order_by(v.c.id.desc()).limit(1))
 
 
 def add_validation(db, record: dict) -> int:
@@ -76,20 +87,22 @@ def add_classifier_validation(db, record: dict) -> None:
 
 def add_human_samples(db, samples: list[dict]) -> None:
     """What un-blinds each exported sample id (an id exported again is replaced)."""
-    with db.conn:
+    with db.transaction():
         db["human_samples"].upsert_all(samples, pk="sample_id")
 
 
 def human_sample(db, sample_id: str) -> dict | None:
-    rows = list(db.query("SELECT * FROM human_samples WHERE sample_id = ?", [sample_id]))
-    return rows[0] if rows else None
+    s = tables()["human_samples"]
+    return db.one(every(s).where(s.c.sample_id == sample_id))
 
 
 def replace_human_labels(db, source_file: str, rows: list[dict]) -> None:
     """The labels of one file: an earlier import of it by the same rater is replaced, in one transaction."""
-    with db.conn:
+    labels = tables()["human_labels"]
+    with db.transaction():
         for who in {row["rater"] for row in rows}:
-            db.execute("DELETE FROM human_labels WHERE source_file = ? AND rater IS ?", [source_file, who])
+            db.execute(sa.delete(labels).where(labels.c.source_file == source_file,
+                                               labels.c.rater.is_not_distinct_from(who)))
         db["human_labels"].insert_all(rows)
 
 
@@ -97,4 +110,6 @@ def run_judgments(db, run_id: int) -> list[dict]:
     """Every judgments row of a run, in the order they were recorded (none for a DB without the table)."""
     if "judgments" not in db.table_names():
         return []
-    return list(db["judgments"].rows_where("run_id = ?", [run_id], order_by="id"))
+    from .runs import rows_of_run
+
+    return rows_of_run(db, "judgments", run_id)

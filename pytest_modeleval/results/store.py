@@ -12,12 +12,13 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import sqlalchemy as sa
+
+from .schema import tables
 from .tables import JUDGMENT_LISTS, JUDGMENTS, OUTCOMES, REFUSALS
 
 _OUTCOME_COLUMNS = tuple(name for name in OUTCOMES if name != "id")
-_OUTCOME_UPSERT = (f"INSERT INTO outcomes ({', '.join(_OUTCOME_COLUMNS)}) "
-                  f"VALUES ({', '.join('?' * len(_OUTCOME_COLUMNS))}) ON CONFLICT (run_id, test_id) DO UPDATE SET "
-                  + ", ".join(f"{c} = excluded.{c}" for c in _OUTCOME_COLUMNS if c not in ("run_id", "test_id")))
+_OUTCOME_KEY = ("run_id", "test_id")  # a rerun of the same test replaces its row
 FLUSH_ROWS = 200
 FLUSH_SECONDS = 1.0
 
@@ -91,13 +92,16 @@ class Store:
         The write is idempotent (insert or replace by run and test id), so a connection lost
         in the middle is retried once on a new connection before it becomes an error.
         """
-        from .db import DatabaseError
+        from .db import DatabaseError, insert_statement
 
         if self._pending:
+            upsert = insert_statement(self.db.dialect, tables()["outcomes"], _OUTCOME_COLUMNS, _OUTCOME_KEY,
+                                      on_conflict="update").inline()
+            rows = [dict(zip(_OUTCOME_COLUMNS, row)) for row in self._pending]
             for attempt in (1, 2):
                 try:
-                    with self.db.conn:
-                        self.db.executemany(_OUTCOME_UPSERT, self._pending)
+                    with self.db.transaction():
+                        self.db.execute(upsert, rows, many=True)
                     break
                 except DatabaseError:
                     if attempt == 2:
@@ -119,8 +123,10 @@ class Store:
             row[key] = json.dumps(row.get(key) or [])
         row.update(run_id=run_id, suite=payload["suite"], test_id=payload["test_id"], item_id=payload["item_id"],
                    variant=payload["variant"])
-        with self.db.conn:  # a rerun of the same test keeps its last judgment, as outcomes do
-            self.db.execute("DELETE FROM judgments WHERE run_id = ? AND test_id = ?", [run_id, payload["test_id"]])
+        judgments = tables()["judgments"]
+        with self.db.transaction():  # a rerun of the same test keeps its last judgment, as outcomes do
+            self.db.execute(sa.delete(judgments).where(judgments.c.run_id == run_id,
+                                                       judgments.c.test_id == payload["test_id"]))
             self.db["judgments"].insert(row)
 
     def add_rejudgment(self, run_id: int, record: dict) -> None:
@@ -130,10 +136,10 @@ class Store:
         for key in JUDGMENT_LISTS:
             row[key] = json.dumps(row.get(key) or [])
         row.update(judged_in_run_id=run_id, created_at=now())
-        with self.db.conn:
-            self.db.execute("DELETE FROM rejudgments WHERE run_id = ? AND test_id = ? AND judge_hash = ? "
-                            "AND template_sha256 = ?", [row["run_id"], row["test_id"], row["judge_hash"],
-                                                        row["template_sha256"]])
+        rejudgments = tables()["rejudgments"]
+        with self.db.transaction():
+            self.db.execute(sa.delete(rejudgments).where(*(rejudgments.c[key] == row[key] for key in (
+                "run_id", "test_id", "judge_hash", "template_sha256"))))
             self.db["rejudgments"].insert(row)
 
     def add_refusal(self, run_id: int, payload: dict) -> None:
@@ -143,20 +149,24 @@ class Store:
         row["outputs"] = json.dumps(row.get("outputs") or [])
         row.update(run_id=run_id, suite=payload["suite"], test_id=payload["test_id"], item_id=payload["item_id"],
                    variant=payload["variant"])
-        with self.db.conn:
-            self.db.execute("DELETE FROM refusals WHERE run_id = ? AND test_id = ?", [run_id, payload["test_id"]])
+        refusals = tables()["refusals"]
+        with self.db.transaction():
+            self.db.execute(sa.delete(refusals).where(refusals.c.run_id == run_id,
+                                                      refusals.c.test_id == payload["test_id"]))
             self.db["refusals"].insert(row)
 
     def add_variants(self, rows: list[dict]) -> None:
         """Candidate variants; a row another process wrote first (same key) is kept, not duplicated."""
         stamp = now()
-        with self.db.conn:
+        with self.db.transaction():
             for row in rows:
                 self.db["variants"].insert({**row, "created_at": stamp}, ignore=True)
 
     def outcomes(self, run_id: int) -> list[dict]:
         self.flush()
-        return list(self.db["outcomes"].rows_where("run_id = ?", [run_id], order_by="id"))
+        from .runs import rows_of_run
+
+        return rows_of_run(self.db, "outcomes", run_id)
 
     def run(self, run_id: int) -> dict:
         return self.db["runs"].get(run_id)
