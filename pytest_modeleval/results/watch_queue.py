@@ -6,78 +6,88 @@ watchers sharing a DB exactly one wins a claim or a takeover; each returns wheth
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
+from .schema import every, tables
 from .store import now
+
+
+def _change(db, *where, **values) -> int:
+    """One conditional UPDATE of watch_queue in its own transaction; how many rows it changed."""
+    q = tables()["watch_queue"]
+    with db.transaction():
+        return db.execute(sa.update(q).where(*where).values(**values)).rowcount
 
 
 def enqueue(db, model_hash: str, path: str) -> bool:
     """Queue a checkpoint; False when its hash is in the queue already."""
-    with db.conn:
-        return bool(db.conn.execute(
-            "INSERT INTO watch_queue (model_hash, path, status, queued_at, attempts) "
-            "VALUES (?, ?, 'queued', ?, 0) ON CONFLICT DO NOTHING", [model_hash, path, now()]).rowcount)
+    from .db import insert_statement
+
+    q = tables()["watch_queue"]
+    row = {"model_hash": model_hash, "path": path, "status": "queued", "queued_at": now(), "attempts": 0}
+    with db.transaction():
+        return bool(db.execute(insert_statement(db.dialect, q, row, (), on_conflict="nothing").inline()
+                               .values(row)).rowcount)
 
 
 def requeue_failed(db) -> int:
     """Queue the failed checkpoints again, their attempts reset; how many."""
-    with db.conn:
-        return db.conn.execute("UPDATE watch_queue SET status = 'queued', attempts = 0, pid = NULL "
-                               "WHERE status = 'failed'").rowcount
+    q = tables()["watch_queue"]
+    return _change(db, q.c.status == "failed", status="queued", attempts=0, pid=None)
 
 
 def running(db) -> list[dict]:
-    return list(db.query("SELECT * FROM watch_queue WHERE status = 'running'"))
+    q = tables()["watch_queue"]
+    return db.rows(every(q).where(q.c.status == "running"))
 
 
 def next_queued(db) -> dict | None:
     """The oldest queued checkpoint."""
-    rows = list(db.query("SELECT * FROM watch_queue WHERE status = 'queued' ORDER BY id LIMIT 1"))
-    return rows[0] if rows else None
+    q = tables()["watch_queue"]
+    return db.one(every(q).where(q.c.status == "queued").order_by(q.c.id).limit(1))
 
 
 def claim(db, row_id: int, *, pid: int, host: str, lease_until: float) -> bool:
     """Take a queued checkpoint for this watcher's pytest; False when another watcher took it first."""
-    with db.conn:
-        return bool(db.conn.execute(
-            "UPDATE watch_queue SET status = 'running', started_at = ?, attempts = attempts + 1, pid = ?, "
-            "host = ?, lease_until = ? WHERE id = ? AND status = 'queued'",
-            [now(), pid, host, lease_until, row_id]).rowcount)
+    q = tables()["watch_queue"]
+    return bool(_change(db, q.c.id == row_id, q.c.status == "queued", status="running", started_at=now(),
+                        attempts=q.c.attempts + 1, pid=pid, host=host, lease_until=lease_until))
 
 
 def take_over(db, row_id: int, attempts: int, status: str, message: str) -> bool:
     """A dead claim becomes `status` (queued again, or failed); False when another watcher did it first."""
-    with db.conn:
-        return bool(db.conn.execute(
-            "UPDATE watch_queue SET status = ?, pid = NULL, host = NULL, lease_until = NULL, message = ? "
-            "WHERE id = ? AND status = 'running' AND attempts = ?", [status, message, row_id, attempts]).rowcount)
+    q = tables()["watch_queue"]
+    return bool(_change(db, q.c.id == row_id, q.c.status == "running", q.c.attempts == attempts, status=status,
+                        pid=None, host=None, lease_until=None, message=message))
 
 
 def set_pid(db, row_id: int, pid: int) -> None:
-    with db.conn:
-        db.conn.execute("UPDATE watch_queue SET pid = ? WHERE id = ?", [pid, row_id])
+    q = tables()["watch_queue"]
+    _change(db, q.c.id == row_id, pid=pid)
 
 
 def renew(db, row_id: int, lease_until: float) -> None:
     """Extend a running claim's lease."""
-    db.execute("UPDATE watch_queue SET lease_until = ? WHERE id = ? AND status = 'running'", [lease_until, row_id])
+    q = tables()["watch_queue"]
+    db.execute(sa.update(q).where(q.c.id == row_id, q.c.status == "running").values(lease_until=lease_until))
 
 
 def give_back(db, row_id: int) -> None:
     """An interrupted claim goes back to the queue, the attempt not counted."""
-    with db.conn:
-        db.conn.execute("UPDATE watch_queue SET status = 'queued', pid = NULL, attempts = attempts - 1, "
-                        "message = 'interrupted; queued again' WHERE id = ?", [row_id])
+    q = tables()["watch_queue"]
+    _change(db, q.c.id == row_id, status="queued", pid=None, attempts=q.c.attempts - 1,
+            message="interrupted; queued again")
 
 
 def finish(db, row_id: int, status: str, exit_status, run_id, message: str) -> None:
-    with db.conn:
-        db.conn.execute("UPDATE watch_queue SET status = ?, finished_at = ?, exit_status = ?, run_id = ?, "
-                        "pid = NULL, lease_until = NULL, message = ? WHERE id = ?",
-                        [status, now(), exit_status, run_id, message, row_id])
+    q = tables()["watch_queue"]
+    _change(db, q.c.id == row_id, status=status, finished_at=now(), exit_status=exit_status, run_id=run_id, pid=None,
+            lease_until=None, message=message)
 
 
 def recorded_run(db, model_hash: str, since: str) -> dict | None:
     """id and exit_status of the newest finished run of the model started at `since` or later (what a
     claimed checkpoint's pytest managed to record)."""
-    rows = list(db.query("SELECT id, exit_status FROM runs WHERE model_hash = ? AND started_at >= ? "
-                         "AND ended_at IS NOT NULL ORDER BY id DESC LIMIT 1", [model_hash, since]))
-    return rows[0] if rows else None
+    r = tables()["runs"]
+    return db.one(sa.select(r.c.id, r.c.exit_status).where(r.c.model_hash == model_hash, r.c.started_at >= since,
+                                                           r.c.ended_at.is_not(None)).order_by(r.c.id.desc()).limit(1))
