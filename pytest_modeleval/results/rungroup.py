@@ -13,6 +13,10 @@ review (`unreviewed`, `git_dirty`: merge.py `review_of`), so a dirty shard makes
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
+from .schema import every, tables
+
 EVIDENCE = ("judgments", "refusals")
 
 
@@ -28,9 +32,9 @@ class RunGroup:
 
     def shards(self, current: int | None = None) -> tuple[int, dict[int, dict]]:
         """(N, {K: the newest finished run of shard K/N}); `current`, still running, counts as in."""
-        rows = list(self.db.query(
-            "SELECT * FROM runs WHERE model_hash = ? AND run_group = ? AND shard IS NOT NULL AND shard NOT LIKE ? "
-            "ORDER BY id", [self.model_hash, self.group, "group%"]))
+        r = tables()["runs"]
+        rows = self.db.rows(every(r).where(r.c.model_hash == self.model_hash, r.c.run_group == self.group,
+                                           r.c.shard.is_not(None), r.c.shard.not_like("group%")).order_by(r.c.id))
         n, found = 0, {}
         for row in rows:
             if row["ended_at"] is None and row["id"] != current:
@@ -63,14 +67,17 @@ class RunGroup:
         missing = self.missing(current)
         if missing:
             raise RunGroupError(f"{self.describe(current)}: the gates wait for every shard")
+        from .db import insert_statement
+
         self.store.flush()
-        with self.db.conn:
-            claimed = self.db.execute(
-                "INSERT INTO run_groups (model_hash, run_group, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                [self.model_hash, self.group, now()]).rowcount
+        groups = tables()["run_groups"]
+        row = {"model_hash": self.model_hash, "run_group": self.group, "created_at": now()}
+        with self.db.transaction():
+            claimed = self.db.execute(insert_statement(self.db.dialect, groups, row, (), on_conflict="nothing")
+                                      .inline().values(row)).rowcount
         if not claimed:
-            row = next(self.db.query("SELECT run_id FROM run_groups WHERE model_hash = ? AND run_group = ?",
-                                     [self.model_hash, self.group]))
+            row = self.db.one(sa.select(groups.c.run_id).where(groups.c.model_hash == self.model_hash,
+                                                               groups.c.run_group == self.group))
             if row["run_id"] is not None:
                 return row["run_id"]
         return self._build(current, current_status)
@@ -92,27 +99,30 @@ class RunGroup:
             values = [run.get(column) for run in runs if run.get(column) is not None]
             record[column] = sum(values) if values else None
         ids = [run["id"] for run in runs]
-        marks = ", ".join("?" * len(ids))
+        t = tables()
         union = self.store.start_run(record)
-        with self.db.conn:
+        with self.db.transaction():
             self.store.update_run(union, {"started_at": min(run["started_at"] for run in runs), "ended_at": now()})
-            for suite in self.db.query(f"SELECT * FROM suites WHERE run_id IN ({marks}) ORDER BY run_id", ids):
+            s = t["suites"]
+            for suite in self.db.rows(every(s).where(s.c.run_id.in_(ids)).order_by(s.c.run_id)):
                 self.store.add_suite(union, {k: v for k, v in suite.items() if k != "run_id"})
             for table in ("outcomes", *EVIDENCE):
                 rows = [{**{k: v for k, v in row.items() if k != "id"}, "run_id": union} for row in
-                        self.db.query(f"SELECT * FROM {table} WHERE run_id IN ({marks}) ORDER BY id", ids)]
+                        self.db.rows(every(t[table]).where(t[table].c.run_id.in_(ids)).order_by(t[table].c.id))]
                 self.db[table].insert_all(rows)
-            self.db.execute(f"UPDATE runs SET group_run_id = ? WHERE id IN ({marks})", [union, *ids])
-            self.db.execute("UPDATE run_groups SET run_id = ?, n_shards = ? WHERE model_hash = ? AND run_group = ?",
-                            [union, n, self.model_hash, self.group])
+            self.db.execute(sa.update(t["runs"]).where(t["runs"].c.id.in_(ids)).values(group_run_id=union))
+            groups = t["run_groups"]
+            self.db.execute(sa.update(groups).where(groups.c.model_hash == self.model_hash,
+                                                    groups.c.run_group == self.group).values(run_id=union, n_shards=n))
         return union
 
 
 def find_group(db, group: str) -> str:
     """The checkpoint (model hash) whose shards carry this group id; an error when none or several do."""
-    hashes = [row["model_hash"] for row in db.query(
-        "SELECT DISTINCT model_hash FROM runs WHERE run_group = ? AND model_hash IS NOT NULL ORDER BY model_hash",
-        [group])]
+    r = tables()["runs"]
+    hashes = [row["model_hash"] for row in db.rows(
+        sa.select(r.c.model_hash).distinct().where(r.c.run_group == group, r.c.model_hash.is_not(None))
+        .order_by(r.c.model_hash))]
     if not hashes:
         raise RunGroupError(f"there is no run group {group!r} in the results database")
     if len(hashes) > 1:

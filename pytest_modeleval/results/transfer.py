@@ -4,6 +4,10 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
+from .schema import every, tables
+
 BATCH = 2000  # rows per INSERT batch of a copy
 
 
@@ -13,13 +17,11 @@ class CopyError(ValueError):
 
 def table_rows(db, table: str, run_ids: list[int] | None) -> list[dict]:
     """A table's rows for the chosen runs (promotions: those pointing at them; None: every run), in id or run order."""
-    column = "id" if table == "runs" else "run_id"
-    where, params = "", []
+    t = tables()[table]
+    statement = every(t)
     if run_ids is not None:
-        where = f"WHERE {column} IN ({', '.join('?' * len(run_ids))})"
-        params = run_ids
-    order = "id" if table in ("runs", "outcomes", "promotions") else "run_id"
-    return [dict(row) for row in db.query(f"SELECT * FROM {table} {where} ORDER BY {order}", params)]
+        statement = statement.where(t.c["id" if table == "runs" else "run_id"].in_(run_ids))
+    return db.rows(statement.order_by(t.c["id" if table in ("runs", "outcomes", "promotions") else "run_id"]))
 
 
 def copy_history(source, target) -> dict[str, int]:
@@ -33,18 +35,17 @@ def copy_history(source, target) -> dict[str, int]:
                         f"database (a copy never merges two histories)")
     present = source.columns()
     counts = {}
-    with target.conn:
+    with target.transaction():
         for table, spec in TABLES.items():  # runs first: every other table names a run
             columns = [c for c in spec if c in present.get(table, ())]
             if not columns:
                 counts[table] = 0
                 continue
-            quoted = ", ".join(f'"{c}"' for c in columns)
-            cursor = source.execute(f"SELECT {quoted} FROM {table}")
-            insert = f"INSERT INTO {table} ({quoted}) VALUES ({', '.join('?' * len(columns))})"
+            t = tables()[table]
+            cursor = source.execute(sa.select(*(t.c[c] for c in columns)))
             n = 0
             while rows := cursor.fetchmany(BATCH):
-                target.executemany(insert, rows)
+                target.execute(sa.insert(t).inline(), [dict(zip(columns, row)) for row in rows], many=True)
                 n += len(rows)
             counts[table] = n
         target.reset_ids()
