@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from .db import Database, DatabaseError
-from .schema import SCHEMA_TABLE, TYPES, VERSION_TABLE, metadata
+from .schema import SCHEMA_TABLE, TYPES, VERSION_TABLE, metadata, tables
 from .tables import SCHEMA_VERSION, TABLES
 
 HEAD = "0005"  # the newest revision in results/migrations/versions (a test checks it against Alembic's)
@@ -27,22 +29,27 @@ class SchemaError(DatabaseError):
 
 def stored_version(db: Database) -> int | None:
     """The SCHEMA_VERSION that last wrote the DB (None for a new, empty one)."""
-    tables = set(db.table_names())
-    if SCHEMA_TABLE in tables:
-        row = db.execute(f"SELECT version FROM {SCHEMA_TABLE} WHERE id = 1").fetchone()
-        if row:
-            return int(row[0])
+    present = set(db.table_names())
+    if SCHEMA_TABLE in present:
+        schema = tables()[SCHEMA_TABLE]
+        version = db.scalar(sa.select(schema.c.version).where(schema.c.id == 1))
+        if version is not None:
+            return int(version)
     if db.dialect == "sqlite":
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        return int(version) if version or "runs" in tables else None
+        version = db.scalar(sa.text("PRAGMA user_version"))
+        return int(version) if version or "runs" in present else None
     return None
 
 
 def current_revision(db: Database) -> str | None:
     if VERSION_TABLE not in db.table_names():
         return None
-    row = db.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchone()
-    return row[0] if row else None
+    return db.scalar(sa.select(_version_table().c.version_num))
+
+
+def _version_table():
+    """Alembic's version table, as much of it as is read here."""
+    return sa.table(VERSION_TABLE, sa.column("version_num"))
 
 
 def known_revisions() -> set[str]:
@@ -92,19 +99,25 @@ def upgrade(db: Database) -> None:
     try:
         with db.engine.begin() as connection:
             if db.dialect == "postgresql":
-                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
+                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(LOCK_KEY)))
             config.attributes["connection"] = connection
             # a DB from before the migrations (no version table) is adopted by the baseline revision,
             # which creates only the tables it lacks; its columns are completed below
             command.upgrade(config, "head")
             metadata().create_all(connection, checkfirst=True)  # a table new in TABLES (additive)
-            for table, name, kind in missing_columns_on(connection):
-                sql_type = TYPES[kind]().compile(dialect=connection.dialect)
-                connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
-            connection.exec_driver_sql(f"DELETE FROM {SCHEMA_TABLE}")
-            connection.exec_driver_sql(f"INSERT INTO {SCHEMA_TABLE} (id, version) VALUES (1, {SCHEMA_VERSION})")
-            if db.dialect == "sqlite":
-                connection.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            missing = missing_columns_on(connection)
+            if missing:
+                from alembic.operations import Operations
+                from alembic.runtime.migration import MigrationContext
+
+                operations = Operations(MigrationContext.configure(connection))
+                for table, name, kind in missing:
+                    operations.add_column(table, sa.Column(name, TYPES[kind]))
+            schema = tables()[SCHEMA_TABLE]
+            connection.execute(sa.delete(schema))
+            connection.execute(sa.insert(schema).values(id=1, version=SCHEMA_VERSION))
+            if db.dialect == "sqlite":  # a PRAGMA takes no parameters: the constant of tables.py
+                connection.execute(sa.text(f"PRAGMA user_version = {int(SCHEMA_VERSION)}"))
     except SchemaError:
         raise
     except Exception as exc:  # noqa: BLE001
@@ -116,9 +129,6 @@ def upgrade(db: Database) -> None:
 
 def missing_columns_on(connection) -> list[tuple[str, str, type]]:
     """missing_columns, read through the migrating connection (it sees the tables just created)."""
-    import sqlalchemy as sa
-
-
     inspector = sa.inspect(connection)
     present = set(inspector.get_table_names())
     out = []
