@@ -64,7 +64,8 @@ class Pairwise:
         asks = [Ask(rendered, GenerateRequest(rendered, max_tokens=self.max_tokens, seed=ctx.seed))]
         reference = None
         if self.reference == PRODUCTION:
-            reference = ctx.production_answer(ctx.suite, item)
+            stored = ctx.provided.get("production_answer")  # the judge feature's (judge/run.py planning)
+            reference = stored(ctx.suite, item) if stored is not None else None
             if reference is None:
                 text = ctx.render(prompt, "reference")
                 asks.append(Ask(text, GenerateRequest(text, max_tokens=self.max_tokens, seed=ctx.seed),
@@ -80,7 +81,7 @@ class Pairwise:
         template = self.template()
         judgment = yield from judge_pair(ctx, template, question, candidate, reference, first,
                                          self.both_orders, self.retries, self.judge_max_tokens,
-                                         baseline=to_rejudge(ctx, item, "pairwise", template))
+                                         baseline=baseline_of(ctx, item, "pairwise", template))
         return judgment
 
 
@@ -112,11 +113,19 @@ class Graded:
         question = question_text(fill(self.question, item) if self.question is not None else prompt)
         template = self.template()
         judgment = yield from judge_rating(ctx, template, question, candidate, self.retries,
-                                           self.judge_max_tokens, baseline=to_rejudge(ctx, item, "rating", template))
+                                           self.judge_max_tokens, baseline=baseline_of(ctx, item, "rating", template))
         return judgment
 
 
 JUDGED = (Pairwise, Graded)
+
+
+def baseline_of(ctx, item, kind: str, template) -> dict | None:
+    """The baseline's judgment of this item to judge again (rejudge.to_rejudge), when the run's judge feature
+    provides the baseline's judgments to planning (judge/run.py `planning`); None in a context without them."""
+    if "baseline_judgment" not in ctx.provided:
+        return None
+    return to_rejudge(ctx, item, kind, template)
 
 
 def judge_pair(ctx, template, question: str, candidate: str, reference: str, first: str, both_orders: bool,

@@ -10,16 +10,15 @@ from __future__ import annotations
 import pytest
 
 from . import templates
-from .declare import judge_pair, judge_rating
+from .declare import baseline_of, judge_pair, judge_rating
 from .judgment import JudgeError, Judgment
-from .rejudge import to_rejudge
 
 
 class Judge:
-    """The --judge model as a test sees it."""
+    """The --judge model as a test sees it: its steps run through the run's planner (runtime/planner.py)."""
 
-    def __init__(self, session, ctx, item):
-        self._session = session
+    def __init__(self, planner, ctx, item):
+        self._planner = planner
         self._ctx = ctx
         self._item = item
         self._request = None
@@ -38,7 +37,7 @@ class Judge:
         first = "A" if self._ctx.rng(self._item).random() < 0.5 else "B"
         return self._finish(judge_pair(self._ctx, template, question_text(question), str(candidate),
                                        str(reference), first, both_orders, retries, max_tokens,
-                                       baseline=to_rejudge(self._ctx, self._item, "pairwise", template)))
+                                       baseline=baseline_of(self._ctx, self._item, "pairwise", template)))
 
     def grade(self, question, answer: str, *, rubric: str | None = None, scale: int = 10, reasoning: bool = True,
               retries: int = 2, max_tokens: int = 512) -> Judgment:
@@ -47,13 +46,13 @@ class Judge:
 
         template = templates.rating(rubric, scale=scale, reasoning=reasoning)
         return self._finish(judge_rating(self._ctx, template, question_text(question), str(answer), retries,
-                                         max_tokens, baseline=to_rejudge(self._ctx, self._item, "rating", template)))
+                                         max_tokens, baseline=baseline_of(self._ctx, self._item, "rating", template)))
 
     def _finish(self, steps) -> Judgment:
         from ..runtime.planner import Planned
 
         planned = Planned(steps)
-        self._session.planner.execute([planned])
+        self._planner.execute([planned])
         return recorded(self._request, planned.value)
 
 
@@ -64,24 +63,19 @@ class _Anonymous:
         self.id, self.variant = nodeid, 0
 
 
-def judge_for(request) -> Judge:
-    from ..stash import SESSION_KEY
+def judge_for(request, pool, planner) -> Judge:
+    """The judge of this test: `pool` (runtime/pool.py) knows whether the run has one, `planner` runs its steps."""
     from ..suite import MARK
 
-    session = request.config.stash.get(SESSION_KEY, None)
-    if session is None:
-        from ..suite import NO_MODEL_REASON
-
-        pytest.skip(NO_MODEL_REASON)
-    if session.roles.judge is None:
+    if pool.judge is None:
         from ..suite import NO_JUDGE_REASON
 
         pytest.skip(NO_JUDGE_REASON)
     marker = request.node.get_closest_marker(MARK)
     spec = marker.args[0] if marker else None
     item = getattr(getattr(request.node, "callspec", None), "params", {}).get("item") or _Anonymous(request.node.nodeid)
-    ctx = session.planner.context(spec.name if spec else request.node.nodeid, bool(spec and spec.chat))
-    judge = Judge(session, ctx, item)
+    ctx = planner.context(spec.name if spec else request.node.nodeid, bool(spec and spec.chat))
+    judge = Judge(planner, ctx, item)
     judge._request = request
     return judge
 

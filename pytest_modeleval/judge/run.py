@@ -2,8 +2,10 @@
 
 Lives in the controller process (under pytest-xdist the reports carry each judgment across),
 so the gates, the terminal summary and the suites table all read the same records. A run feature
-(runtime/features.py): it compares judged suites with the baseline under one judge and leaves out
-the verdicts of a judge not validated against human labels, in a session's gates and a recorded run's.
+(runtime/features.py): while planning it provides the judge's identity, the baseline's judgments to
+re-judge and the production checkpoint's answers; it records the judge in the run record; it compares
+judged suites with the baseline under one judge and leaves out the verdicts of a judge not validated
+against human labels, in a session's gates and a recorded run's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ class RunJudgments(RunFeature):
         self.db = db
         self.min_kappa = min_kappa
         self.judge_self = judge_self  # the model under evaluation judges itself (said in the summary)
+        self.pool = None  # a session's runtime/pool.py ModelPool: the judge, the production answers
+        self.baseline: str | None = None  # --baseline, for the judgments to re-judge
         self.by_suite: dict[str, list[dict]] = {}
         self.rejudged: dict[str, list[dict]] = {}  # suite -> the baseline's answers judged by this run's judge
         self._trusts = None
@@ -26,7 +30,11 @@ class RunJudgments(RunFeature):
 
     @classmethod
     def for_run(cls, run: RunContext) -> RunJudgments:
-        return cls(run.settings.db, run.settings.judge_min_kappa, run.judge_self)
+        judge, model = getattr(run.pool, "judge", None), getattr(run.pool, "resolved", None)
+        judgments = cls(run.settings.db, run.settings.judge_min_kappa,
+                        judge is not None and model is not None and judge.sha256 == model.sha256)
+        judgments.pool, judgments.baseline = run.pool, run.settings.baseline
+        return judgments
 
     @classmethod
     def from_recorded(cls, store, run_id: int, rows, settings) -> RunJudgments:
@@ -52,6 +60,26 @@ class RunJudgments(RunFeature):
         return bool(self.by_suite)
 
     # --- the run feature ------------------------------------------------------------------------
+    def planning(self, rules) -> dict:
+        """For the judged declarations (declare.py): the judge's hash, recorded with each judgment; the
+        baseline's judgments made by another judge, judged again (rejudge.py) for a gate that compares them;
+        the production checkpoint's stored answers (reference="production")."""
+        if self.pool is None:
+            return {}
+        from .rejudge import BaselineAnswers
+
+        judge = self.pool.judge
+        return {"judge_hash": judge.sha256 if judge else "",
+                "baseline_judgment": BaselineAnswers(self.db, self.baseline, rules),
+                "production_answer": self.pool.production_answer}
+
+    def run_fields(self) -> dict:
+        """The judge in the run record, and whether it is the model under evaluation (--judge-allow-self)."""
+        judge = getattr(self.pool, "judge", None)
+        if judge is None:
+            return {}
+        return {"judge_ref": judge.ref, "judge_hash": judge.sha256, "judge_self": int(self.judge_self)}
+
     def payload(self, item) -> dict:
         return {"judgment": item.stash.get(JUDGMENT_KEY, None),
                 "baseline_judgment": item.stash.get(BASELINE_JUDGMENT_KEY, None)}

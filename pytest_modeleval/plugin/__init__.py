@@ -1,7 +1,10 @@
 """pytest entry point (the `pytest11` plugin): options, configuration, and the plugins it registers.
 
-A project with the plugin installed pays for this module only; models, torch and the
-database are touched when a run actually names a model.
+The composition root of a pytest run: when a model is named it builds the model pool (runtime/pool.py)
+with the `pytest_modeleval_make_engine` hook as its engine factory, gathers the run features from the
+`pytest_modeleval_features` hook, and registers the session (session.py), its terminal output
+(terminal.py) and the gate keeper (gatekeeper.py). A project with the plugin installed pays for this
+module only; models, torch and the database are touched when a run actually names a model.
 """
 
 from __future__ import annotations
@@ -36,6 +39,14 @@ def pytest_addhooks(pluginmanager):
 
 def pytest_addoption(parser):
     cfg.add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_modeleval_features(config):
+    """The package's own run features, first (builtin_features.py); a plugin's or conftest's come after."""
+    from ..builtin_features import builtin_features
+
+    return list(builtin_features())
 
 
 def pytest_configure(config):
@@ -81,14 +92,39 @@ def pytest_configure(config):
     config.stash[COLLECTOR_KEY] = collector
     config.pluginmanager.register(collector, "modeleval-collector")
     if resolved is not None:
-        from .session import EvalSession
-
-        session = EvalSession(config, settings, resolved, collector.suite_meta, judge=judge_model, audit=audit,
-                              project=project)
-        config.stash[SESSION_KEY] = session
-        config.pluginmanager.register(session, "modeleval-session")
+        session = _register_session(config, settings, resolved, judge_model, collector, audit, project)
         if settings.gate_mode != "off":
             _register_gates(config, settings, session, project, audit)
+
+
+def _register_session(config, settings, resolved, judge_model, collector, audit, project):
+    """The model pool, the run features, the session and its terminal output, wired together."""
+    import time
+
+    from ..runtime.pool import ModelPool
+    from .session import EvalSession
+    from .terminal import EvalTerminal
+
+    # xdist workers get the controller's start (pytest_configure_node), so each counts what a peer computed in
+    # this run as computed, not as a cache hit
+    worker = getattr(config, "workerinput", None)
+    started = worker.get("modeleval_started", time.time()) if worker is not None else time.time()
+    terminal = EvalTerminal(config, settings, resolved)
+
+    def make_engine(model, model_settings):
+        return config.hook.pytest_modeleval_make_engine(resolved=model, settings=model_settings)
+
+    pool = ModelPool(resolved, settings, make_engine, judge=judge_model, shared=worker is not None,
+                     run_started=started if worker is not None else None, progress=terminal.progress,
+                     say=terminal.say)
+    features = [cls for listed in config.hook.pytest_modeleval_features(config=config) for cls in listed]
+    session = EvalSession(config, settings, pool, collector.suite_meta, feature_classes=features, audit=audit,
+                          project=project, started=started)
+    terminal.session = session
+    config.stash[SESSION_KEY] = session
+    config.pluginmanager.register(session, "modeleval-session")
+    config.pluginmanager.register(terminal, "modeleval-terminal")
+    return session
 
 
 def _load_audit(settings):
@@ -160,6 +196,9 @@ def pytest_unconfigure(config):
         if plugin is not None:
             del config.stash[key]
             config.pluginmanager.unregister(plugin)
+    terminal = config.pluginmanager.get_plugin("modeleval-terminal")
+    if terminal is not None:
+        config.pluginmanager.unregister(terminal)
     _open_configs -= 1
     if _open_configs == 0:
         _shut_engines_down()

@@ -1,6 +1,7 @@
 """The fixtures a suite's test asks for: model, completion, loglikelihoods, choice, judge, judgment, refusal,
-sandbox, record_score and record_metric. Each reads the session from `config.stash`; nothing heavy is
-imported until a test asks.
+sandbox, record_score and record_metric. Each finds the run in `config.stash` and takes what it needs of it:
+the model pool (runtime/pool.py) and the planner (runtime/planner.py), never the session's other state;
+nothing heavy is imported until a test asks.
 """
 
 from __future__ import annotations
@@ -11,25 +12,55 @@ from ..stash import SESSION_KEY
 from ..suite import MARK, NO_MODEL_REASON
 
 
+def _run(request):
+    """The session of a model run, or a skip: without --model no test of a suite runs."""
+    session = request.config.stash.get(SESSION_KEY, None)
+    if session is None:
+        pytest.skip(NO_MODEL_REASON)
+    return session
+
+
+def call_log(node):
+    """The test's log of prompts, answers and usage that becomes its outcome row."""
+    from ..runtime.handle import CallLog
+    from ..stash import LOG_KEY
+
+    log = node.stash.get(LOG_KEY, None)
+    if log is None:
+        log = node.stash[LOG_KEY] = CallLog()
+    return log
+
+
 @pytest.fixture
 def model(request):
     """The model under evaluation (the --model reference), bound to the calling suite's settings."""
     from ..runtime.handle import Model
 
-    session = request.config.stash.get(SESSION_KEY, None)
-    if session is None:
-        pytest.skip(NO_MODEL_REASON)
+    pool = _run(request).pool
     spec = getattr(request.node.get_closest_marker(MARK), "args", [None])[0]
-    return Model(session.predictor, session.resolved, session.call_log(request.node),
-                 chat=bool(spec and spec.chat), seed=session.settings.seed, truncate=bool(spec and spec.truncate))
+    return Model(pool.predictor(), pool.resolved, call_log(request.node), chat=bool(spec and spec.chat),
+                 seed=pool.settings.seed, truncate=bool(spec and spec.truncate))
 
 
 def planned_value(request, wanted: type, fixture: str):
     """This test's declared result, running the whole plan (every collected item) on first use."""
-    session = request.config.stash.get(SESSION_KEY, None)
-    if session is None:
-        pytest.skip(NO_MODEL_REASON)
-    return session.planned_value(request, wanted, fixture)
+    return planned_result(request, _run(request).planner, wanted, fixture)
+
+
+def planned_result(request, planner, wanted: type, fixture: str):
+    """This test's declared result from the planner; its model calls go into the test's call log."""
+    marker = request.node.get_closest_marker(MARK)
+    declared = marker.args[0].request if marker else None
+    if not isinstance(declared, wanted):
+        names = " or ".join(f"modeleval.{w.__name__}(...)" for w in (wanted if isinstance(wanted, tuple) else (wanted,)))
+        raise pytest.UsageError(f"{request.node.nodeid}: the `{fixture}` fixture needs a suite declared with "
+                                f"request={names}")
+    planned = planner.result(request.node, request.session.items)
+    value = planned.value  # raises the planning or engine error, which makes this test an error
+    log = call_log(request.node)
+    for prompt, prediction in zip(planned.prompts, planned.predictions):
+        log.add(prompt, prediction)
+    return value
 
 
 @pytest.fixture
@@ -94,7 +125,8 @@ def judge(request):
     """The judge model (--judge): judge.compare(question, candidate, reference) and judge.grade(question, answer)."""
     from ..judge.fixture import judge_for
 
-    return judge_for(request)
+    session = _run(request)
+    return judge_for(request, session.pool, session.planner)
 
 
 @pytest.fixture
@@ -102,7 +134,7 @@ def judgment(request):
     """The judge's decision about this item's declared answer (modeleval.Pairwise or modeleval.Graded)."""
     from ..judge.declare import JUDGED
     from ..judge.fixture import recorded
-    from ..runtime.roles import NoProduction
+    from ..runtime.pool import NoProduction
 
     try:
         value = planned_value(request, JUDGED, "judgment")

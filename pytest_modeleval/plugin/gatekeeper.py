@@ -134,7 +134,7 @@ class GateKeeper:
             return None
         union = group.union(current=run_id, current_status=status)  # this shard's row is not closed yet
         self.report, _, union_run = gate_recorded(store, union, self.settings.baseline, self.rules, self.overrides,
-                                                  self.settings)
+                                                  self.settings, features=self.eval_session.feature_classes)
         if union_run.get("unreviewed") is not None:  # what promotion reads: every shard's files, not only this one's
             from ..gates.reviewed import parse
 

@@ -1,30 +1,30 @@
-"""The eval session: engine, run record, outcome classification, recording and summary.
+"""The eval session: the run record, outcome classification and recording.
 
 Registered in pytest_configure only when a model is named, so a session without evals
 has none of these per-test hooks. Under pytest-xdist every process classifies its own
-reports; only the controller (or a plain single process) writes the database and prints
-the summary, from the outcome payload each report carries across; a DB that stops taking writes stops
-the recording, not the run (results/recorder.py), and the run then exits 3. The features that add to a
-run (the judge, the red team, contamination: runtime/features.py) are a list it loops over.
+reports; only the controller (or a plain single process) writes the database, from the
+outcome payload each report carries across; a DB that stops taking writes stops the
+recording, not the run (results/recorder.py), and the run then exits 3. The models it runs
+are in the pool (runtime/pool.py), the plan in the planner (runtime/planner.py), what it shows
+in the terminal plugin (terminal.py). The features that add to a run (runtime/features.py: the
+package's own and a third party's, from the `pytest_modeleval_features` hook) are a list it loops
+over; it names none.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from ..config import Settings
-from ..dburl import is_url, redact, redact_text
-from ..engines.factory import engine_name
-from ..engines.factory import header as engine_header
-from ..engines.factory import vllm_version
+from ..dburl import redact_text
+from ..engines.factory import engine_name, vllm_version
 from ..items import Item
-from ..results.summary import SuiteTally, format_metrics, format_table
+from ..results.summary import SuiteTally
 from ..runtime.handle import CallLog
-from ..stash import AGGREGATIONS_KEY, LOG_KEY, METRICS_KEY, P_CORRECT_KEY, SANDBOX_KEY, SCORE_KEY
+from ..stash import AGGREGATIONS_KEY, LOG_KEY, METRICS_KEY, P_CORRECT_KEY, SCORE_KEY
 from ..suite import MARK
 
 NOT_RECORDED = pytest.ExitCode.INTERNAL_ERROR
@@ -37,60 +37,33 @@ def _payload_of(report) -> dict | None:
 
 
 class EvalSession:
-    def __init__(self, config: pytest.Config, settings: Settings, resolved, suite_meta: dict[str, dict],
-                 judge=None, audit=None, project=None):
+    def __init__(self, config: pytest.Config, settings: Settings, pool, suite_meta: dict[str, dict],
+                 feature_classes=(), audit=None, project=None, started: float | None = None):
         from ..config import Project
-        from ..runtime.features import RunContext, session_features
-        from ..runtime.roles import Roles
+        from ..runtime.features import RunContext, session_features, unique
 
         self.config = config
         self.settings = settings
-        self.resolved = resolved
+        self.pool = pool  # runtime/pool.py: the engines and predictors of the model, the judge, the reference
+        self.resolved = pool.resolved
         self.suite_meta = suite_meta  # filled by the collector
         self.is_worker = hasattr(config, "workerinput")
         self.tallies: dict[str, SuiteTally] = {}
         self.store = None
         self.recorder = None  # results/recorder.py: the store's writes, stopped at the first that fails
         self.run_id: int | None = None
-        self._engine = None
-        self._engine_error: Exception | None = None
-        self._engine_lock = threading.Lock()
         self._recorded_suites: set[str] = set()
         self._engine_recorded = False
-        self._sandbox_recorded = False
-        self._predictor = None
         self._planner = None
-        self._last_progress = -10.0
         project = project if project is not None else Project.read(config.rootpath / "pyproject.toml")
-        self.price = _price(project, resolved)
-        self.roles = Roles(self, judge)  # the judge and the production checkpoint, loaded on first need
-        judge_self = judge is not None and judge.sha256 == resolved.sha256
-        # the judge, the red team, contamination (and the audit): filled in the controller
-        self.features = session_features(RunContext(settings, config.rootpath, audit, judge_self))
+        self.price = _price(project, self.resolved)
+        # the judge, the red team, contamination, the sandbox, a plugin's: filled in the controller
+        self.feature_classes = unique(feature_classes)
+        self.features = session_features(self.feature_classes, RunContext(settings, config.rootpath, audit, pool))
         self.gate_rules = None  # gates.rules.GateConfig when the gates are on (set by the plugin)
         # When the run started: xdist workers get the controller's (pytest_configure_node), so each counts
         # what a peer computed in this run as computed, not as a cache hit.
-        self.started = getattr(config, "workerinput", {}).get("modeleval_started", time.time())
-
-    # --- predictions -------------------------------------------------------------------------------
-    @property
-    def predictor(self):
-        """Cache + engine, shared by the planner and imperative calls; under xdist workers share the cache."""
-        if self._predictor is None:
-            from ..dburl import redact
-            from ..runtime.cache.store import PredictionCache
-            from ..runtime.predictor import Predictor
-
-            try:
-                cache = PredictionCache(self.settings.cache_db, self.settings.cache, self.settings.cache_lease)
-            except Exception as exc:  # noqa: BLE001
-                raise pytest.UsageError(f"--eval-cache-db {redact(self.settings.cache_db)}: cannot open the "
-                                        f"prediction cache: {exc}") from None
-            # xdist workers share the cache file; on a shared server every process may have peers
-            self._predictor = Predictor(self.engine, cache, self.resolved.sha256, self.settings.batch_size,
-                                        shared=self.is_worker or cache.shared, progress=self._progress,
-                                        run_started=self.started if self.is_worker else None)
-        return self._predictor
+        self.started = started if started is not None else time.time()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node):
@@ -99,110 +72,38 @@ class EvalSession:
 
     @property
     def planner(self):
+        """The plan of every declared request, built on first need with what the features provide to planning."""
         if self._planner is None:
-            from ..judge.rejudge import BaselineAnswers
+            from ..runtime.features import planning_values
             from ..runtime.planner import Planner
 
-            self._planner = Planner(self.predictor_for, self.render_for, self.settings.seed,
-                                    self.roles.production_answer,
-                                    judge_hash=self.roles.judge.sha256 if self.roles.judge else "",
-                                    baseline_judgment=BaselineAnswers(self.settings.db, self.settings.baseline,
-                                                                      self.gate_rules))
+            self._planner = Planner(self.pool.predictor, self.pool.render, self.settings.seed,
+                                    **planning_values(self.features, self.gate_rules))
         return self._planner
 
-    def call_log(self, node) -> CallLog:
-        """The test's log of prompts, answers and usage that becomes its outcome row."""
-        log = node.stash.get(LOG_KEY, None)
-        if log is None:
-            log = node.stash[LOG_KEY] = CallLog()
-        return log
-
     def planned_value(self, request, wanted: type, fixture: str):
-        """This test's declared result, running the whole plan (every collected item) on first use."""
-        marker = request.node.get_closest_marker(MARK)
-        declared = marker.args[0].request if marker else None
-        if not isinstance(declared, wanted):
-            names = " or ".join(f"modeleval.{w.__name__}(...)" for w in (wanted if isinstance(wanted, tuple) else (wanted,)))
-            raise pytest.UsageError(f"{request.node.nodeid}: the `{fixture}` fixture needs a suite declared with "
-                                    f"request={names}")
-        planned = self.planner.result(request.node, request.session.items)
-        value = planned.value  # raises the planning or engine error, which makes this test an error
-        log = self.call_log(request.node)
-        for prompt, prediction in zip(planned.prompts, planned.predictions):
-            log.add(prompt, prediction)
-        return value
+        """This test's declared result (fixtures.py `planned_value`; ready suites call it through the session)."""
+        from .fixtures import planned_result
 
-    def predictor_for(self, role: str):
-        """The predictor of the model in a role: "model" (under evaluation), "judge" or "reference"."""
-        return self.predictor if role == "model" else self.roles.predictor(role)
+        return planned_result(request, self.planner, wanted, fixture)
 
-    def render_for(self, prompt, chat: bool, role: str = "model") -> str:
-        engine = self.engine() if role == "model" else self.roles.engine(role)
-        return engine.render(prompt, chat)
-
-    def _progress(self, kind: str, done: int, total: int, elapsed: float) -> None:
-        """One line per batch at most every 5 s (and at the end): requests/s and ETA."""
-        if total <= self.settings.batch_size:  # one batch: nothing to wait for, nothing to report
-            return
-        now = time.monotonic()
-        if done < total and now - self._last_progress < 5.0:
-            return
-        self._last_progress = now
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = (total - done) / rate if rate > 0 else 0.0
-        state = f"ETA {eta:.0f} s" if done < total else f"done in {elapsed:.1f} s"
-        self._say(f"modeleval: {kind} {done}/{total} requests computed, {rate:.1f}/s, {state}")
-
-    def _say(self, line: str) -> None:
-        """A line on the terminal, also from inside a test's setup (where the plan runs)."""
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        capture = self.config.pluginmanager.get_plugin("capturemanager")
-        if reporter is None or capture is None or self.is_worker:
-            return
-        with capture.global_and_fixture_disabled():
-            reporter.ensure_newline()
-            reporter.write_line(line)
-
-    # --- engine --------------------------------------------------------------------------------
-    def engine(self):
-        """The session's engine, built on first use; a failed load is remembered, not retried per test."""
-        with self._engine_lock:
-            if self._engine is None and self._engine_error is None:
-                try:
-                    self._engine = self.config.hook.pytest_modeleval_make_engine(
-                        resolved=self.resolved, settings=self.settings)
-                    if self._engine is None:
-                        from ..engines.base import EngineError
-                        raise EngineError(f"no engine can run model {self.resolved.ref!r} "
-                                          f"(kind {self.resolved.kind})")
-                    if hasattr(self._engine, "describe"):  # where the Ray engine's replicas run, once ready
-                        self._say(f"modeleval: {self._engine.describe()}")
-                except Exception as exc:  # noqa: BLE001 - reported to every test that needs the model
-                    self._engine_error = exc
-            if self._engine_error is not None:
-                raise self._engine_error
-            return self._engine
-
+    # --- the engine hook's built-in implementation ------------------------------------------------
     @pytest.hookimpl(trylast=True)
     def pytest_modeleval_make_engine(self, resolved, settings):
         from ..engines.factory import load_engine
 
         return load_engine(resolved, settings)
 
-    # --- header and run record -----------------------------------------------------------------
-    def pytest_report_header(self, config):
-        s = self.settings
-        limit = f", limit {s.limit}" if s.limit else ""
-        return [f"modeleval: model {self.resolved.describe()}",
-                f"modeleval: sha256:{self.resolved.sha256}",
-                f"modeleval: {engine_header(self.resolved.kind, s)}",
-                f"modeleval: db {_show(s.db, config.rootpath)}, seed {s.seed}{limit}"] + _ray_header(s) + \
-            _sandbox_header(s)
-
+    # --- the run record ---------------------------------------------------------------------------
     def pytest_sessionstart(self, session):
         if self.config.option.collectonly:
             return
-        self.predictor  # opens the prediction cache now: a bad --eval-cache-db is a usage error, not N test errors
+        from ..runtime.pool import CacheUnavailable
+
+        try:  # opens the prediction cache now: a bad --eval-cache-db is a usage error, not N test errors
+            self.pool.predictor()
+        except CacheUnavailable as exc:
+            raise pytest.UsageError(str(exc)) from None
         if self.is_worker:
             return
         from ..results.recorder import Recorder
@@ -231,24 +132,16 @@ class EvalSession:
             "shard": "{}/{}".format(*self.settings.shard) if self.settings.shard else None,
             "run_group": self.settings.run_group if self.settings.shard else None,
             "cache_mode": self.settings.cache,
-            **self._judge_fields(),
             **{k: v for feature in self.features for k, v in feature.run_fields().items()},
             "settings": {k: redact_text(str(v)) if isinstance(v, (Path, str)) else v
                          for k, v in vars(self.settings).items() if k != "sources"},
         })
 
-    def _judge_fields(self) -> dict:
-        judge = self.roles.judge
-        if judge is None:
-            return {}
-        return {"judge_ref": judge.ref, "judge_hash": judge.sha256,
-                "judge_self": int(judge.sha256 == self.resolved.sha256)}
-
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session, exitstatus):
-        if self._predictor is not None:
-            self._predictor.cache.close()
-        _close_ray(self._engine)
+        from ..runtime.features import records_of
+
+        self.pool.close()
         if self.recorder is not None and self.run_id is not None:
             from ..gates import GATES_FAILED
 
@@ -257,7 +150,7 @@ class EvalSession:
             completed = session.exitstatus in finished
             record = self.recorder.write  # after a failed write: skipped, and named under the summary
             for feature in self.features:
-                record(_records_of(feature), feature.record, self.store, self.run_id, completed)
+                record(records_of(feature), feature.record, self.store, self.run_id, completed)
             record("the run's end", self.store.update_run, self.run_id, self.usage_totals())
             record("the run's end", self.store.finish_run, self.run_id, int(session.exitstatus))
             self.recorder.close()  # in-process sessions (pytester, notebooks) would otherwise leak it
@@ -295,9 +188,9 @@ class EvalSession:
             "metrics": metrics, "metric_aggregations": item.stash.get(AGGREGATIONS_KEY, None),
             "duration": report.duration, **(log.as_record() if log else CallLog().as_record()),
             "suite_meta": self.suite_meta.get(marker.args[0].name),
-            "engine": _engine_fields(self._engine), "sandbox": item.stash.get(SANDBOX_KEY, None),
+            "engine": _engine_fields(self.pool.loaded),
         }
-        for feature in self.features:  # a judgment, a refusal, ...
+        for feature in self.features:  # a judgment, a refusal, the sandbox used, ...
             report.modeleval.update(feature.payload(item))
         # On the item too: reports copy the item's list, and junitxml reads the teardown report's.
         properties = [("modeleval_outcome", outcome)] + ([("modeleval_score", score)] if score is not None else [])
@@ -305,18 +198,9 @@ class EvalSession:
         report.user_properties.extend(properties)
         return report
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_report_teststatus(self, report, config):
-        payload = _payload_of(report)
-        if payload is None:
-            return None
-        if payload["outcome"] == "wrong":
-            return "wrong", "W", ("WRONG", {"yellow": True})
-        if payload["outcome"] == "error" and report.when == "call":
-            return "error", "E", ("ERROR", {"red": True})
-        return None
-
     def pytest_runtest_logreport(self, report):
+        from ..runtime.features import records_of
+
         payload = _payload_of(report)
         if payload is None or self.is_worker:
             return
@@ -338,45 +222,11 @@ class EvalSession:
         if payload.get("engine") and not self._engine_recorded:
             record("the engine", self.store.update_run, self.run_id, payload["engine"])
             self._engine_recorded = True
-        if payload.get("sandbox") and not self._sandbox_recorded:
-            record("the sandbox", self.store.update_run, self.run_id, {"sandbox": payload["sandbox"]})
-            self._sandbox_recorded = True
         self.recorder.add_outcome(self.run_id, payload)
         for feature in self.features:
-            record(_records_of(feature), feature.record_outcome, self.store, self.run_id, payload)
+            record(records_of(feature), feature.record_outcome, self.store, self.run_id, payload)
 
-    # --- summary -------------------------------------------------------------------------------
-    def pytest_terminal_summary(self, terminalreporter):
-        if not self.tallies:
-            return
-        tr = terminalreporter
-        tr.write_sep("=", "modeleval summary")
-        where = f" -> run {self.run_id} in {_show(self.settings.db, self.config.rootpath)}" if self.run_id else ""
-        tr.write_line(f"model {self.resolved.ref} sha256:{self.resolved.short}{where}")
-        for line in format_table(self.tallies):
-            tr.write_line(line)
-        for line in format_metrics(self.tallies):
-            tr.write_line(line)
-        for feature in self.features:
-            for line in feature.summary_lines():
-                text, markup = (line, {}) if isinstance(line, str) else line
-                tr.write_line(text, **markup)
-        totals = self.usage_totals()
-        hit_rate = totals["cache_hits"] / totals["requests"] if totals["requests"] else 0.0
-        cost = "" if totals["estimated_cost_usd"] is None else f"; estimated cost ${totals['estimated_cost_usd']:.4f}"
-        tr.write_line(f"{totals['requests']} requests, {100 * hit_rate:.1f}% from cache; tokens computed "
-                      f"{totals['new_prompt_tokens']} in / {totals['new_completion_tokens']} out{cost}")
-
-    @pytest.hookimpl(specname="pytest_terminal_summary", wrapper=True, tryfirst=True)
-    def pytest_terminal_summary_not_recorded(self, terminalreporter):  # pytest reads only pytest_* names
-        """The last word, after the gates: what the results DB lacks when a write failed, and the exit status."""
-        try:
-            return (yield)
-        finally:
-            if self.recorder is not None and self.recorder.failed:
-                terminalreporter.write_line(f"modeleval: {self.recorder.describe()}; this run cannot be promoted "
-                                            f"(exit status {int(NOT_RECORDED)})", red=True, bold=True)
-
+    # --- totals ----------------------------------------------------------------------------------
     def usage_totals(self) -> dict:
         """Run totals for the summary and the runs table."""
         from ..cost import estimate
@@ -405,48 +255,6 @@ def _classify(report, call) -> str | None:
     return "error"
 
 
-def _records_of(feature) -> str | None:
-    """How a feature's rows are named when they were not written ("judgments" for RunJudgments); None when
-    it has nothing to record."""
-    return type(feature).__name__.removeprefix("Run").lower() if feature else None
-
-
-def _sandbox_header(settings: Settings) -> list[str]:
-    if settings.sandbox != "UNSAFE-no-isolation":
-        return []
-    from ..sandbox.fixture import UNSAFE_WARNING
-
-    return [UNSAFE_WARNING]
-
-
-def _ray_header(settings: Settings) -> list[str]:
-    """Where a Ray run's replicas and sandbox tasks will run (the engine says more once they are ready)."""
-    if settings.engine != "ray" and not settings.sandbox_workers:
-        return []
-    import os
-
-    where = f"Ray at {settings.ray_address}" if settings.ray_address else \
-        f"local Ray, {len(os.sched_getaffinity(0))} CPUs (started for this session)"
-    lines = []
-    if settings.engine == "ray":
-        lines.append(f"modeleval: engine ray: {settings.replicas} replicas ({settings.replica_engine}) on {where}")
-    if settings.sandbox_workers:
-        lines.append(f"modeleval: sandbox: up to {settings.sandbox_workers} Ray tasks on {where}")
-    return lines
-
-
-def _close_ray(engine) -> None:
-    """The Ray engine's replicas, then the Ray this session started (imported only if it was used)."""
-    import sys
-
-    close = getattr(engine, "close", None)
-    if close is not None:
-        close()
-    cluster = sys.modules.get("pytest_modeleval.engines.ray_cluster")
-    if cluster is not None:
-        cluster.disconnect()
-
-
 def _engine_fields(engine) -> dict | None:
     info = getattr(engine, "info", None)
     if info is None:
@@ -461,15 +269,6 @@ def _engine_fields(engine) -> dict | None:
 
 def _short(text: str, limit: int = 2000) -> str:
     return text if len(text) <= limit else text[:limit] + " ..."
-
-
-def _show(path: Path, root: Path) -> str:
-    if is_url(str(path)):
-        return redact(str(path))
-    try:
-        return str(Path(path).relative_to(root))
-    except ValueError:
-        return str(path)
 
 
 def _price(project, resolved) -> tuple[float, float] | None:

@@ -1,34 +1,33 @@
-"""The one protocol of a feature that adds to a run: the judge, the red team, contamination, and later ones.
+"""The one protocol of a feature that adds to a run: the judge, the red team, contamination, the sandbox record,
+and any a third-party package adds.
 
 The session and the gate keeper hold a list of features and loop over it; neither names one. A
 feature sees a run at a few points, every one optional (the base class does nothing at each):
 
+- in every process, while planning: `planning(rules)`, the values its declarations read from the
+  PlanContext (`ctx.NAME`): the judge's identity and the baseline's judgments to re-judge, the
+  production checkpoint's answers;
 - in the process that ran a test (an xdist worker, or the only process): `payload(item)`, its part
   of the outcome payload the report carries to the controller;
-- in the controller: `collect(payload)` per outcome, `record_outcome` beside the outcome row,
-  `run_fields()` for the run record, `record` at the run's end, `summary_lines()` for the terminal;
+- in the controller: `header_lines()` for the run's header, `collect(payload)` per outcome,
+  `record_outcome` beside the outcome row, `run_fields()` for the run record, `record` at the run's end,
+  `summary_lines()` for the terminal;
 - in the gates (a session's and a recorded run's, one path: gates/run.py): `gate_rows`, then
   `gate_baseline`, then `adjust_gates` on the evaluated report, before the overrides;
 - on a recorded run: `from_recorded` rebuilds the feature from the results DB for gating it,
   `regated` keeps what the new verdicts change, `merged` recomputes figures over merged shards.
 
-FEATURES names the built-in ones as "module:Class" strings, imported when a run builds them: the
-features sit above the runtime in the import layers (a feature uses the runtime, never the reverse),
-so this list names them without importing them, as cli/__init__.py's SUBCOMMANDS does. A new
-feature adds one line here; the order is the order of the summary lines and the gate adjustments.
+Which features take part is not decided here: the runtime sits below the features in the import layers
+and names none. The composition roots hand the classes in: the pytest plugin gathers them from the
+`pytest_modeleval_features` hook (the package's own from builtin_features.py, a third-party package's
+from its plugin or conftest), the command line takes builtin_features.py's list.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
-
-FEATURES = (
-    "pytest_modeleval.judge.run:RunJudgments",
-    "pytest_modeleval.redteam.run:RunRefusals",
-    "pytest_modeleval.perturb.run:RunContamination",
-)
+from typing import Iterable
 
 
 @dataclass(frozen=True)
@@ -38,16 +37,26 @@ class RunContext:
     settings: object  # config.Settings
     rootpath: Path = Path(".")  # where paths in the summary are shown from
     audit: object = None  # perturb.audit_config.AuditConfig, when --eval-audit names one
-    judge_self: bool = False  # the model under evaluation is its own judge (--judge-allow-self)
+    pool: object = None  # runtime/pool.py's ModelPool: the run's models (the one under evaluation, the judge)
 
 
 class RunFeature:
     """A feature's part in a run; each method's default does nothing, so a feature defines only its own."""
 
+    records: str | None = None
+    """How the feature's rows are named when the results DB could not take them (default: the class name
+    without "Run", lowercased: "judgments" for RunJudgments)."""
+
     @classmethod
     def for_run(cls, run: RunContext) -> RunFeature:
         """The feature for a session's run (every process builds one; only the controller's collects)."""
         return cls()
+
+    # --- planning (every process) -----------------------------------------------------------------
+    def planning(self, rules) -> dict:
+        """Values the feature's declarations read from the PlanContext while planning, as `ctx.NAME`;
+        `rules`: the run's gates.rules.GateConfig, None with the gates off."""
+        return {}
 
     # --- the process that ran the test ------------------------------------------------------------
     def payload(self, item) -> dict:
@@ -60,6 +69,10 @@ class RunFeature:
 
     def record_outcome(self, store, run_id: int, payload: dict) -> None:
         """What the feature keeps of one outcome in the results DB, after its outcome row."""
+
+    def header_lines(self) -> list[str]:
+        """Lines for the run's header (pytest's report header), before any test runs."""
+        return []
 
     def run_fields(self) -> dict:
         """Columns of the run record, written when the run starts."""
@@ -99,27 +112,39 @@ class RunFeature:
         """Recompute the feature's figures of a run merged from shards (each shard's covered its own slice)."""
 
 
-def feature_classes() -> tuple[type[RunFeature], ...]:
-    """The classes FEATURES names (imported once: Python keeps the modules)."""
-    classes = []
-    for spec in FEATURES:
-        module, _, name = spec.partition(":")
-        classes.append(getattr(importlib.import_module(module), name))
-    return tuple(classes)
+def unique(classes: Iterable[type[RunFeature]]) -> tuple[type[RunFeature], ...]:
+    """The classes in their first order, each once (a plugin may name one the package already has)."""
+    return tuple(dict.fromkeys(classes))
 
 
-def session_features(run: RunContext) -> list[RunFeature]:
+def session_features(classes: Iterable[type[RunFeature]], run: RunContext) -> list[RunFeature]:
     """Every feature, built for a session's run."""
-    return [cls.for_run(run) for cls in feature_classes()]
+    return [cls.for_run(run) for cls in unique(classes)]
 
 
-def recorded_features(store, run_id: int, rows: list[dict], settings) -> list[RunFeature]:
+def recorded_features(classes: Iterable[type[RunFeature]], store, run_id: int, rows: list[dict],
+                      settings) -> list[RunFeature]:
     """The features that take part in gating a recorded run, rebuilt from the results DB."""
-    built = (cls.from_recorded(store, run_id, rows, settings) for cls in feature_classes())
+    built = (cls.from_recorded(store, run_id, rows, settings) for cls in unique(classes))
     return [feature for feature in built if feature is not None]
 
 
-def merged_figures(store, run_id: int, settings) -> None:
+def merged_figures(classes: Iterable[type[RunFeature]], store, run_id: int, settings) -> None:
     """Every feature's figures recomputed over a run merged from shards."""
-    for cls in feature_classes():
+    for cls in unique(classes):
         cls.merged(store, run_id, settings)
+
+
+def records_of(feature: RunFeature) -> str | None:
+    """How a feature's rows are named when they were not written; None when it has nothing to record."""
+    if not feature:
+        return None
+    return feature.records or type(feature).__name__.removeprefix("Run").lower()
+
+
+def planning_values(features: Iterable[RunFeature], rules) -> dict:
+    """What the features provide to planning, one dict (a later feature's value for a name wins)."""
+    values: dict = {}
+    for feature in features:
+        values.update(feature.planning(rules))
+    return values

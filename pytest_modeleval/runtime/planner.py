@@ -28,18 +28,25 @@ from .predictor import Prediction, Predictor
 MAX_ROUNDS = 100  # a declaration that keeps asking is a bug; stop it rather than loop forever
 
 
-@dataclass
 class PlanContext:
-    """What a declaration's steps may use besides its item: rendering per target, seeds, reference answers."""
+    """What a declaration's steps may use besides its item: rendering per target, seeds, and what the run's
+    features provide while planning (RunFeature.planning), read as attributes: `ctx.judge_hash`, the judge's
+    identity, is the judge feature's. The planner names no feature; a name no feature provides is an
+    AttributeError, so a declaration that can do without one reads `ctx.provided.get(NAME)`."""
 
-    suite: str
-    chat: bool
-    seed: int
-    render_for: Callable[[object, bool, str], str]  # (prompt, chat, target) -> text that engine sees
-    production_answer: Callable[[str, object], str | None] = lambda suite, item: None
-    judge_hash: str = ""  # the --judge model's, recorded with each judgment
-    # (suite, item, kind) -> the baseline run's stored judgment of the item, for re-judging (judge/rejudge.py)
-    baseline_judgment: Callable[[str, object, str], dict | None] = lambda suite, item, kind: None
+    def __init__(self, suite: str, chat: bool, seed: int, render_for: Callable[[object, bool, str], str],
+                 **provided):
+        self.suite = suite
+        self.chat = chat
+        self.seed = seed
+        self.render_for = render_for  # (prompt, chat, target) -> text that engine sees
+        self.provided = provided
+
+    def __getattr__(self, name: str):
+        provided = self.__dict__.get("provided", {})
+        if name in provided:
+            return provided[name]
+        raise AttributeError(f"PlanContext has no {name!r}: no feature of this run provides it to planning")
 
     def render(self, prompt, target: str = "model") -> str:
         """The exact text a target sees; the judge always gets its chat template (its prompts are messages)."""
@@ -110,14 +117,11 @@ def steps_of(declaration, item, ctx: PlanContext) -> Generator:
 
 class Planner:
     def __init__(self, predictors: Callable[[str], Predictor], render: Callable[[object, bool, str], str],
-                 seed: int, production_answer: Callable[[str, object], str | None] | None = None,
-                 judge_hash: str = "", baseline_judgment: Callable | None = None):
+                 seed: int, **provided):
         self.predictors = predictors  # target ("model", "judge", "reference") -> its predictor, built on need
         self.render = render
         self.seed = seed
-        self.production_answer = production_answer or (lambda suite, item: None)
-        self.judge_hash = judge_hash
-        self.baseline_judgment = baseline_judgment or (lambda suite, item, kind: None)
+        self.provided = provided  # what the run's features provide to every PlanContext (RunFeature.planning)
         self.planned: dict[str, Planned] = {}
         self.ran = False
 
@@ -137,8 +141,7 @@ class Planner:
         self.execute([p for p in (self._plan_one(item) for item in items) if p is not None])
 
     def context(self, suite: str, chat: bool) -> PlanContext:
-        return PlanContext(suite, chat, self.seed, self.render, self.production_answer, self.judge_hash,
-                           self.baseline_judgment)
+        return PlanContext(suite, chat, self.seed, self.render, **self.provided)
 
     def _plan_one(self, node) -> Planned | None:
         marker = node.get_closest_marker(MARK)
