@@ -1,12 +1,12 @@
 """The results DB through one small facade, the same on SQLite and on PostgreSQL.
 
-The code reads and writes the results DB with the handful of calls sqlite-utils offered
-(`db.query`, `db.execute`, `with db.conn:`, `db[table].insert / upsert / update / get /
-rows_where`); `Database` keeps that surface on a SQLAlchemy engine, so a call site does not know
-which backend it talks to. The SQL it is given is written once, in the portable subset both
-dialects share (`?` parameters, `INSERT ... ON CONFLICT`, `RETURNING`); the facade only turns
-`?` into psycopg's `%s`. A dropped connection outside a transaction is reopened and the
-statement retried once; inside one it is an error naming the DB (never its password).
+Every query of results/ is a SQLAlchemy Core statement over schema.tables(), compiled here by SQLAlchemy
+for the DB's dialect (`execute`, `query`, `rows`, `one`, `scalar`); `db[table]` keeps the handful of
+sqlite-utils table calls the code grew up with (`insert / upsert / update / get / rows_where`), built as
+Core statements (an insert that may meet a taken key is the dialect's own, with ON CONFLICT). A string
+with `?` parameters (turned into psycopg's `%s`) and `with db.conn:` are still taken for the tests and
+benchmarks outside results/ that use them. A dropped connection outside a transaction is reopened and
+the statement retried once; inside one it is an error naming the DB (never its password).
 """
 
 from __future__ import annotations

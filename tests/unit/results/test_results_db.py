@@ -6,13 +6,14 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+import sqlalchemy as sa
 from evalkit import query
 
 from pytest_modeleval import dburl
 from pytest_modeleval.config import ConfigError, build_settings
 from pytest_modeleval.results.db import Database, DatabaseError, NotFoundError, exists
 from pytest_modeleval.results.migrate import HEAD, SCRIPTS, SchemaError
-from pytest_modeleval.results.schema import SCHEMA_TABLE, VERSION_TABLE
+from pytest_modeleval.results.schema import SCHEMA_TABLE, VERSION_TABLE, tables
 from pytest_modeleval.results.store import Store
 from pytest_modeleval.results.tables import SCHEMA_VERSION, TABLES
 
@@ -35,7 +36,9 @@ def test_store_round_trip(results_db):
             ("t[0]", "correct"), ("t[1]", "correct"), ("t[2]", "correct")]  # a rerun keeps its last result
         assert store.db["suites"].get((rid, "qa"))["sample"] == 2 and store.db["suites"].get((rid, "qa"))["n_rows"] == 3
         assert store.db["variants"].count == 1
-        stats = next(store.db.query("SELECT SUM(score) AS s, AVG(score) AS m, COUNT(*) AS n FROM outcomes"))
+        score = tables()["outcomes"].c.score
+        stats = store.db.one(sa.select(sa.func.sum(score).label("s"), sa.func.avg(score).label("m"),
+                                       sa.func.count().label("n")))
         assert stats == {"s": 3.0, "m": 1.0, "n": 3} and isinstance(stats["m"], float)
         with pytest.raises(NotFoundError, match="no runs row 99"):
             store.db["runs"].get(99)
@@ -49,7 +52,7 @@ def test_a_transaction_is_all_or_nothing(results_db):
     try:
         rid = store.start_run({"model_hash": "a" * 64})
         with pytest.raises(ZeroDivisionError):
-            with store.db.conn:
+            with store.db.transaction():
                 store.db["gates"].insert({"run_id": rid, "suite": "qa", "gate": "g", "verdict": "pass"})
                 1 / 0
         assert store.db["gates"].count == 0
@@ -101,15 +104,15 @@ def test_a_schema_5_sqlite_db_from_before_the_migrations_is_adopted_with_its_row
 def test_a_db_written_by_a_newer_version_is_refused_and_left_alone(results_db):
     Store(results_db).close()
     db = Database(results_db)
-    db.execute(f"UPDATE {SCHEMA_TABLE} SET version = ?", [SCHEMA_VERSION + 1])
+    db.execute(sa.update(tables()[SCHEMA_TABLE]).values(version=SCHEMA_VERSION + 1))
     db.close()
     with pytest.raises(SchemaError, match=f"schema version {SCHEMA_VERSION + 1}, newer than") as info:
         Store(results_db)
     assert dburl.redact(str(results_db)) in str(info.value)
     assert query(results_db, f"SELECT version FROM {SCHEMA_TABLE}") == [{"version": SCHEMA_VERSION + 1}]
     db = Database(results_db)
-    db.execute(f"UPDATE {SCHEMA_TABLE} SET version = ?", [SCHEMA_VERSION])
-    db.execute(f"UPDATE {VERSION_TABLE} SET version_num = 'ffff_future'")
+    db.execute(sa.update(tables()[SCHEMA_TABLE]).values(version=SCHEMA_VERSION))
+    db.execute(sa.update(sa.table(VERSION_TABLE, sa.column("version_num"))).values(version_num="ffff_future"))
     db.close()
     with pytest.raises(SchemaError, match="revision 'ffff_future', which this pytest-modeleval does not know"):
         Store(results_db)
@@ -167,7 +170,7 @@ def test_a_connection_dropped_inside_a_write_is_an_error_naming_the_db(postgres_
     try:
         rid = store.start_run({"model_hash": "a" * 64})
         with pytest.raises(DatabaseError, match="was lost in the middle of a write") as info:
-            with store.db.conn:
+            with store.db.transaction():
                 store.db["gates"].insert({"run_id": rid, "suite": "qa", "gate": "g1", "verdict": "pass"})
                 _kill_connections(postgres_url)
                 store.db["gates"].insert({"run_id": rid, "suite": "qa", "gate": "g2", "verdict": "pass"})
