@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import sqlalchemy as sa
+
 # suite -> share of a run's items; gsm_pert's items are source items x (1 + VARIANTS)
 SPLIT = {"arith": 0.30, "mc": 0.30, "graded": 0.15, "gsm_pert": 0.15, "help": 0.05, "refusal": 0.025,
          "over_refusal": 0.025}
@@ -63,6 +65,7 @@ def _write(path: Path, runs: int, items: int, seed: int, progress) -> dict:
     from pytest_modeleval.gates.baseline import find
     from pytest_modeleval.gates.evaluate import evaluate
     from pytest_modeleval.gates.record import record
+    from pytest_modeleval.results.schema import tables
     from pytest_modeleval.stats import normal_ci, wilson
 
     rng = random.Random(seed)
@@ -94,8 +97,9 @@ def _write(path: Path, runs: int, items: int, seed: int, progress) -> dict:
         if review:
             facts["contaminated"].append(rid)
         # the gates, as a session records them: against the production baseline, with the overrides file
-        rows = list(store.db.query("SELECT suite, item_id, outcome, score, metrics FROM outcomes WHERE run_id = ?",
-                                   [rid]))
+        outcomes = tables()["outcomes"]
+        rows = store.db.rows(sa.select(outcomes.c.suite, outcomes.c.item_id, outcomes.c.outcome, outcomes.c.score,
+                                       outcomes.c.metrics).where(outcomes.c.run_id == rid))
         baseline, note = find(store.db, None, rid)
         report = evaluate(config, rows, baseline, note)
         overrides = gate_overrides.OverridesFile(Path("modeleval-overrides.toml"), "honoured", [
@@ -220,7 +224,11 @@ def _refusals(store, rid, sizes, ability, rng) -> None:
 def _contamination(store, rid, n_items, normal_ci) -> bool:
     """The audit's rows for gsm_pert from the run's outcomes: per source item and for the suite."""
     by_source: dict[str, dict[int, float]] = {}
-    for row in store.db.query("SELECT item_id, variant, score FROM outcomes WHERE run_id = ? AND suite = 'gsm_pert'", [rid]):
+    from pytest_modeleval.results.schema import tables
+
+    outcomes = tables()["outcomes"]
+    for row in store.db.rows(sa.select(outcomes.c.item_id, outcomes.c.variant, outcomes.c.score)
+                             .where(outcomes.c.run_id == rid, outcomes.c.suite == "gsm_pert")):
         by_source.setdefault(row["item_id"].rsplit("-p", 1)[0], {})[row["variant"]] = row["score"]
     items, diffs = [], []
     for source, scores in sorted(by_source.items()):
@@ -266,8 +274,12 @@ def _library(store, sources: int, rng) -> dict[tuple[int, int], int]:
                          "distance": distance, "accepted": int(kept),
                          "reason": None if kept else f"near-copy: distance {distance} below the window's 0.20"})
     store.add_variants(rows)
+    from pytest_modeleval.results.schema import tables
+
+    variants = tables()["variants"]
     return {(int(row["source_id"].split("-")[1]), row["idx"]): row["id"]
-            for row in store.db.query("SELECT id, source_id, idx FROM variants WHERE suite = 'gsm_pert'")}
+            for row in store.db.rows(sa.select(variants.c.id, variants.c.source_id, variants.c.idx)
+                                     .where(variants.c.suite == "gsm_pert"))}
 
 
 def page_ready_ms(out: Path, pages: list[str], repeats: int = 3) -> dict[str, float]:

@@ -3,17 +3,17 @@
 Every query of results/ is a SQLAlchemy Core statement over schema.tables(), compiled here by SQLAlchemy
 for the DB's dialect (`execute`, `query`, `rows`, `one`, `scalar`); `db[table]` keeps the handful of
 sqlite-utils table calls the code grew up with (`insert / upsert / update / get / rows_where`), built as
-Core statements (an insert that may meet a taken key is the dialect's own, with ON CONFLICT). A string
-with `?` parameters (turned into psycopg's `%s`) and `with db.conn:` are still taken for the tests and
-benchmarks outside results/ that use them. A dropped connection outside a transaction is reopened and
-the statement retried once; inside one it is an error naming the DB (never its password).
+Core statements (an insert that may meet a taken key is the dialect's own, with ON CONFLICT). There is no
+other way in: no SQL strings, no placeholder rewriting; a statement only one dialect has (PRAGMA, VACUUM)
+is `sqlalchemy.text`. `with db.transaction():` opens a transaction. A dropped connection outside a
+transaction is reopened and the statement retried once; inside one it is an error naming the DB (never
+its password).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
-import functools
 import json
 from pathlib import Path
 
@@ -67,27 +67,6 @@ def reading(target, tables=("runs",)):
         db.close()
 
 
-@functools.lru_cache(maxsize=2048)
-def _pyformat(sql: str) -> str:
-    """`?` -> `%s` and `%` -> `%%` outside quoted strings and identifiers (psycopg's parameter style)."""
-    out, quote = [], None
-    for char in sql:
-        if quote:
-            out.append("%%" if char == "%" else char)
-            if char == quote:
-                quote = None
-        elif char in "'\"":
-            quote = char
-            out.append(char)
-        elif char == "?":
-            out.append("%s")
-        elif char == "%":
-            out.append("%%")
-        else:
-            out.append(char)
-    return "".join(out)
-
-
 def _value(value):
     """What the DB stores for a Python value (as sqlite-utils did: JSON for lists and dicts)."""
     if isinstance(value, bool):
@@ -102,7 +81,7 @@ def _value(value):
 
 
 class Database:
-    """One connection to a results DB (a path or a URL), autocommit unless inside `with db.conn:`."""
+    """One connection to a results DB (a path or a URL), autocommit unless inside `with db.transaction():`."""
 
     def __init__(self, target, *, readonly: bool = False, timeout: float = 30.0):
         import sqlalchemy as sa
@@ -156,9 +135,6 @@ class Database:
             if self.readonly:
                 self._dbapi.execute("SET default_transaction_read_only = on")
 
-    def _sql(self, sql: str) -> str:
-        return _pyformat(sql) if self.dialect == "postgresql" else sql
-
     def _lost(self, exc: Exception) -> bool:
         """Whether the driver error means the connection is gone (not a bad statement)."""
         if self.dialect != "postgresql":
@@ -181,30 +157,25 @@ class Database:
             return tuple(params[name] for name in compiled.positiontup)
         return params
 
-    def _cursor_run(self, sql, params, many: bool = False):
+    def _cursor_run(self, statement, params, many: bool = False):
+        """A Core statement: its parameters bound in it, or (`many`) one row of `params` each."""
         cursor = self._dbapi.cursor()
-        if not isinstance(sql, str):  # a Core statement: its parameters bound in it, or one row each
-            if many:
-                rows = [{key: _value(value) for key, value in row.items()} for row in params]
-                compiled = self._compile(sql, list(rows[0]))
-                cursor.executemany(compiled.string, [self._bound(compiled, row) for row in rows])
-            else:
-                compiled = self._compile(sql)
-                cursor.execute(compiled.string, self._bound(compiled))
-            return cursor
         if many:
-            cursor.executemany(self._sql(sql), [tuple(_value(v) for v in row) for row in params])
+            rows = [{key: _value(value) for key, value in row.items()} for row in params]
+            compiled = self._compile(statement, list(rows[0]))
+            cursor.executemany(compiled.string, [self._bound(compiled, row) for row in rows])
         else:
-            cursor.execute(self._sql(sql), tuple(_value(v) for v in params or ()))
+            compiled = self._compile(statement)
+            cursor.execute(compiled.string, self._bound(compiled))
         return cursor
 
     def execute(self, sql, params=(), *, many: bool = False):
         """Run one statement (or one per parameter row); the DB-API cursor, rows as tuples. `sql` is a
-        SQLAlchemy Core statement (select, insert, update, delete: its parameters bound in it; with `many`, an
-        insert run once per row of `params`, dicts with the same keys) or, until every query of results/ is
-        one, a string with `?` parameters."""
-        if isinstance(params, dict) or (many and isinstance(sql, str) and params and isinstance(params[0], dict)):
-            raise TypeError("the results DB takes positional ? parameters")
+        SQLAlchemy Core statement (select, insert, update, delete, text: its parameters bound in it; with
+        `many`, an insert run once per row of `params`, dicts with the same keys)."""
+        if isinstance(sql, str):
+            raise TypeError("the results DB takes SQLAlchemy Core statements (sqlalchemy.text for one dialect's "
+                            f"own), not SQL strings: {sql[:60]!r}")
         try:
             return self._cursor_run(sql, params, many)
         except Exception as exc:  # noqa: BLE001
@@ -232,12 +203,9 @@ class Database:
             pass
         self._connect()
 
-    def executemany(self, sql: str, rows) -> None:
-        self.execute(sql, list(rows), many=True)
-
-    def query(self, sql, params=()):
+    def query(self, sql):
         """Rows as dicts (a generator); `sql` as for `execute`."""
-        cursor = self.execute(sql, params)
+        cursor = self.execute(sql)
         names = [d[0] for d in cursor.description or ()]
         for row in cursor.fetchall():
             yield dict(zip(names, row))
@@ -255,10 +223,6 @@ class Database:
         """A Core select's first column of its first row (None without rows)."""
         row = self.execute(statement).fetchone()
         return row[0] if row else None
-
-    @property
-    def conn(self) -> "Transaction":
-        return Transaction(self)
 
     def transaction(self) -> "Transaction":
         return Transaction(self)
@@ -304,7 +268,7 @@ class Database:
 
 
 class Transaction:
-    """`with db.conn:` — one transaction (nested ones join the outer); the DB-API style calls inside it."""
+    """`with db.transaction():` — one transaction (nested ones join the outer)."""
 
     def __init__(self, db: Database):
         self.db = db
@@ -344,17 +308,6 @@ class Transaction:
                                     f"{_reason(error, db)}") from None
         return False
 
-    def execute(self, sql: str, params=()):
-        return self.db.execute(sql, params)
-
-    def executemany(self, sql: str, rows):
-        return self.db.execute(sql, list(rows), many=True)
-
-    def close(self) -> None:
-        self.db.close()
-
-    def commit(self) -> None:
-        pass  # the facade commits at the end of `with db.conn:` (and runs in autocommit outside one)
 
 
 class Table:
@@ -454,14 +407,10 @@ class Table:
             raise NotFoundError(f"results database {self.db.label}: no {self.name} row {pk_value!r}")
         return row
 
-    def rows_where(self, where=None, params=(), *, order_by=None, select=None, limit: int | None = None,
+    def rows_where(self, where=None, *, order_by=None, select=None, limit: int | None = None,
                    offset: int | None = None):
-        """The rows (as dicts) that match `where`, a Core clause over `self.table` (or, until every caller
-        is one, a string with `?` parameters); `order_by`: columns or Core clauses; `select`: columns."""
-        if isinstance(where, str) or isinstance(select, str) and select != "*" \
-                or isinstance(order_by, str) and order_by not in self.table.c:
-            return self._rows_where_sql(where, params, order_by=order_by, select=select or "*", limit=limit,
-                                        offset=offset)
+        """The rows (as dicts) that match `where`, a Core clause over `self.table`; `order_by`: columns or Core
+        clauses; `select`: columns."""
         import sqlalchemy as sa
 
         from .schema import every
@@ -480,18 +429,6 @@ class Table:
         if offset is not None:
             statement = statement.offset(int(offset))
         return self.db.query(statement)
-
-    def _rows_where_sql(self, where, params, *, order_by, select, limit, offset):
-        sql = f"SELECT {select} FROM {self.name}"
-        if where:
-            sql += f" WHERE {where}"
-        if order_by:
-            sql += f" ORDER BY {order_by}"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        if offset is not None:
-            sql += f" OFFSET {int(offset)}"
-        return self.db.query(sql, params)
 
     def delete_where(self, where=None):
         """Delete the rows that match `where` (a Core clause over `self.table`; every row without one)."""

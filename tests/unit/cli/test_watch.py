@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from evalkit import query
+from evalkit import execute, query
 from pytest_modeleval.cli import main as modeleval
 from pytest_modeleval.results.store import Store, now
 from pytest_modeleval.cli.watch import Watcher
@@ -148,9 +148,8 @@ def test_a_run_recorded_before_the_crash_is_adopted_not_repeated(project, result
         store.close()
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
         dead.wait()
-        with watcher.db.conn:
-            watcher.db.conn.execute("UPDATE watch_queue SET status = 'running', pid = ?, attempts = 1, started_at = ?",
-                                    [dead.pid, "2000-01-01T00:00:00+00:00"])
+        execute(results_db, "UPDATE watch_queue SET status = 'running', pid = ?, attempts = 1, started_at = ?",
+                dead.pid, "2000-01-01T00:00:00+00:00")
         watcher.recover()
         assert watcher.run_next() is False  # nothing queued: the recorded run was adopted
     finally:
@@ -179,13 +178,13 @@ def test_watchers_on_two_machines_claim_each_checkpoint_once_and_take_over_an_ex
     try:
         assert len(here.scan()) == 1 and there.scan() == []  # queued once
         [row] = queue(project, postgres_url)
-        claims = [w.db.execute("UPDATE watch_queue SET status = 'running', attempts = attempts + 1, pid = ?, "
-                               "host = ?, lease_until = ? WHERE id = ? AND status = 'queued'",
-                               [os.getpid(), w.host, time.time() + 30, row["id"]]).rowcount for w in (there, here)]
+        claims = [execute(postgres_url, "UPDATE watch_queue SET status = 'running', attempts = attempts + 1, "
+                          "pid = ?, host = ?, lease_until = ? WHERE id = ? AND status = 'queued'",
+                          os.getpid(), w.host, time.time() + 30, row["id"]) for w in (there, here)]
         assert claims == [1, 0]  # the same conditional UPDATE the watchers claim with: one wins
         here.recover()  # another machine's claim with a live lease is left alone
         assert queue(project, postgres_url)[0]["status"] == "running"
-        there.db.execute("UPDATE watch_queue SET lease_until = ?", [time.time() - 1])  # that watcher died
+        execute(postgres_url, "UPDATE watch_queue SET lease_until = ?", time.time() - 1)  # that watcher died
         here.recover()
         [row] = queue(project, postgres_url)
         assert (row["status"], row["message"]) == ("queued", "pytest died; queued again")

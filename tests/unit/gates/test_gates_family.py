@@ -10,6 +10,7 @@ import sqlite3
 
 import pytest
 
+from evalkit import query
 from pytest_modeleval.config import ConfigError
 from pytest_modeleval.gates import rules
 from pytest_modeleval.gates.baseline import outcome_rows as stored_rows
@@ -282,7 +283,7 @@ def test_p_correct_and_the_gate_columns_in_the_db(tmp_path):
                      "PRIMARY KEY (run_id, suite, gate))")
     store = Store(db_path)
     try:
-        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        assert query(db_path, "PRAGMA user_version")[0]["user_version"] == SCHEMA_VERSION == 6
         assert "p_correct" in store.db["outcomes"].columns_dict
         assert {"p_adjusted", "correction", "family_size", "detectable", "needed_n", "underpowered"} <= \
             set(store.db["gates"].columns_dict)
@@ -297,7 +298,7 @@ def test_p_correct_and_the_gate_columns_in_the_db(tmp_path):
         config = rules.parse({"pc-regression": {"metric": "p_correct", "margin": 0.01}})
         report = evaluate(config, new, base(old, run_a))
         record(store, run_b, report, None)
-        rows = {r["gate"]: r for r in store.db["gates"].rows_where("run_id = ?", [run_b])}
+        rows = {r["gate"]: r for r in query(db_path, "SELECT * FROM gates WHERE run_id = ?", run_b)}
         pc = next(r for r in report.results if r.rule.name == "pc-regression")
         assert rows["pc-regression"]["p_adjusted"] == pytest.approx(pc.p_adjusted)
         assert rows["pc-regression"]["correction"] == "holm" and rows["pc-regression"]["family_size"] == 2
@@ -327,7 +328,7 @@ def test_modeleval_gate_and_compare_use_the_same_family(tmp_path, monkeypatch, c
     assert modeleval(["gate", str(runs[1]), "--baseline", f"run:{runs[0]}", "--db", "results.sqlite"]) == 10
     text = capsys.readouterr().out
     assert "(p adj: Holm's step-down over the run's 3 regression gates" in text
-    gates = {g["suite"]: g for g in Store(tmp_path / "results.sqlite").db["gates"].rows_where("run_id = ?", [runs[1]])}
+    gates = {g["suite"]: g for g in query(tmp_path / "results.sqlite", "SELECT * FROM gates WHERE run_id = ?", runs[1])}
     assert gates["b"]["p_adjusted"] == pytest.approx(2 * gates["b"]["p_value"]) and gates["b"]["verdict"] != "fail"
     assert gates["a"]["verdict"] == "fail" and {g["family_size"] for g in gates.values()} == {3}
     assert modeleval(["compare", str(runs[0]), str(runs[1]), "--db", "results.sqlite"]) == 0

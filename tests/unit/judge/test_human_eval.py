@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from evalkit import query
 from pytest_modeleval.cli import main as modeleval
 from pytest_modeleval.judge import human
 from pytest_modeleval.results.store import Store
@@ -58,13 +59,10 @@ def export(db, tmp_path, capsys, *, n=12, seed=0, out_dir="out") -> list[dict]:
 
 def unblind(db) -> dict[str, dict]:
     """sample_id -> the sample joined with its judgment."""
-    store = Store(db)
-    rows = store.db.query("SELECT s.sample_id, s.candidate_position, j.suite, j.outcome, j.error, j.candidate, "
-                          "j.test_id FROM human_samples AS s JOIN judgments AS j "
-                          "ON j.run_id = s.run_id AND j.test_id = s.test_id")
-    found = {row["sample_id"]: row for row in rows}
-    store.close()
-    return found
+    rows = query(db, "SELECT s.sample_id, s.candidate_position, j.suite, j.outcome, j.error, j.candidate, "
+                     "j.test_id FROM human_samples AS s JOIN judgments AS j "
+                     "ON j.run_id = s.run_id AND j.test_id = s.test_id")
+    return {row["sample_id"]: row for row in rows}
 
 
 def stratum(row) -> tuple[str, str]:
@@ -204,9 +202,7 @@ def test_label_spellings_empty_rows_and_reimport(db, tmp_path, capsys):
     assert modeleval(["human", "import", str(labels), "--rater", "cy", "--db", str(db)]) == 0
     text = out(capsys)
     assert "imported 9 labels" in text and "3 rows without a label skipped" in text
-    store = Store(db)
-    stored = list(store.db.query("SELECT sample_id, label, rater FROM human_labels ORDER BY id"))
-    store.close()
+    stored = query(db, "SELECT sample_id, label, rater FROM human_labels ORDER BY id")
     assert len(stored) == 9 and {row["rater"] for row in stored} == {"cy"}
     truth = unblind(db)
     by_id = {row["sample_id"]: row["label"] for row in stored}

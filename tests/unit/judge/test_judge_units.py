@@ -7,12 +7,14 @@ import json
 import random
 
 import pytest
+import sqlalchemy as sa
 
 from pytest_modeleval.judge import templates
 from pytest_modeleval.judge.judgment import Judgment, candidate_outcome, combine
 from pytest_modeleval.judge.labels import LabelsError, load
 from pytest_modeleval.judge.summary import length_controlled_win_rate, summarize
 from pytest_modeleval.judge.verdict import VerdictError, parse_pairwise, parse_rating
+from pytest_modeleval.results.schema import tables
 
 # --- verdict parsing ------------------------------------------------------------------------------
 
@@ -347,8 +349,7 @@ def test_the_gates_compare_a_rejudged_baseline_under_this_runs_judge(tmp_path):
     score = verdicts["no-regression"]  # the test's assertion, not recomputable: n/a, no figures shown
     assert score.verdict == "n/a" and score.value is None and "cannot be recomputed" in score.message
 
-    with store.db.conn:
-        store.db.execute("DELETE FROM rejudgments")
+    store.db.execute(sa.delete(tables()["rejudgments"]))
     consistent, comparisons = judge_consistent(store.db, baseline, {"s": {new}}, {"s": "pairwise"})
     report = evaluate(rules, now, consistent)
     annotate(report.results, comparisons, consistent)

@@ -26,6 +26,7 @@ def test_s(item):
 CONFTEST = """
 import os
 
+import sqlalchemy as sa
 from sqlalchemy import event
 
 seen = []
@@ -35,9 +36,9 @@ def pytest_runtest_setup(item):
     seen.append(item.nodeid)
     if len(seen) == int(os.environ["FULL_AT_TEST"]):
         db = item.config.pluginmanager.get_plugin("modeleval-session").store.db
-        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        pages = db.execute(sa.text("PRAGMA page_count")).fetchone()[0]
         cap = f"PRAGMA max_page_count = {pages}"
-        db.execute(cap)
+        db.execute(sa.text(cap))
         # on every later connection too: the store retries a failed flush once on a new one
         event.listen(db.engine, "connect", lambda connection, record: connection.execute(cap))
 """
