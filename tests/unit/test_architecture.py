@@ -57,6 +57,46 @@ def test_an_upward_import_breaks_the_contract_by_name(tmp_path):
     assert "layers: plugin and cli on top" in out and "BROKEN" in out, out
 
 
+def test_an_outside_package_imported_where_it_has_no_owner_breaks_the_contract_by_name(tmp_path):
+    """torch in stats/ (pure statistics, imported by every gate): the contract names the module and the line."""
+    tree = copy_of_the_package(tmp_path)
+    bootstrap = tree / PACKAGE / "stats" / "bootstrap.py"
+    bootstrap.write_text(bootstrap.read_text() + "\n\ndef planted():\n    import torch  # noqa\n")
+    result = lint_imports(tree, tree)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out
+    assert "pytest_modeleval.stats.bootstrap -> torch" in out, out
+    assert "torch and transformers only where a model runs" in out and "BROKEN" in out, out
+
+
+def layer_of(module: str, layers: list[str]) -> int:
+    """The index of the contract layer holding a package module (0 is the top), or -1 for the package root."""
+    top = module.split(".")[1] if "." in module else ""
+    for index, layer in enumerate(layers):
+        if top in [name.strip() for name in layer.replace("|", ":").split(":")]:
+            return index
+    return -1
+
+
+def test_every_module_named_in_a_string_is_in_a_layer_its_user_may_import():
+    """import-linter sees `import` statements only; a "pytest_modeleval.x.y" or "pytest_modeleval.x.y:name"
+    string resolved with importlib at run time is an import it cannot see. Each must point down, not up."""
+    import re
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    layers = next(c for c in config if c["type"] == "layers")["layers"]
+    named = re.compile(rf"^{PACKAGE}(\.\w+)+(:\w+)?$")
+    wrong = []
+    for name, path in modules_of(PACKAGE_DIR, PACKAGE).items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and named.match(node.value):
+                target = node.value.partition(":")[0]
+                if layer_of(target, layers) < layer_of(name, layers) and not target.startswith(name):
+                    wrong.append(f"{name} (l.{node.lineno}) names {node.value}")
+    assert not wrong, "strings that import upward at run time:\n" + "\n".join(wrong)
+
+
 # --- no import cycle -----------------------------------------------------------------------------------------
 
 def modules_of(package_dir: Path, package: str) -> dict[str, Path]:
