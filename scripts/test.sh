@@ -11,6 +11,8 @@ export MODELEVAL_REQUIRE_POSTGRES=1  # the PostgreSQL tests fail, not skip, with
 # The package's layers first (the [tool.importlinter] contract in pyproject.toml, docs/architecture.md): a wrong
 # import fails here naming the rule it broke. tests/unit/test_architecture.py runs it again among the tests.
 .venv/bin/lint-imports --no-logo
+# The types of runtime/, plugin/, gates/, results/ and engines/ ([tool.mypy] in pyproject.toml).
+.venv/bin/mypy
 # Two workers, one torch thread each: on 2 cores that is 10-11 min against 27 min in one process (the Ray tests
 # share one worker, xdist_group "ray"). MODELEVAL_TEST_WORKERS=0 runs in one process.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}

@@ -89,8 +89,8 @@ def compare_runs(a: RunItems, b: RunItems, *, metrics: list[str] | None = None,
             continue
         for metric in metrics or default_metrics(a, b, suite):
             rows.append(_compare(a, b, suite, metric))
-    compared = [i for i, row in enumerate(rows) if row.paired is not None]
-    for i, p_adj in zip(compared, adjust([rows[i].paired.p_value for i in compared], correction)):
+    compared = [(i, row.paired.p_value) for i, row in enumerate(rows) if row.paired is not None]
+    for (i, _), p_adj in zip(compared, adjust([p for _, p in compared], correction)):
         rows[i] = _with(rows[i], p_adjusted=p_adj)
     return RunComparison(a.run_id, b.run_id, rows, correction)
 

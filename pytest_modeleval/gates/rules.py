@@ -244,10 +244,9 @@ def _build(name: str, current: Rule | None, fields: dict, where: str, defaults: 
 
 
 def _choice(value: Any, where: str, key: str) -> str:
-    if key == "correction":
-        from ..stats.multiplicity import CORRECTIONS as allowed
-    else:
-        allowed = _CHOICES[key]
+    from ..stats.multiplicity import CORRECTIONS
+
+    allowed: tuple[str, ...] = CORRECTIONS if key == "correction" else _CHOICES[key]
     if value not in allowed:
         shown = " | ".join(f'"{a}"' for a in allowed)
         raise ConfigError(f"{where}: must be {shown}, got {value!r}")

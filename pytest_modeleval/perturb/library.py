@@ -62,7 +62,7 @@ def source_text(generator, fields: dict, variant) -> str:
     return json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str)
 
 
-def variants_for(db: Path, suite: str, items: list, perturb: Perturb, n: int, seed: int,
+def variants_for(db: Path | str, suite: str, items: list, perturb: Perturb, n: int, seed: int,
                  embedder=None, settings=None) -> dict[str, list[dict]]:
     """item id -> up to n accepted variant rows (fields, text, distance, generator), generated once.
 

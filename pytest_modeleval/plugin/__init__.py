@@ -80,7 +80,7 @@ def pytest_configure(config):
     probing = not config.option.collectonly and not config.hook.pytest_modeleval_make_engine.get_hookimpls()
     if resolved is not None and probing:
         _probe(resolved, settings.sources.get("model", "--model"))
-    if audit is not None and not audit.matches(resolved.sha256):
+    if audit is not None and resolved is not None and not audit.matches(resolved.sha256):
         raise pytest.UsageError(f"{audit.path}: model_config.model_version {audit.model_version} is not the model "
                                 f"under evaluation, {settings.model} (sha256:{resolved.sha256}); the audit pins its "
                                 "checkpoint by content hash")

@@ -42,12 +42,12 @@ def model(request):
                  seed=pool.settings.seed, truncate=bool(spec and spec.truncate))
 
 
-def planned_value(request, wanted: type, fixture: str):
+def planned_value(request, wanted: type | tuple[type, ...], fixture: str):
     """This test's declared result, running the whole plan (every collected item) on first use."""
     return planned_result(request, _run(request).planner, wanted, fixture)
 
 
-def planned_result(request, planner, wanted: type, fixture: str):
+def planned_result(request, planner, wanted: type | tuple[type, ...], fixture: str):
     """This test's declared result from the planner; its model calls go into the test's call log."""
     marker = request.node.get_closest_marker(MARK)
     declared = marker.args[0].request if marker else None

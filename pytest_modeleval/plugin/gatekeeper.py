@@ -9,10 +9,17 @@ the verdicts come from the one gating path a recorded run takes too (gates/run.p
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from ..config import ConfigError
 from ..gates import GATES_FAILED
+
+if TYPE_CHECKING:
+    from ..gates.baseline import Baseline
+    from ..gates.evaluate import GateReport
+    from ..gates.overrides import OverridesFile
 
 
 class GateKeeper:
@@ -23,10 +30,10 @@ class GateKeeper:
         self.rules = rules
         self.is_worker = hasattr(config, "workerinput")
         self.rows: dict[str, dict] = {}  # test id -> the slim outcome the gates read
-        self.baseline = None
+        self.baseline: Baseline | None = None
         self.baseline_note = ""
-        self.overrides = None
-        self.report = None
+        self.overrides: OverridesFile | None = None
+        self.report: GateReport | None = None
         self.exit_status: int | None = None
         self.error: str | None = None  # the traceback, when computing the gates failed
         self.group_line: str | None = None  # a shard of a run group: which shards are in
@@ -162,6 +169,8 @@ class GateKeeper:
 
         if recorder is None or not recorder.write("the gate verdicts", gate, store):
             gate(None)  # from memory: no store, or one that cannot be written (named under the summary)
+        if self.report is None:
+            raise RuntimeError("the gates gave no report")
         junit.add_testcases(self.config, self.report.results)
         return self.report
 

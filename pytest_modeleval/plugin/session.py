@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -26,6 +27,11 @@ from ..results.summary import SuiteTally
 from ..runtime.handle import CallLog
 from ..stash import AGGREGATIONS_KEY, LOG_KEY, METRICS_KEY, P_CORRECT_KEY, SCORE_KEY
 from ..suite import MARK
+
+if TYPE_CHECKING:
+    from ..results.recorder import Recorder
+    from ..results.store import Store
+    from ..runtime.planner import Planner
 
 NOT_RECORDED = pytest.ExitCode.INTERNAL_ERROR
 """The exit status of a run whose results DB could not be written (3, as when the gates cannot be computed):
@@ -49,12 +55,12 @@ class EvalSession:
         self.suite_meta = suite_meta  # filled by the collector
         self.is_worker = hasattr(config, "workerinput")
         self.tallies: dict[str, SuiteTally] = {}
-        self.store = None
-        self.recorder = None  # results/recorder.py: the store's writes, stopped at the first that fails
+        self.store: Store | None = None
+        self.recorder: Recorder | None = None  # results/recorder.py: the store's writes, stopped at the first that fails
         self.run_id: int | None = None
         self._recorded_suites: set[str] = set()
         self._engine_recorded = False
-        self._planner = None
+        self._planner: Planner | None = None
         project = project if project is not None else Project.read(config.rootpath / "pyproject.toml")
         self.price = _price(project, self.resolved)
         # the judge, the red team, contamination, the sandbox, a plugin's: filled in the controller
@@ -123,6 +129,8 @@ class EvalSession:
         env = runinfo.environment(self.config.rootpath, list(self.config.invocation_params.args))
         r = self.resolved
         engine = engine_name(r.kind, self.settings.engine)
+        if self.store is None:
+            raise RuntimeError("the run is started before the results DB is open")
         self.run_id = self.store.start_run({
             **env,
             "model_ref": r.ref, "model_hash": r.sha256, "model_kind": r.kind, "hash_basis": r.hash_basis,
@@ -142,7 +150,7 @@ class EvalSession:
         from ..runtime.features import records_of
 
         self.pool.close()
-        if self.recorder is not None and self.run_id is not None:
+        if self.recorder is not None and self.store is not None and self.run_id is not None:
             from ..gates import GATES_FAILED
 
             # session.exitstatus, not the hook argument: the gates (tryfirst) may have set it to 10
@@ -212,7 +220,7 @@ class EvalSession:
         tally.add_usage(payload)
         for feature in self.features:
             feature.collect(payload)
-        if self.recorder is None:
+        if self.recorder is None or self.store is None or self.run_id is None:
             return
         record = self.recorder.write  # a DB that cannot be written stops recording, never the run
         meta = payload.get("suite_meta")

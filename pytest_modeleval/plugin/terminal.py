@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ..config import Settings
 from ..dburl import is_url, redact
+
+if TYPE_CHECKING:
+    from .session import EvalSession
 
 
 class EvalTerminal:
@@ -24,7 +28,7 @@ class EvalTerminal:
         self.settings = settings
         self.resolved = resolved
         self.is_worker = hasattr(config, "workerinput")
-        self.session = None  # session.py's EvalSession, set by the plugin once it is built
+        self.session: EvalSession | None = None  # set by the plugin once it is built
         self._last_progress = -10.0
 
     # --- while the run computes (the pool's say and progress) -----------------------------------
@@ -57,7 +61,7 @@ class EvalTerminal:
 
         s = self.settings
         limit = f", limit {s.limit}" if s.limit else ""
-        features = self.session.features if self.session is not None else []
+        features: list = self.session.features if self.session is not None else []
         return [f"modeleval: model {self.resolved.describe()}",
                 f"modeleval: sha256:{self.resolved.sha256}",
                 f"modeleval: {engine_header(self.resolved.kind, s)}",
@@ -131,7 +135,7 @@ def _ray_header(settings: Settings) -> list[str]:
     return lines
 
 
-def show(path: Path, root: Path) -> str:
+def show(path: Path | str, root: Path) -> str:
     """A results DB as the terminal names it: relative to the rootdir, or a URL without its password."""
     if is_url(str(path)):
         return redact(str(path))

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from .schema import every, tables
 
-ONE, ZERO = sa.literal_column("1"), sa.literal_column("0")
+ONE: sa.ColumnElement = sa.literal_column("1")
+ZERO: sa.ColumnElement = sa.literal_column("0")
 
 
 def _shown(table):

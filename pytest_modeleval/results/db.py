@@ -16,6 +16,7 @@ import contextlib
 import datetime
 import json
 from pathlib import Path
+from typing import Any
 
 from .. import dburl
 from .tables import TABLES
@@ -99,7 +100,8 @@ class Database:
         if self.dialect == "sqlite":
             _transactional_sqlite(self.engine)
         self._depth = 0
-        self._raw = None
+        self._raw: Any = None  # the pool's connection (None for a read-only SQLite file, opened directly)
+        self._dbapi: Any = None  # the driver's own connection: sqlite3 or psycopg
         self._connect()
 
     # --- the connection ---------------------------------------------------------------------------
@@ -108,7 +110,7 @@ class Database:
             if self.dialect == "sqlite" and self.readonly:
                 import sqlite3
 
-                path = Path(self.engine.url.database).resolve()
+                path = Path(self.engine.url.database or "").resolve()
                 if not path.is_file():
                     raise DatabaseError(f"results database {self.label} does not exist")
                 self._raw = None
@@ -443,11 +445,9 @@ def insert_statement(dialect: str, table, columns, keys, *, on_conflict: str | N
     """INSERT INTO table (columns) in the dialect's own insert (SQLite's or PostgreSQL's, both of which know
     ON CONFLICT): `on_conflict` "update" sets the columns other than `keys` from the row that conflicted on
     `keys` (nothing when there are none: DO NOTHING), "nothing" skips a row whose key is taken."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(table)
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     rest = [column for column in columns if column not in keys]
     if on_conflict == "update" and rest:
         return statement.on_conflict_do_update(index_elements=list(keys),

@@ -68,7 +68,8 @@ def model_hashes(db, prefix: str) -> list[str]:
 def listing(db, *, model_hash: str | None = None, last: int = 0) -> list[dict]:
     """`modeleval runs`: newest first, each with its suite count, answered items, mean score and errors."""
     r, o = tables()["runs"].alias("r"), tables()["outcomes"].alias("o")
-    one, zero = sa.literal_column("1"), sa.literal_column("0")
+    one: sa.ColumnElement = sa.literal_column("1")
+    zero: sa.ColumnElement = sa.literal_column("0")
     answered, present = o.c.outcome.in_(("correct", "wrong")), o.c.outcome.is_not(None)
     statement = (
         sa.select(r.c.id, r.c.started_at, r.c.model_ref, r.c.model_hash, r.c.exit_status, r.c.gate_status,

@@ -63,7 +63,7 @@ def metadata() -> sa.MetaData:
         pk, to_runs, indexes = LAYOUT.get(name, (("id",), False, ()))
         if name == "variants":
             indexes = ((tuple(VARIANT_KEY), True),)
-        cols = []
+        cols: list[sa.Column] = []
         for column, kind in columns.items():
             args = [sa.ForeignKey("runs.id")] if to_runs and column == "run_id" else []
             cols.append(sa.Column(column, TYPES[kind], *args, primary_key=column in pk,

@@ -108,6 +108,8 @@ class Choices:
 
     def gold(self, item) -> int:
         """The index of the right choice: `answer` filled for the item, as an index or a choice's text."""
+        if self.answer is None:
+            raise ValueError("Choices(...) without answer= has no right choice to score against")
         value = fill(self.answer, item)
         choices = self.continuations(item)
         if isinstance(value, str):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Callable, Generator
+from typing import Callable, Generator, cast
 
 from ..engines.base import GenerateRequest, LoglikelihoodRequest, RollingRequest
 from ..suite import MARK
@@ -26,6 +26,7 @@ from .declare import Ask
 from .predictor import Prediction, Predictor
 
 MAX_ROUNDS = 100  # a declaration that keeps asking is a bug; stop it rather than loop forever
+Steps = Generator[list, "list | None", object]  # yields a round's asks, receives their answers, returns the result
 
 
 class PlanContext:
@@ -61,7 +62,7 @@ class PlanContext:
 class Planned:
     """What one test asked for, filled in by the run. Only the model's own asks are logged for the outcome row."""
 
-    steps: Generator | None = None
+    steps: Steps | None = None
     asks: list[Ask] = field(default_factory=list)  # the current round's
     logged: list[tuple[str, Prediction]] = field(default_factory=list)
     result: object = None
@@ -85,6 +86,9 @@ class Planned:
 
     def advance(self, answers: list | None) -> None:
         """Send a round's answers (None to start); keep the next round's asks or the final result."""
+        if self.steps is None:
+            self.fail(RuntimeError("a plan without steps was advanced"))
+            return
         try:
             asks = self.steps.send(answers)
         except StopIteration as stop:
@@ -110,7 +114,7 @@ def one_round(declaration, item, ctx: PlanContext):
     return declaration.value(answers)
 
 
-def steps_of(declaration, item, ctx: PlanContext) -> Generator:
+def steps_of(declaration, item, ctx: PlanContext) -> Steps:
     steps = getattr(declaration, "steps", None)
     return steps(item, ctx) if steps is not None else one_round(declaration, item, ctx)
 
@@ -131,10 +135,11 @@ class Planner:
             self.ran = True
             self.run(session_items)
         planned = self.planned.get(node.nodeid)
-        if planned is None:  # collected after planning (should not happen) or not declared
+        if planned is None:  # collected after planning (should not happen)
             planned = self._plan_one(node)
-            if planned is not None:
-                self.execute([planned])
+            if planned is None:
+                raise RuntimeError(f"{node.nodeid}: its suite declares no request to plan")
+            self.execute([planned])
         return planned
 
     def run(self, items) -> None:
@@ -165,7 +170,7 @@ class Planner:
             if not active:
                 return
             asked = {id(p): list(p.asks) for p in active}  # kept: a failure below clears a plan's asks
-            answers = {id(p): [None] * len(p.asks) for p in active}
+            answers: dict[int, list[Prediction | None]] = {id(p): [None] * len(p.asks) for p in active}
             for target, kind in sorted({(a.target, type(a.request).__name__) for p in active for a in p.asks}):
                 slots = [(p, i) for p in active for i, a in enumerate(p.asks)
                          if a.target == target and type(a.request).__name__ == kind and p.error is None]
@@ -185,9 +190,10 @@ class Planner:
             for p in active:
                 got = answers[id(p)]
                 # the model's answers are logged even when another target failed: they were computed
-                p.logged += [(a.prompt, pr) for a, pr in zip(asked[id(p)], got) if a.target == "model" and pr is not None and pr.error is None]
+                p.logged += [(a.prompt, pr) for a, pr in zip(asked[id(p)], got)
+                             if a.target == "model" and pr is not None and pr.error is None]
                 if not p.done:
-                    p.advance([prediction.value for prediction in got])
+                    p.advance([None if prediction is None else prediction.value for prediction in got])
         for p in plans:
             if not p.done:
                 p.fail(RuntimeError(f"a declaration asked for more than {MAX_ROUNDS} rounds"))
@@ -196,9 +202,10 @@ class Planner:
         predictor = self.predictors(target)
         request = asks[0].request
         if isinstance(request, GenerateRequest):
-            return predictor.generate([a.request for a in asks], [a.sample for a in asks], truncate)
+            return predictor.generate([cast(GenerateRequest, a.request) for a in asks], [a.sample for a in asks],
+                                      truncate)
         if isinstance(request, LoglikelihoodRequest):
-            return predictor.loglikelihood([a.request for a in asks], truncate)
+            return predictor.loglikelihood([cast(LoglikelihoodRequest, a.request) for a in asks], truncate)
         if isinstance(request, RollingRequest):
-            return predictor.loglikelihood_rolling([a.request.text for a in asks])
+            return predictor.loglikelihood_rolling([cast(RollingRequest, a.request).text for a in asks])
         raise TypeError(f"a declaration asked for {type(request).__name__}, which no engine serves")

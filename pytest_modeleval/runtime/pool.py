@@ -14,9 +14,12 @@ to the `say` and `progress` callables, so the pool knows no terminal.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..engines.base import EngineError
+
+if TYPE_CHECKING:
+    from .predictor import Predictor
 
 ROLES = ("model", "judge", "reference")
 
@@ -51,7 +54,7 @@ class ModelPool:
         self._engine = None
         self._engine_error: Exception | None = None
         self._engine_lock = threading.Lock()
-        self._predictor = None
+        self._predictor: Predictor | None = None
         self._engines: dict[str, object] = {}  # the judge's and the reference's
         self._predictors: dict[str, object] = {}
         self._resolved: dict[str, object] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Sequence, cast
 
 from ..engines import window
 from ..engines.base import EngineError, GenerateRequest, Loglikelihood, LoglikelihoodRequest
@@ -102,7 +102,8 @@ class Predictor:
                                     truncate=truncate)
         for p in predictions:
             if p.error is None:
-                p.value = Loglikelihood(float(p.value[0]), bool(p.value[1]))
+                logprob, greedy = cast(list, p.value)
+                p.value = Loglikelihood(float(logprob), bool(greedy))
         return predictions
 
     def loglikelihood_rolling(self, texts: Sequence[str]) -> list[Prediction]:

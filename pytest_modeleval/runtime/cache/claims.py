@@ -34,11 +34,10 @@ def chunks(keys: list[str], size: int = CHUNK):
 
 
 def insert_for(dialect: str):
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+    """The dialect's own insert, which knows ON CONFLICT."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def _owned(conn, keys: list[str], owner: str) -> set[str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Iterable
+from typing import Any, Iterable, cast
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -143,14 +143,14 @@ class PredictionCache:
         now = time.time()
         values = sorted(({"key": key, "model_hash": model_hash, "kind": kind, "value": canonical_json(value),
                           "prompt_tokens": p, "completion_tokens": c, "created_at": now} for key, value, p, c in rows),
-                        key=lambda row: row["key"])
+                        key=lambda row: str(row["key"]))
         if not values:
             return
         insert = insert_for(self.backend)(predictions)
         upsert = insert.on_conflict_do_update(index_elements=["key"], set_={
             name: insert.excluded[name] for name in ("model_hash", "kind", "value", "prompt_tokens",
                                                      "completion_tokens", "created_at")})
-        keys = [row["key"] for row in values]
+        keys = [str(row["key"]) for row in values]
 
         def write(conn):
             conn.execute(upsert, values)
@@ -163,11 +163,11 @@ class PredictionCache:
     def claim(self, keys: list[str], stale_after: float = 600.0) -> list[str]:
         """The keys this process now owns. SQLite: a claim older than `stale_after` seconds, or of a dead
         process on this machine, is taken over. PostgreSQL: a claim whose lease ran out is taken over."""
-        if not self.writable or not keys:
+        ledger = self._claims
+        if not self.writable or ledger is None or not keys:
             return list(keys) if not self.writable else []
-        owned = self._run(f"claiming {len(keys)} predictions",
-                          lambda conn: self._claims.claim(conn, list(keys), stale_after))
-        self._claims.holding(owned)
+        owned = self._run(f"claiming {len(keys)} predictions", lambda conn: ledger.claim(conn, list(keys), stale_after))
+        ledger.holding(owned)
         return [key for key in keys if key in owned]
 
     def release(self, keys: list[str]) -> None:
@@ -208,9 +208,9 @@ class PredictionCache:
             query = query.where(predictions.c.created_at < time.time() - older_than_days * 86400)
         deleted = self._run("pruning", lambda conn: conn.execute(query).rowcount)
         if self.backend == "sqlite":  # give the space back (PostgreSQL's autovacuum does that itself)
-            raw = self._engine.raw_connection()
+            raw = self._connected().raw_connection()
             try:
-                raw.driver_connection.execute("VACUUM")
+                cast(Any, raw.driver_connection).execute("VACUUM")
             finally:
                 raw.close()
         return deleted
@@ -229,17 +229,21 @@ class PredictionCache:
             self._engine = None
 
     # --- one transaction, retried on a lost connection ---------------------------------------------
+    def _connected(self) -> sa.Engine:
+        if self._engine is None:
+            raise CacheError(f"prediction cache {self.name} is closed")
+        return self._engine
+
     def _run(self, what: str, work, write: bool = True):
         for attempt, delay in enumerate((*RETRY_DELAYS, None)):
             try:
-                with self._engine.connect() as conn:
+                with self._connected().connect() as conn:
                     if write:
                         conn.execution_options(sqlite_immediate=True)
                     with conn.begin():
                         return work(conn)
             except sa.exc.DBAPIError as exc:
-                retry = delay is not None and (exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError))
-                if not retry:
+                if delay is None or not (exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError)):
                     raise CacheError(f"prediction cache {self.name}: {what} failed after {attempt + 1} "
                                      f"attempt(s): {_reason(exc, self.target)}") from None
                 time.sleep(delay)
