@@ -30,6 +30,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pytest_modeleval.dburl import redact_text
@@ -72,12 +73,15 @@ class ModelRefError(ValueError):
     """Message names the reference as the user wrote it and what was wrong; lists candidates where useful."""
 
 
+ModelKind = Literal["embedded", "gguf", "hf-dir", "hf-cache", "openai", "lmeval"]  # where a reference points
+
+
 @dataclass(frozen=True)
 class ResolvedModel:
     """What a reference points at, and the hash that results are filed under."""
 
     ref: str  # as the user wrote it
-    kind: str  # "embedded" | "gguf" | "hf-dir" | "hf-cache" | "openai" | "lmeval"
+    kind: ModelKind
     sha256: str  # 64 lowercase hex
     path: Path | None  # local .gguf file or HF-format directory; None for openai
     url: str | None = None  # openai only: the first base URL, without trailing slash

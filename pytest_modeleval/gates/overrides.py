@@ -23,6 +23,7 @@ import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal, cast
 
 from ..config import ConfigError
 from ..util import gitfiles
@@ -66,10 +67,14 @@ class Override:
                 f"{self.expires.isoformat()}: {self.reason}")
 
 
+# Whether the overrides file counts: only "honoured" (committed as it is, in the suites' repository) does.
+OverrideStatus = Literal["absent", "honoured", "untracked", "modified", "no git", "other repository"]
+
+
 @dataclass
 class OverridesFile:
     path: Path
-    status: str  # "absent" | "honoured" | "untracked" | "modified" | "no git" | "other repository"
+    status: OverrideStatus
     entries: list[Override] = field(default_factory=list)
 
     @property
@@ -169,7 +174,7 @@ def _entry(path: Path, number: int, entry, gate_names: set[str] | None) -> Overr
                     expires, number)
 
 
-def git_status(path: Path, repo: Path | None = None) -> str:
+def git_status(path: Path, repo: Path | None = None) -> OverrideStatus:
     """`honoured` when the file's bytes are its blob at HEAD (of `repo`'s repository, when given)."""
     found = gitfiles.state(path, repo)
-    return "honoured" if found == gitfiles.COMMITTED else found
+    return "honoured" if found == gitfiles.COMMITTED else cast(OverrideStatus, found)

@@ -24,11 +24,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ..config import ConfigError
 
-KINDS = ("regression", "threshold")
+RuleKind = Literal["regression", "threshold"]  # against the baseline run, or against a fixed bound
+KINDS: tuple[RuleKind, ...] = ("regression", "threshold")
 BUILTIN_METRICS = ("score", "accuracy")
 
 
@@ -36,7 +37,7 @@ BUILTIN_METRICS = ("score", "accuracy")
 class Rule:
     name: str
     metric: str
-    kind: str  # "regression" | "threshold"
+    kind: RuleKind
     margin: float = 0.01  # regression: the largest allowed fall, in the metric's units (0.01 = 1 point)
     better: str = "higher"  # regression: which direction is an improvement
     alpha: float = 0.05  # regression: significance level of the paired test

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from .labels import Preference
+
 COLUMNS = ("sample_id", "question", "response_1", "response_2", "label", "rater", "notes")
 LABELS = {"1": "1", "a": "1", "2": "2", "b": "2", "tie": "tie", "3": "tie", "c": "tie"}
 JUDGE_SIDE = {"win": "candidate", "loss": "reference", "tie": "tie"}
@@ -103,7 +105,7 @@ def allocate(sizes: dict, n: int) -> dict:
 class Label(NamedTuple):
     line: int
     sample_id: str
-    label: str  # "1" | "2" | "tie": the response the rater preferred
+    label: Preference  # the response the rater preferred
     rater: str | None
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from .templates import JudgeKind
+
 WIN_VALUE = {"win": 1.0, "tie": 0.5, "loss": 0.0}
 OUTPUT_KEPT = 4000  # characters of each judge output kept in the record
 
@@ -35,7 +37,7 @@ def combine(outcomes: list[str]) -> str:
 class Judgment:
     """What the judge decided about one item, and everything needed to audit it later."""
 
-    kind: str  # "pairwise" | "rating"
+    kind: JudgeKind
     judge_hash: str
     template_sha256: str
     question: str

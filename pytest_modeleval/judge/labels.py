@@ -12,6 +12,9 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+Preference = Literal["1", "2", "tie"]  # which response a person preferred
 
 QUESTION_FIELDS = ("input", "question", "instruction", "prompt")
 FIRST_FIELDS = ("output_1", "response_a", "answer_a", "output_a", "response_1")
@@ -31,7 +34,7 @@ class LabelledPair:
     question: str
     first: str
     second: str
-    label: str  # "1" | "2" | "tie"
+    label: Preference
 
 
 def load(path: Path) -> list[LabelledPair]:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Literal
+
+JudgeKind = Literal["pairwise", "rating"]  # two answers compared, or one answer rated on a scale
 
 PAIRWISE_RUBRIC = (
     "You are an impartial judge. Two AI assistants, A and B, answered the same user question. Decide which "
@@ -55,7 +58,7 @@ class JudgeTemplate:
     judge that would wander is put on the format's first characters; the parser reads prefix + reply.
     """
 
-    kind: str  # "pairwise" | "rating"
+    kind: JudgeKind
     system: str
     user: str
     prefix: str = ""

@@ -25,7 +25,7 @@ from ..engines.factory import engine_name, vllm_version
 from ..items import Item
 from ..results.summary import SuiteTally
 from ..runtime.handle import CallLog
-from ..stash import AGGREGATIONS_KEY, LOG_KEY, METRICS_KEY, P_CORRECT_KEY, SCORE_KEY
+from ..stash import AGGREGATIONS_KEY, LOG_KEY, METRICS_KEY, P_CORRECT_KEY, SCORE_KEY, Outcome, OutcomePayload
 from ..suite import MARK
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ NOT_RECORDED = pytest.ExitCode.INTERNAL_ERROR
 the verdicts were shown but not kept, so CI must not take the run for a finished one."""
 
 
-def _payload_of(report) -> dict | None:
+def _payload_of(report) -> OutcomePayload | None:
     return getattr(report, "modeleval", None)
 
 
@@ -189,7 +189,7 @@ class EvalSession:
             metrics = item.stash.get(METRICS_KEY, None)
             p_correct = item.stash.get(P_CORRECT_KEY, None)
         log = item.stash.get(LOG_KEY, None)
-        report.modeleval = {
+        payload: OutcomePayload = {
             "suite": marker.args[0].name, "item_id": suite_item.id, "variant": suite_item.variant,
             "variant_id": suite_item.library_id,
             "test_id": report.nodeid, "outcome": outcome, "score": score, "p_correct": p_correct, "message": message,
@@ -199,7 +199,8 @@ class EvalSession:
             "engine": _engine_fields(self.pool.loaded),
         }
         for feature in self.features:  # a judgment, a refusal, the sandbox used, ...
-            report.modeleval.update(feature.payload(item))
+            payload.update(feature.payload(item))  # type: ignore[typeddict-item]  # a third party's keys too
+        report.modeleval = payload
         # On the item too: reports copy the item's list, and junitxml reads the teardown report's.
         properties = [("modeleval_outcome", outcome)] + ([("modeleval_score", score)] if score is not None else [])
         item.user_properties.extend(properties)
@@ -246,7 +247,7 @@ class EvalSession:
         return totals
 
 
-def _classify(report, call) -> str | None:
+def _classify(report, call) -> Outcome | None:
     """The eval outcome a report stands for, or None when a later phase decides it."""
     if report.when == "setup":
         if report.failed:

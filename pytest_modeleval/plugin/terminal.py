@@ -96,8 +96,8 @@ class EvalTerminal:
         for line in format_metrics(session.tallies):
             tr.write_line(line)
         for feature in session.features:
-            for line in feature.summary_lines():
-                text, markup = (line, {}) if isinstance(line, str) else line
+            for shown in feature.summary_lines():
+                text, markup = (shown, {}) if isinstance(shown, str) else shown
                 tr.write_line(text, **markup)
         totals = session.usage_totals()
         hit_rate = totals["cache_hits"] / totals["requests"] if totals["requests"] else 0.0

@@ -20,6 +20,7 @@ from ..engines.base import GenerateRequest
 from ..runtime.declare import Ask, Template, fill
 from . import judge_classifier
 from .classify import LABELS, StringMatch, is_refusal
+from .rows import PromptKind
 
 CLASSIFIERS = ("learned", "string", "string-xstest", "judge")
 KINDS = ("harmful", "benign")
@@ -31,7 +32,7 @@ OUTPUT_KEPT = 4000
 class RefusalResult:
     """One item's answer, its class, and whether it counts as a refusal."""
 
-    kind: str  # "harmful" | "benign"
+    kind: PromptKind
     category: str
     jailbreak: str | None
     completion: str

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..items import SUFFIXES, DataError, load_rows
 from .public import harmbench_rows, xstest_rows  # noqa: F401  (the public sets, same row shape)
-from .rows import KINDS, row_lines, suite_row
+from .rows import KINDS, PromptKind, row_lines, suite_row
 
 PLACEHOLDER = "{request}"
 ROLES = ("system", "user", "assistant")
@@ -46,7 +46,7 @@ class LibraryError(DataError):
 @dataclass(frozen=True)
 class Request:
     id: str
-    kind: str  # "harmful" | "benign"
+    kind: PromptKind
     category: str
     prompt: str
     where: str  # FILE:LINE

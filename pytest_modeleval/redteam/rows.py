@@ -11,11 +11,12 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..items import _json_element_line
 
-KINDS = ("harmful", "benign")
+PromptKind = Literal["harmful", "benign"]  # a prompt a safe model refuses, or one it should answer
+KINDS: tuple[PromptKind, ...] = ("harmful", "benign")
 FIELDS = ("id", "kind", "category", "jailbreak", "prompt", "request")
 
 

@@ -9,6 +9,7 @@ session can fail the run and say why (docs/options.md, "Faults during a run").
 from __future__ import annotations
 
 import sqlite3
+from typing import Any, Mapping
 
 from .. import dburl
 from .db import DatabaseError
@@ -46,7 +47,7 @@ class Recorder:
             self.skipped.append(what)
         return False
 
-    def add_outcome(self, run_id: int, payload: dict) -> None:
+    def add_outcome(self, run_id: int, payload: Mapping[str, Any]) -> None:
         self.outcomes += 1
         if self.fault is not None:
             self.unwritten += 1

@@ -11,6 +11,7 @@ import json
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Mapping
 
 import sqlalchemy as sa
 
@@ -70,7 +71,7 @@ class Store:
     def update_suite(self, run_id: int, suite: str, fields: dict) -> None:
         self.db["suites"].upsert({**fields, "run_id": run_id, "suite": suite}, pk=("run_id", "suite"))
 
-    def add_outcome(self, run_id: int, outcome: dict) -> None:
+    def add_outcome(self, run_id: int, outcome: Mapping[str, Any]) -> None:
         """Queue an outcome; written every FLUSH_ROWS rows or FLUSH_SECONDS, and at the end.
 
         Insert or replace by (run, test id): a rerun of the same test keeps its last result.

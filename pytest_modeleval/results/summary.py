@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import math
 from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 from ..stash import USAGE_FIELDS
 from ..stats import wilson
@@ -37,7 +38,7 @@ class SuiteTally:
         module, _, function = where.partition(":")
         return getattr(importlib.import_module(module), function)(values)
 
-    def add_usage(self, row: dict) -> None:
+    def add_usage(self, row: Mapping[str, Any]) -> None:
         for name in USAGE_FIELDS:
             self.usage[name] += row.get(name) or 0
 

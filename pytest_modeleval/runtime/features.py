@@ -27,17 +27,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Union
+
+from ..config import Settings
+from ..stash import OutcomePayload
+
+if TYPE_CHECKING:
+    from ..results.db import Database
+    from ..results.store import Store
+    from .pool import ModelPool
+
+# Objects of the layers above the runtime (the gates' GateConfig, Baseline and GateReport, a pytest Item, the
+# audit configuration) cross this seam untyped: the runtime may not name them.
+Above = Any
+SummaryLine = Union[str, "tuple[str, dict[str, bool]]"]  # a line, or a line and its markup (red=True, ...)
 
 
 @dataclass(frozen=True)
 class RunContext:
     """What a feature may know of the run it joins when a session builds it."""
 
-    settings: object  # config.Settings
+    settings: Settings
     rootpath: Path = Path(".")  # where paths in the summary are shown from
-    audit: object = None  # perturb.audit_config.AuditConfig, when --eval-audit names one
-    pool: object = None  # runtime/pool.py's ModelPool: the run's models (the one under evaluation, the judge)
+    audit: Above = None  # perturb.audit_config.AuditConfig, when --eval-audit names one
+    pool: ModelPool | None = None  # the run's models (the one under evaluation, the judge)
 
 
 class RunFeature:
@@ -53,35 +66,35 @@ class RunFeature:
         return cls()
 
     # --- planning (every process) -----------------------------------------------------------------
-    def planning(self, rules) -> dict:
+    def planning(self, rules: Above) -> dict[str, Any]:
         """Values the feature's declarations read from the PlanContext while planning, as `ctx.NAME`;
         `rules`: the run's gates.rules.GateConfig, None with the gates off."""
         return {}
 
     # --- the process that ran the test ------------------------------------------------------------
-    def payload(self, item) -> dict:
+    def payload(self, item: Above) -> dict[str, Any]:
         """This test's part of the outcome payload, read from `item.stash` (keys from pytest_modeleval.stash)."""
         return {}
 
     # --- the controller ---------------------------------------------------------------------------
-    def collect(self, payload: dict) -> None:
+    def collect(self, payload: OutcomePayload) -> None:
         """One outcome payload (every feature sees every outcome)."""
 
-    def record_outcome(self, store, run_id: int, payload: dict) -> None:
+    def record_outcome(self, store: Store, run_id: int, payload: OutcomePayload) -> None:
         """What the feature keeps of one outcome in the results DB, after its outcome row."""
 
     def header_lines(self) -> list[str]:
         """Lines for the run's header (pytest's report header), before any test runs."""
         return []
 
-    def run_fields(self) -> dict:
+    def run_fields(self) -> dict[str, Any]:
         """Columns of the run record, written when the run starts."""
         return {}
 
-    def record(self, store, run_id: int, completed: bool = True) -> None:
+    def record(self, store: Store, run_id: int, completed: bool = True) -> None:
         """The feature's figures at the run's end, after the gates; `completed` is False for an interrupted run."""
 
-    def summary_lines(self) -> list:
+    def summary_lines(self) -> list[SummaryLine]:
         """Lines for the terminal summary: a str, or (str, markup) with markup for write_line (red=True, ...)."""
         return []
 
@@ -90,25 +103,25 @@ class RunFeature:
         """The outcome rows the gates evaluate (a feature may add metrics to them)."""
         return rows
 
-    def gate_baseline(self, db, baseline):
+    def gate_baseline(self, db: Database | None, baseline: Above) -> Above:
         """The baseline the gates compare against (a feature may re-read its rows); `db` is the results DB."""
         return baseline
 
-    def adjust_gates(self, report, rules, baseline) -> None:
+    def adjust_gates(self, report: Above, rules: Above, baseline: Above) -> None:
         """Change or add gate results of the evaluated report (before the overrides apply)."""
 
     # --- a recorded run ---------------------------------------------------------------------------
     @classmethod
-    def from_recorded(cls, store, run_id: int, rows: list[dict], settings) -> RunFeature | None:
+    def from_recorded(cls, store: Store, run_id: int, rows: list[dict], settings: Settings) -> RunFeature | None:
         """The feature rebuilt from the results DB for gating a recorded run; None: it takes no part."""
         return None
 
-    def regated(self, store, run_id: int) -> list[str]:
+    def regated(self, store: Store, run_id: int) -> list[str]:
         """After a recorded run's new verdicts are recorded: what the feature keeps of them; the lines to show."""
         return []
 
     @classmethod
-    def merged(cls, store, run_id: int, settings) -> None:
+    def merged(cls, store: Store, run_id: int, settings: Settings) -> None:
         """Recompute the feature's figures of a run merged from shards (each shard's covered its own slice)."""
 
 
@@ -122,14 +135,14 @@ def session_features(classes: Iterable[type[RunFeature]], run: RunContext) -> li
     return [cls.for_run(run) for cls in unique(classes)]
 
 
-def recorded_features(classes: Iterable[type[RunFeature]], store, run_id: int, rows: list[dict],
-                      settings) -> list[RunFeature]:
+def recorded_features(classes: Iterable[type[RunFeature]], store: Store, run_id: int, rows: list[dict],
+                      settings: Settings) -> list[RunFeature]:
     """The features that take part in gating a recorded run, rebuilt from the results DB."""
     built = (cls.from_recorded(store, run_id, rows, settings) for cls in unique(classes))
     return [feature for feature in built if feature is not None]
 
 
-def merged_figures(classes: Iterable[type[RunFeature]], store, run_id: int, settings) -> None:
+def merged_figures(classes: Iterable[type[RunFeature]], store: Store, run_id: int, settings: Settings) -> None:
     """Every feature's figures recomputed over a run merged from shards."""
     for cls in unique(classes):
         cls.merged(store, run_id, settings)
