@@ -64,7 +64,7 @@ def _write(path: Path, runs: int, items: int, seed: int, progress) -> dict:
     from pytest_modeleval.gates import rules
     from pytest_modeleval.gates.baseline import find
     from pytest_modeleval.gates.evaluate import evaluate
-    from pytest_modeleval.gates.record import record
+    from pytest_modeleval.gates.save import record
     from pytest_modeleval.results.schema import tables
     from pytest_modeleval.stats import normal_ci, wilson
 

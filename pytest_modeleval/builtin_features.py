@@ -11,9 +11,9 @@ from __future__ import annotations
 
 def builtin_features() -> tuple[type, ...]:
     """The package's own run features (RunFeature subclasses)."""
-    from .judge.run import RunJudgments
-    from .perturb.run import RunContamination
-    from .redteam.run import RunRefusals
+    from .judge.feature import RunJudgments
+    from .perturb.feature import RunContamination
+    from .redteam.feature import RunRefusals
     from .sandbox.feature import RunSandbox
 
     return (RunJudgments, RunRefusals, RunContamination, RunSandbox)

@@ -31,8 +31,8 @@ def run(args) -> int:
     from .. import config
     from ..builtin_features import builtin_features
     from ..gates import GATES_FAILED, overrides, rules
-    from ..gates.recorded import gate_recorded
-    from ..gates.report import lines
+    from ..gates.regate import gate_recorded
+    from ..gates.table import lines
 
     if args.baseline:
         option = next(o for o in config.OPTIONS if o.name == "baseline")

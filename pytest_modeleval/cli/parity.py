@@ -103,7 +103,7 @@ def run(args) -> int:
         print(f"{overall.prompts_differ} call(s) not compared: the engines rendered different prompts")
     if not overall.n:
         raise CLIError("no item was answered by both runs", status=2)
-    from ..gates.numbers import fmt_p
+    from ..gates.display import fmt_p
     from ..util.text import pct
 
     change = f"{pct(overall.accuracy_a)} -> {pct(overall.accuracy_b)} on {overall.n} paired items"
@@ -180,7 +180,7 @@ def _token_count(model: str):
 
 
 def _table(results) -> tuple[tuple, list[tuple]]:
-    from ..gates.numbers import fmt_p
+    from ..gates.display import fmt_p
     from ..util.text import pct
 
     header = ("suite", "items", "acc A", "acc B", "B - A", "McNemar p", "greedy same", "max |Δlp|/tok",

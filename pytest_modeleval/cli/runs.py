@@ -69,7 +69,7 @@ def list_runs(args) -> int:
 
 @command("show")
 def show_run(args) -> int:
-    from ..gates.numbers import fmt_p
+    from ..gates.display import fmt_p
     from ..results.summary import format_metrics, format_table, tally
     from ..util.text import aligned
 
@@ -133,7 +133,7 @@ def show_run(args) -> int:
 def compare_runs(args) -> int:
     from ..gates import rules as gate_rules
     from ..gates.comparison import NO_COMMON, NOT_RECORDED, ONLY_IN, RunItems, compare_runs
-    from ..gates.numbers import fmt, fmt_delta, fmt_p
+    from ..gates.display import fmt, fmt_delta, fmt_p
     from ..util.text import aligned
 
     store = open_store(args)

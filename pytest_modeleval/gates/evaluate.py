@@ -34,7 +34,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from .numbers import fmt, fmt_delta, fmt_p
+from .display import fmt, fmt_delta, fmt_p
 from .rules import BUILTIN_METRICS, GateConfig, Rule
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from .evaluate import GateResult
-from .numbers import fmt, fmt_detectable, fmt_p
+from .display import fmt, fmt_detectable, fmt_p
 
 NODE_PREFIX = "modeleval/gates"  # JUnit classname "modeleval.gates"
 

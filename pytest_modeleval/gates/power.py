@@ -43,7 +43,7 @@ def threshold_shows(rule, mean: float, n: int, ci, method: str | None, proportio
     """(sentence, items needed): whether the interval clears each bound of the rule, and if not how many
     items at the observed rate it would take (Wilson intervals only)."""
     from ..stats.power import items_to_show
-    from .numbers import fmt
+    from .display import fmt
 
     if ci is None:
         return f"{n} item cannot show any bound", None

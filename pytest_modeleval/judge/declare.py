@@ -64,7 +64,7 @@ class Pairwise:
         asks = [Ask(rendered, GenerateRequest(rendered, max_tokens=self.max_tokens, seed=ctx.seed))]
         reference = None
         if self.reference == PRODUCTION:
-            stored = ctx.provided.get("production_answer")  # the judge feature's (judge/run.py planning)
+            stored = ctx.provided.get("production_answer")  # the judge feature's (judge/feature.py planning)
             reference = stored(ctx.suite, item) if stored is not None else None
             if reference is None:
                 text = ctx.render(prompt, "reference")
@@ -122,7 +122,7 @@ JUDGED = (Pairwise, Graded)
 
 def baseline_of(ctx, item, kind: str, template) -> dict | None:
     """The baseline's judgment of this item to judge again (rejudge.to_rejudge), when the run's judge feature
-    provides the baseline's judgments to planning (judge/run.py `planning`); None in a context without them."""
+    provides the baseline's judgments to planning (judge/feature.py `planning`); None in a context without them."""
     if "baseline_judgment" not in ctx.provided:
         return None
     return to_rejudge(ctx, item, kind, template)

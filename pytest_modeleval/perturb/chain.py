@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
-from . import numbers
+from . import numerals
 from .arith import ExpressionError, evaluate
 from .variant import GeneratorError
 
@@ -73,7 +73,7 @@ def read_chain(question: str, solution: str, constants: frozenset = frozenset())
     (2 for 'half'): an earlier result with such a value might be the constant instead, so refused."""
     if not ANNOTATION.search(solution):
         raise GeneratorError("no <<a*b=c>> annotations in the solution")
-    asked = {token.value for token in numbers.tokens(question)}
+    asked = {token.value for token in numerals.tokens(question)}
     masked = ANNOTATION.sub(lambda match: "#" * len(match.group()), solution)
     algebra = ALGEBRA.search(masked)
     if algebra:
@@ -95,7 +95,7 @@ def read_chain(question: str, solution: str, constants: frozenset = frozenset())
     answer = final_answer(solution)
     finals = [index for index, step in enumerate(steps) if step.result == answer]
     if not finals:
-        raise GeneratorError(f"the '####' answer {numbers.plain(answer)} is no annotation's result")
+        raise GeneratorError(f"the '####' answer {numerals.plain(answer)} is no annotation's result")
     inputs = frozenset(leaf.value for step in steps for leaf in step.leaves if leaf.source == "input")
     return Chain(tuple(steps), finals[-1], answer, inputs)
 
@@ -115,7 +115,7 @@ def _checked(annotation: str) -> tuple[str, Fraction]:
 
 def _trace(value: Fraction, steps: list[Step], asked: set, constants: frozenset, where: str) -> Leaf:
     earlier = [index for index, step in enumerate(steps) if step.result == value]
-    shown = numbers.plain(value)
+    shown = numerals.plain(value)
     if not earlier:
         return Leaf(value, "input" if value in asked else "constant")
     if len(earlier) > 1:
@@ -136,11 +136,11 @@ def _check_not_hidden(step: Step, earlier: list[Step], hidden: set) -> None:
         raise GeneratorError(f"{step.text} states a value computed outside the annotations")
     for leaf in step.leaves:
         if leaf.source != "step" and leaf.value in hidden:
-            shown = numbers.plain(leaf.value)
+            shown = numerals.plain(leaf.value)
             raise GeneratorError(f"{shown} in {step.text} was computed in the prose, without an annotation")
     for value in constants:
         if value and any(previous.result == -value for previous in earlier):
-            raise GeneratorError(f"{numbers.plain(value)} in {step.text} is an earlier result with its sign dropped")
+            raise GeneratorError(f"{numerals.plain(value)} in {step.text} is an earlier result with its sign dropped")
 
 
 @dataclass(frozen=True)
@@ -155,12 +155,12 @@ def replay(chain: Chain, new_inputs: Mapping[Fraction, Fraction]) -> list[Replay
     done: list[Replayed] = []
     for step in chain.steps:
         values = [_new_value(leaf, new_inputs, done) for leaf in step.leaves]
-        expr = "".join(piece + numbers.plain(value) for piece, value in zip(step.pieces, values)) + step.pieces[-1]
+        expr = "".join(piece + numerals.plain(value) for piece, value in zip(step.pieces, values)) + step.pieces[-1]
         try:
             result = evaluate(expr)
         except ExpressionError as exc:
             raise GeneratorError(f"replaying <<{expr}>>: {exc}") from None
-        if numbers.decimals(result) is None:
+        if numerals.decimals(result) is None:
             raise GeneratorError(f"replaying <<{expr}>> gives {float(result):g}, which no decimal writes exactly")
         done.append(Replayed(tuple(values), expr, result))
     return done
@@ -182,7 +182,7 @@ def check_solution(solution: str) -> Fraction:
         raise GeneratorError("no <<a*b=c>> annotations in the solution")
     answer = final_answer(solution)
     if answer not in results:
-        raise GeneratorError(f"the '####' answer {numbers.plain(answer)} is no annotation's result")
+        raise GeneratorError(f"the '####' answer {numerals.plain(answer)} is no annotation's result")
     return answer
 
 
@@ -194,11 +194,11 @@ def write_solution(solution: str, chain: Chain, new_inputs: Mapping[Fraction, Fr
     inside = [(step.start, step.end) for step in chain.steps]
     prose = [
         token
-        for token in numbers.tokens(solution[: final.start()])
+        for token in numerals.tokens(solution[: final.start()])
         if not any(start <= token.start < end for start, end in inside)
     ]
     edits = {
-        step.start: (step.end, f"<<{new.expr}={numbers.plain(new.result)}>>")
+        step.start: (step.end, f"<<{new.expr}={numerals.plain(new.result)}>>")
         for step, new in zip(chain.steps, replayed)
     }
     shown = _mirrored(solution, chain, replayed, prose)
@@ -215,12 +215,12 @@ def write_solution(solution: str, chain: Chain, new_inputs: Mapping[Fraction, Fr
             raise GeneratorError(f"the solution's {token.text!r} could stand for several replayed values")
         (new,) = options
         if new != token.value:
-            shown[token.start] = numbers.styled(new, token.text)
+            shown[token.start] = numerals.styled(new, token.text)
     for token in prose:
         if token.start in shown:
             edits[token.start] = (token.end, shown[token.start])
     answer = replayed[chain.final].result
-    edits[final.start(1)] = (final.end(1), numbers.styled(answer, final.group(1)))
+    edits[final.start(1)] = (final.end(1), numerals.styled(answer, final.group(1)))
     return _splice(solution, edits)
 
 
@@ -237,11 +237,11 @@ def _mirrored(solution: str, chain: Chain, replayed: list[Replayed], prose: list
         if written and [token.value for token in written] == [leaf.value for leaf in step.leaves] \
                 and "=" in solution[written[-1].end : step.start]:
             for token, value in zip(written, new.values):
-                shown[token.start] = numbers.styled(value, token.text)
+                shown[token.start] = numerals.styled(value, token.text)
         boundary = step.end
         after = starts.get(step.end)
         if after is not None and after.value == step.result:
-            shown[after.start] = numbers.styled(new.result, after.text)
+            shown[after.start] = numerals.styled(new.result, after.text)
             boundary = after.end
     return shown
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from . import numbers
+from . import numerals
 from .chain import ANNOTATION, Chain, read_chain, replay, write_solution
 from .variant import GeneratorError, Variant, check_request, item_rng, text_field
 
@@ -102,7 +102,7 @@ class NumericGSM8K:
         """The traced chain and the inputs that will get new values, or why the item cannot vary."""
         constants = _implied_constants(question + "\n" + ANNOTATION.sub(" ", solution))
         chain = read_chain(question, solution, constants)
-        found = numbers.tokens(question)
+        found = numerals.tokens(question)
         unclean = {token.value for token in found if not token.clean}
         related = _explain_constants(chain, constants | unclean, {token.value for token in found})
         ranges = []
@@ -114,7 +114,7 @@ class NumericGSM8K:
             if span is not None:
                 ranges.append(span)
         if not ranges:
-            held = ", ".join(numbers.plain(value) for value in sorted(chain.inputs)) or "none"
+            held = ", ".join(numerals.plain(value) for value in sorted(chain.inputs)) or "none"
             raise GeneratorError(f"no question number feeding the annotations can vary (inputs: {held})")
         return chain, ranges
 
@@ -124,17 +124,17 @@ class NumericGSM8K:
             _check_shape(step.result, new.result, f"step {index + 1} <<{new.expr}>>")
         answer = replayed[chain.final].result
         if chain.answer > 0 and answer <= 0:
-            raise GeneratorError(f"the answer became {numbers.plain(answer)}")
-        found = numbers.tokens(question)
+            raise GeneratorError(f"the answer became {numerals.plain(answer)}")
+        found = numerals.tokens(question)
         new_text = {
-            token.start: numbers.styled(new_inputs[token.value], token.text)
+            token.start: numerals.styled(new_inputs[token.value], token.text)
             for token in found
             if token.clean and token.value in new_inputs
         }
-        new_question = numbers.replace(question, found, new_text)
+        new_question = numerals.replace(question, found, new_text)
         new_solution = write_solution(solution, chain, new_inputs, replayed)
-        changed = ", ".join(f"{numbers.plain(old)}->{numbers.plain(new)}" for old, new in sorted(new_inputs.items()))
-        value = answer.numerator if answer.denominator == 1 else numbers.plain(answer)
+        changed = ", ".join(f"{numerals.plain(old)}->{numerals.plain(new)}" for old, new in sorted(new_inputs.items()))
+        value = answer.numerator if answer.denominator == 1 else numerals.plain(answer)
         new_fields = {**fields, self.question_field: new_question, self.answer_field: new_solution}
         return Variant(new_question, value, self.name, self.version, seed, new_fields, note=changed)
 
@@ -151,7 +151,7 @@ def _explain_constants(chain: Chain, known: frozenset, asked: set) -> set[Fracti
                 continue  # whole constants like 7 or 60 would relate to too many numbers (70, 600) by chance
             sources = {value for value in asked if leaf.value in _derived(value)}
             if not sources and not explained:
-                shown = numbers.plain(leaf.value)
+                shown = numerals.plain(leaf.value)
                 raise GeneratorError(f"{shown} in {step.text} is no question number, earlier result or known constant")
             related |= sources
     return related
@@ -181,7 +181,7 @@ def _looks_like_year(value: Fraction, found: list) -> bool:
 def _range(old: Fraction, percent: bool) -> _Range | None:
     """Same kind as old: same decimal places, as round as old, within 0.5x..2x (at most 100 for
     a percentage). None when fewer than MIN_CHOICES values qualify."""
-    places = numbers.decimals(old)
+    places = numerals.decimals(old)
     if places is None:
         return None
     low, high = old / 2, old * 2
@@ -208,7 +208,7 @@ def _draw(rng, ranges: list[_Range], taken: frozenset) -> dict[Fraction, Fractio
         for _ in range(20):
             value = rng.randint(first, last) * span.step
             fresh = value not in taken and value not in chosen.values()
-            if fresh and value > 1 and numbers.decimals(value) == span.places:
+            if fresh and value > 1 and numerals.decimals(value) == span.places:
                 chosen[span.old] = value
                 break
     return chosen or None
@@ -217,7 +217,7 @@ def _draw(rng, ranges: list[_Range], taken: frozenset) -> dict[Fraction, Fractio
 def _values_in(*texts: str) -> frozenset[Fraction]:
     values = set()
     for text in texts:
-        values |= {token.value for token in numbers.tokens(text)}
+        values |= {token.value for token in numerals.tokens(text)}
         for number in re.finditer(r"\d*\.?\d+", " ".join(ANNOTATION.findall(text))):
             values.add(Fraction(number.group()))
     return frozenset(values)
@@ -226,7 +226,7 @@ def _values_in(*texts: str) -> frozenset[Fraction]:
 def _check_shape(old: Fraction, new: Fraction, where: str) -> None:
     if old >= 0 and new < 0:
         raise GeneratorError(f"{where} went negative ({float(new):g})")
-    places, new_places = numbers.decimals(old), numbers.decimals(new)
+    places, new_places = numerals.decimals(old), numerals.decimals(new)
     if new_places is None or new_places > places:
-        like = numbers.plain(old)
+        like = numerals.plain(old)
         raise GeneratorError(f"{where} gives {float(new):g}, not a number with {places} decimal places like {like}")

@@ -4,7 +4,7 @@ Registered next to the EvalSession when a model is named and gates are not off. 
 pytest-xdist only the controller does anything: it sees every outcome in the reports the
 workers send, so the verdicts are the same with `-n` as without. It reads the eval session only
 for its run features (runtime/features.py), its results store and run id, and the model's hash;
-the verdicts come from the one gating path a recorded run takes too (gates/run.py).
+the verdicts come from the one gating path a recorded run takes too (gates/verdicts.py).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class GateKeeper:
     def _gate_group(self, status: int):
         """A shard of a run group (pytest_modeleval.results.rungroup): the last shard in gates the union of all."""
         from ..gates import junit
-        from ..gates.recorded import gate_recorded
+        from ..gates.regate import gate_recorded
         from ..results.rungroup import RunGroup
 
         store, run_id = self.eval_session.store, self.eval_session.run_id
@@ -152,7 +152,7 @@ class GateKeeper:
 
     def _gate(self, status: int):
         from ..gates import junit
-        from ..gates.run import gate_run
+        from ..gates.verdicts import gate_run
 
         session = self.eval_session
         if self.settings.shard and self.settings.run_group and session.store is not None:
@@ -188,7 +188,7 @@ class GateKeeper:
                 tr.write_line(self.group_line)
                 self._write_unreviewed(tr)
             return
-        from ..gates.report import lines
+        from ..gates.table import lines
 
         tr.write_sep("=", "modeleval gates")
         if self.group_line:

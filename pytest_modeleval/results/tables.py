@@ -106,7 +106,7 @@ VARIANTS = {
 }
 VARIANT_KEY = ("suite", "source_sha256", "generator", "version", "seed", "idx")  # one library row per key
 JUDGMENT_LISTS = ("candidate_slots", "slot_verdicts", "outputs")  # judgments columns holding JSON lists
-# The contamination score of a run's perturbed suites (pytest_modeleval.perturb.run): one row per suite ...
+# The contamination score of a run's perturbed suites (pytest_modeleval.perturb.feature): one row per suite ...
 CONTAMINATION = {
     "run_id": int, "suite": str, "n_items": int, "n_scored": int, "min_variants": int, "acc_baseline": float,
     "acc_perturbed": float, "cs": float, "cs_lo": float, "cs_hi": float, "p_value": float, "threshold": float,

@@ -12,7 +12,7 @@ feature sees a run at a few points, every one optional (the base class does noth
 - in the controller: `header_lines()` for the run's header, `collect(payload)` per outcome,
   `record_outcome` beside the outcome row, `run_fields()` for the run record, `record` at the run's end,
   `summary_lines()` for the terminal;
-- in the gates (a session's and a recorded run's, one path: gates/run.py): `gate_rows`, then
+- in the gates (a session's and a recorded run's, one path: gates/verdicts.py): `gate_rows`, then
   `gate_baseline`, then `adjust_gates` on the evaluated report, before the overrides;
 - on a recorded run: `from_recorded` rebuilds the feature from the results DB for gating it,
   `regated` keeps what the new verdicts change, `merged` recomputes figures over merged shards.

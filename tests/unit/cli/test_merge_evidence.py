@@ -117,7 +117,7 @@ def judged_shard(path, items: range, wins: set[int]) -> None:
         store.add_judgment(run, payload)
         store.add_refusal(run, {**payload, "refusal": {"kind": "harmful", "category": "c", "refused": int(won),
                                                        "classifier": "string-match", "completion": "answer"}})
-    from pytest_modeleval.judge.run import RunJudgments
+    from pytest_modeleval.judge.feature import RunJudgments
 
     judgments = RunJudgments(path, 0.7)
     for row in query(path, "SELECT * FROM judgments ORDER BY id"):

@@ -9,7 +9,7 @@ import pytest
 
 from pytest_modeleval.cli import main as modeleval
 from pytest_modeleval.gates.comparison import RunItems, compare_runs
-from pytest_modeleval.gates.numbers import fmt, fmt_delta, fmt_p
+from pytest_modeleval.gates.display import fmt, fmt_delta, fmt_p
 from pytest_modeleval.report.compare import RunValues, compare
 from pytest_modeleval.results.db import Database
 from pytest_modeleval.results.store import Store

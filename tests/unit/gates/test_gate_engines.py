@@ -6,7 +6,7 @@ from __future__ import annotations
 from pytest_modeleval.gates import rules
 from pytest_modeleval.gates.baseline import Baseline
 from pytest_modeleval.gates.engines import difference
-from pytest_modeleval.gates.run import gate_run
+from pytest_modeleval.gates.verdicts import gate_run
 from pytest_modeleval.results.store import Store
 
 

@@ -16,7 +16,7 @@ from pytest_modeleval.gates import overrides as overrides_mod
 from pytest_modeleval.gates import rules
 from pytest_modeleval.gates.baseline import Baseline
 from pytest_modeleval.gates.evaluate import evaluate, paired
-from pytest_modeleval.gates.report import lines as report_lines
+from pytest_modeleval.gates.table import lines as report_lines
 from pytest_modeleval.stats import mcnemar_exact, wilson
 
 

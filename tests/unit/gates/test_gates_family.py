@@ -15,8 +15,8 @@ from pytest_modeleval.config import ConfigError
 from pytest_modeleval.gates import rules
 from pytest_modeleval.gates.baseline import outcome_rows as stored_rows
 from pytest_modeleval.gates.evaluate import evaluate
-from pytest_modeleval.gates.record import record
-from pytest_modeleval.gates.report import lines
+from pytest_modeleval.gates.save import record
+from pytest_modeleval.gates.table import lines
 from pytest_modeleval.stats import mcnemar_exact
 from pytest_modeleval.stats.multiplicity import adjust, single_level
 from pytest_modeleval.stats.power import (detectable_fall, items_to_show, mcnemar_power, min_detectable_effect,

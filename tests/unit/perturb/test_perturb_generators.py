@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_modeleval.perturb import numbers
+from pytest_modeleval.perturb import numerals
 from pytest_modeleval.perturb.arith import ExpressionError, evaluate
 from pytest_modeleval.perturb.chain import (
     check_solution,
@@ -161,25 +161,25 @@ def test_evaluate_refuses_everything_but_arithmetic(expr, message):
 
 def test_number_tokens_are_whole_numbers():
     text = "He has 12 eggs, 120 pears, $80,000, $1.50, 3:30 pm, 1/2 cup, the 3rd day, 10am, .5 l and 5%."
-    found = numbers.tokens(text)
+    found = numerals.tokens(text)
     assert [(t.text, t.clean) for t in found] == [
         ("12", True), ("120", True), ("80,000", True), ("1.50", True), ("3", False), ("30", False), ("1", False),
         ("2", False), ("3", False), ("10", False), (".5", False), ("5", True),
     ]
     assert found[2].value == 80000 and found[3].value == Fraction(3, 2) and found[10].value == Fraction(1, 2)
     twelve = {t.start: "15" for t in found if t.value == 12}
-    assert numbers.replace(text, found, twelve).startswith("He has 15 eggs, 120 pears")
+    assert numerals.replace(text, found, twelve).startswith("He has 15 eggs, 120 pears")
 
 
 def test_numbers_are_written_in_the_original_style():
-    assert numbers.styled(Fraction(130000), "80,000") == "130,000"
-    assert numbers.styled(Fraction(23, 10), "1.50") == "2.30"
-    assert numbers.styled(Fraction(2), "2.5") == "2" and numbers.styled(Fraction(2), "20.00") == "2.00"
-    assert numbers.styled(Fraction(5), "7") == "5"
-    assert numbers.plain(Fraction(-1, 8)) == "-0.125"
-    assert numbers.decimals(Fraction(1, 3)) is None and numbers.decimals(Fraction(3, 40)) == 3
+    assert numerals.styled(Fraction(130000), "80,000") == "130,000"
+    assert numerals.styled(Fraction(23, 10), "1.50") == "2.30"
+    assert numerals.styled(Fraction(2), "2.5") == "2" and numerals.styled(Fraction(2), "20.00") == "2.00"
+    assert numerals.styled(Fraction(5), "7") == "5"
+    assert numerals.plain(Fraction(-1, 8)) == "-0.125"
+    assert numerals.decimals(Fraction(1, 3)) is None and numerals.decimals(Fraction(3, 40)) == 3
     with pytest.raises(ValueError, match="no finite decimal"):
-        numbers.plain(Fraction(1, 3))
+        numerals.plain(Fraction(1, 3))
 
 
 # ---------------------------------------------------------------- numeric re-instantiation
@@ -203,7 +203,7 @@ def test_numeric_substitution_is_whole_token_only():
     assert variants
     for variant in variants:
         new = changes(variant)
-        old_tokens, new_tokens = numbers.tokens(EGGS["question"]), numbers.tokens(variant.text)
+        old_tokens, new_tokens = numerals.tokens(EGGS["question"]), numerals.tokens(variant.text)
         assert len(old_tokens) == len(new_tokens)
         for old, now in zip(old_tokens, new_tokens):
             assert now.value == new.get(old.value, old.value), (variant.text, variant.note)
@@ -296,7 +296,7 @@ def test_gsm8k_coverage_and_replay(gsm8k_rows):
             assert replayed[chain.final].result == variant.answer  # the variant's answer is its chain's
             assert check_solution(variant.fields["answer"]) == variant.answer  # and its written steps agree
             new = changes(variant)
-            for old, now in zip(numbers.tokens(row["question"]), numbers.tokens(variant.text)):
+            for old, now in zip(numerals.tokens(row["question"]), numerals.tokens(variant.text)):
                 assert now.value == (new.get(old.value, old.value) if old.clean else old.value)
 
 
@@ -421,8 +421,8 @@ def test_names_on_real_gsm8k(gsm8k_rows):
         done += 1
         for variant in variants:
             assert final_answer(variant.fields["answer"]) == final_answer(row["answer"])
-            assert numbers.tokens(variant.text) == [] or \
-                [t.value for t in numbers.tokens(variant.text)] == [t.value for t in numbers.tokens(row["question"])]
+            assert numerals.tokens(variant.text) == [] or \
+                [t.value for t in numerals.tokens(variant.text)] == [t.value for t in numerals.tokens(row["question"])]
     assert done >= 40
 
 

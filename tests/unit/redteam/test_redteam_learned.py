@@ -20,7 +20,7 @@ from pytest_modeleval.redteam import features, learned
 from pytest_modeleval.redteam.calibrate import corrected_rate, rogan_gladen
 from pytest_modeleval.redteam.declare import Refusal
 from pytest_modeleval.redteam.logistic import fit
-from pytest_modeleval.redteam.run import RunRefusals
+from pytest_modeleval.redteam.feature import RunRefusals
 
 SHIPPED = learned.WEIGHTS / learned.HEAD
 

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from evalkit import query
-from pytest_modeleval.gates.numbers import fmt_p
+from pytest_modeleval.gates.display import fmt_p
 from reportkit import Pages, build, close_browser, launch_browser, pct, synthetic_db
 
 

@@ -2,7 +2,7 @@
 
 The features that take part are the classes the caller hands in (the plugin's from the
 `pytest_modeleval_features` hook, the command line's from builtin_features.py), rebuilt from the DB
-(runtime/features.py `from_recorded`); they go through the same gating path as a session's (run.py).
+(runtime/features.py `from_recorded`); they go through the same gating path as a session's (verdicts.py).
 This module names none of them.
 """
 
@@ -17,7 +17,7 @@ def gate_recorded(store, rid: int, baseline_spec, gate_rules, overrides_file, se
     """
     from ..runtime.features import recorded_features
     from .baseline import BaselineError, find, outcome_rows
-    from .run import gate_run
+    from .verdicts import gate_run
 
     db = store.db
     run_record = store.run(rid)

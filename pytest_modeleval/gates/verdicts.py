@@ -21,7 +21,7 @@ def gate_run(rules, rows, baseline, note: str, features, *, db=None, model_hash:
     from . import overrides, unmatched
     from .engines import note_engines
     from .evaluate import evaluate
-    from .record import record
+    from .save import record
 
     rows = list(rows)
     for feature in features:

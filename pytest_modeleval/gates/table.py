@@ -7,7 +7,7 @@ import datetime
 from ..util.text import aligned
 from . import GATES_FAILED
 from .evaluate import GateReport
-from .numbers import fmt, fmt_delta, fmt_detectable, fmt_p
+from .display import fmt, fmt_delta, fmt_detectable, fmt_p
 
 VERDICTS = {"pass": "pass", "fail": "FAIL", "n/a": "n/a", "overridden": "overridden", "underpowered": "underpowered"}
 
