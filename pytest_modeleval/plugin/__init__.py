@@ -22,6 +22,7 @@ from .fixtures import (  # noqa: F401
     completion,
     judge,
     judgment,
+    lm_eval_values,
     loglikelihoods,
     model,
     record_metric,

@@ -1,5 +1,5 @@
 """The fixtures a suite's test asks for: model, completion, loglikelihoods, choice, judge, judgment, refusal,
-sandbox, record_score and record_metric. Each finds the run in `config.stash` and takes what it needs of it:
+lm_eval_values, sandbox, record_score and record_metric. Each finds the run in `config.stash` and takes what it needs of it:
 the model pool (runtime/pool.py) and the planner (runtime/planner.py), never the session's other state;
 nothing heavy is imported until a test asks.
 """
@@ -141,6 +141,14 @@ def judgment(request):
     except NoProduction as exc:
         pytest.skip(str(exc))
     return recorded(request, value)
+
+
+@pytest.fixture
+def lm_eval_values(request):
+    """An lm-eval task suite's results for this item, one per lm-eval Instance (modeleval.lm_eval_suite)."""
+    from ..suites.lmeval import TaskRequests
+
+    return planned_value(request, TaskRequests, "lm_eval_values")
 
 
 @pytest.fixture

@@ -87,12 +87,6 @@ class EvalSession:
                                     **planning_values(self.features, self.gate_rules))
         return self._planner
 
-    def planned_value(self, request, wanted: type, fixture: str):
-        """This test's declared result (fixtures.py `planned_value`; ready suites call it through the session)."""
-        from .fixtures import planned_result
-
-        return planned_result(request, self.planner, wanted, fixture)
-
     # --- the engine hook's built-in implementation ------------------------------------------------
     @pytest.hookimpl(trylast=True)
     def pytest_modeleval_make_engine(self, resolved, settings):

@@ -352,19 +352,17 @@ def lm_eval_suite(task: str, *, name: str | None = None, num_fewshot: int | None
 
     @declare_suite(suite_name, data=declaration.rows, sample=sample, seed=seed, id_field="lm_eval_key",
                         chat=chat, request=declaration, truncate=truncate)
-    def test_lm_eval_task(item, request):
-        from ..stash import AGGREGATIONS_KEY, METRICS_KEY, P_CORRECT_KEY, SCORE_KEY, SESSION_KEY
+    def test_lm_eval_task(item, request, lm_eval_values):
+        from ..stash import AGGREGATIONS_KEY, METRICS_KEY, P_CORRECT_KEY, SCORE_KEY
 
-        # collected only with a model named (the collector skips the items otherwise), so the session is there
-        values = request.config.stash[SESSION_KEY].planned_value(request, TaskRequests, "lm-eval task")
-        metrics = declaration.score(item, values)
+        metrics = declaration.score(item, lm_eval_values)
         request.node.stash[METRICS_KEY] = metrics
         request.node.stash[AGGREGATIONS_KEY] = declaration.aggregations(item, metrics)
         key = metric or next(iter(metrics))
         if key not in metrics:
             raise TaskError(f"suite {suite_name!r}: metric {key!r} is not among the task's metrics: "
                             f"{', '.join(metrics)}")
-        p_correct = declaration.p_correct(item, values, key)
+        p_correct = declaration.p_correct(item, lm_eval_values, key)
         if p_correct is not None:
             request.node.stash[P_CORRECT_KEY] = p_correct
         value = metrics[key]
