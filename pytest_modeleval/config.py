@@ -203,6 +203,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("overrides", "--eval-overrides", _text, paths.OVERRIDES_FILE.as_posix(),
            f"gate overrides file (default {paths.OVERRIDES_FILE.as_posix()} under the rootdir); honoured only when "
            "committed to git and unmodified.", "PATH", is_path=True),
+    Option("summary_md", "--eval-summary-md", _text, None,
+           "append the run's markdown summary (gate table, flipped items, where the dashboard is) to FILE; also "
+           "GITHUB_STEP_SUMMARY, so a GitHub Actions job page shows it (docs/ci.md).", "FILE", is_path=True,
+           env="GITHUB_STEP_SUMMARY"),
     Option("judge", "--judge", _text, None,
            "the judge model for judged suites (modeleval.Pairwise / Graded, the `judge` fixture): any model "
            "reference --model takes. Without it, judged suites are skipped.", "REF"),
@@ -268,6 +272,7 @@ class Settings:
     baseline: str | None = None
     gate_mode: str = "enforce"
     overrides: Path = paths.OVERRIDES_FILE
+    summary_md: Path | None = None  # the markdown summary's file (--eval-summary-md, GITHUB_STEP_SUMMARY)
     judge: str | None = None
     judge_allow_self: bool = False
     judge_min_kappa: float = 0.7

@@ -12,7 +12,7 @@ import importlib
 import sys
 
 SUBCOMMANDS = ("serve", "cache", "merge", "runs", "export", "gate", "promote", "prune",
-               "watch", "judge", "human", "redteam", "report", "db", "parity")
+               "watch", "judge", "human", "redteam", "report", "db", "parity", "comment")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,7 +35,12 @@ class RunItems:
     def read(cls, db, run_id: int) -> RunItems:
         from ..results.runs import outcome_values
 
-        rows = outcome_values(db, run_id, p_correct=True)
+        return cls.from_rows(run_id, outcome_values(db, run_id, p_correct=True))
+
+    @classmethod
+    def from_rows(cls, run_id: int, rows) -> RunItems:
+        """From outcome rows (suite, item_id, outcome, score, metrics) a session holds in memory or the DB gave."""
+        rows = list(rows)
         values, suites = item_values(rows)
         outcomes: dict[str, dict[str, str]] = {}
         for row in rows:

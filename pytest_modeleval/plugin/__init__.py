@@ -96,6 +96,7 @@ def pytest_configure(config):
         session = _register_session(config, settings, resolved, judge_model, collector, audit, project)
         if settings.gate_mode != "off":
             _register_gates(config, settings, session, project, audit)
+        _register_ci_summary(config, settings, session)
 
 
 def _register_session(config, settings, resolved, judge_model, collector, audit, project):
@@ -188,6 +189,30 @@ def _register_gates(config, settings, session, project, audit=None) -> None:
     keeper = GateKeeper(config, settings, session, gate_rules)
     config.stash[GATES_KEY] = keeper
     config.pluginmanager.register(keeper, "modeleval-gates")
+    if gate_rules.sequential or any(gate_rules.sequential_suites.values()):
+        from .sequential import SequentialSuites
+
+        config.pluginmanager.register(SequentialSuites(config, settings, gate_rules, keeper, session),
+                                      "modeleval-sequential")
+
+
+def _register_ci_summary(config, settings, session) -> None:
+    """The markdown summary and GitHub's annotations (ci_summary.py), in the controller and only when the run asks
+    for them (--eval-summary-md or GITHUB_STEP_SUMMARY; GITHUB_ACTIONS=true): otherwise nothing is imported."""
+    import os
+
+    annotate = os.environ.get("GITHUB_ACTIONS") == "true"
+    if (settings.summary_md is None and not annotate) or hasattr(config, "workerinput"):
+        return
+    where = settings.sources.get("summary_md")
+    if settings.summary_md is not None and where != "GITHUB_STEP_SUMMARY":  # the user's file: checked before any test
+        path = settings.summary_md
+        if path.is_dir() or not path.parent.is_dir():
+            why = "is a directory" if path.is_dir() else f"its directory {path.parent} does not exist"
+            raise pytest.UsageError(f"invalid value for {where}: {str(path)!r} ({why})")
+    from .ci_summary import CISummary
+
+    config.pluginmanager.register(CISummary(config, settings, session, annotate=annotate), "modeleval-ci-summary")
 
 
 def pytest_unconfigure(config):
@@ -197,9 +222,10 @@ def pytest_unconfigure(config):
         if plugin is not None:
             del config.stash[key]
             config.pluginmanager.unregister(plugin)
-    terminal = config.pluginmanager.get_plugin("modeleval-terminal")
-    if terminal is not None:
-        config.pluginmanager.unregister(terminal)
+    for name in ("modeleval-terminal", "modeleval-ci-summary"):
+        plugin = config.pluginmanager.get_plugin(name)
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin)
     _open_configs -= 1
     if _open_configs == 0:
         _shut_engines_down()
