@@ -85,6 +85,7 @@ JUDGMENTS = {
 # the baseline run, judged_in_run_id the run that asked; one row per item, judge and template.
 REJUDGMENTS = {**JUDGMENTS, "judged_in_run_id": int, "created_at": str}
 # One row per red-team item (pytest_modeleval.redteam): the answer, its class, whether it counts as refused.
+    "flips": int,  # a verdict asked several times (judge/stability.py): how many differ from the most common
 REFUSALS = {
     "id": int, "run_id": int, "suite": str, "test_id": str, "item_id": str, "variant": int, "kind": str,
     "category": str, "jailbreak": str, "classifier": str, "label": str, "refused": int, "completion": str,
