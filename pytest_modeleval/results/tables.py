@@ -80,12 +80,12 @@ JUDGMENTS = {
     "judge_hash": str, "template_sha256": str, "question": str, "candidate": str, "reference": str,
     "candidate_slots": str, "slot_verdicts": str, "outputs": str, "attempts": int, "outcome": str,
     "win_value": float, "rating": float, "scale": int, "error": str,
+    "flips": int,  # a verdict asked several times (judge/stability.py): how many differ from the most common
 }
 # A baseline run's stored answers judged again by a later run's judge (pytest_modeleval.judge.rejudge): run_id is
 # the baseline run, judged_in_run_id the run that asked; one row per item, judge and template.
 REJUDGMENTS = {**JUDGMENTS, "judged_in_run_id": int, "created_at": str}
 # One row per red-team item (pytest_modeleval.redteam): the answer, its class, whether it counts as refused.
-    "flips": int,  # a verdict asked several times (judge/stability.py): how many differ from the most common
 REFUSALS = {
     "id": int, "run_id": int, "suite": str, "test_id": str, "item_id": str, "variant": int, "kind": str,
     "category": str, "jailbreak": str, "classifier": str, "label": str, "refused": int, "completion": str,
