@@ -8,7 +8,8 @@
 Round 1 generates every candidate answer (and the production checkpoint's answers it lacks);
 round 2 asks the judge about every item at once; later rounds retry only the verdicts the
 judge wrote unreadably, sampling (temperature RETRY_TEMPERATURE, a new seed per attempt) since
-a greedy retry would repeat itself. The judge's requests carry the template hash in their
+a greedy retry would repeat itself. A pairwise verdict asked `judge_samples` times (stability.py)
+asks its K calls in the same rounds. The judge's requests carry the template hash in their
 cache key, so a rerun pays for nothing already judged.
 """
 
@@ -19,13 +20,13 @@ from typing import Any
 
 from ..engines.base import GenerateRequest
 from ..runtime.declare import Ask, Template, fill
-from . import templates
-from .judgment import Judgment, candidate_outcome, combine
+from . import stability, templates
+from .judgment import Judgment
 from .rejudge import baseline_record, to_rejudge
 from .verdict import VerdictError, parse_pairwise, parse_rating
 
 PRODUCTION = "production"  # reference=: the production checkpoint's answers to the same prompts
-RETRY_TEMPERATURE = 0.7
+RETRY_TEMPERATURE = stability.SAMPLE_TEMPERATURE
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,11 @@ class Pairwise:
     the data), or "production" for the production checkpoint's answers to the same prompts
     (read from the results DB, generated with that checkpoint when missing). `question`: what
     the judge is shown as the question (default: the prompt). `both_orders` judges each item
-    twice, swapped, and counts a disagreement as a tie. `rubric` replaces the default criteria.
-    `reasoning=False` asks for the verdict alone (for small judges).
+    twice, swapped, and counts a disagreement as a tie. `judge_samples=K` asks each verdict K
+    times (alternating orders with `both_orders`, sampled repetitions with seeds of their own:
+    stability.py); K verdicts that disagree count by `judge_flips` ("tie" or "majority"), and the
+    summary flags a judge whose share of such items exceeds `judge_max_flip_rate`. `rubric` replaces
+    the default criteria. `reasoning=False` asks for the verdict alone (for small judges).
     """
 
     prompt: Template
@@ -49,10 +53,15 @@ class Pairwise:
     max_tokens: int = 256
     judge_max_tokens: int = 512
     retries: int = 2
+    judge_samples: int | None = None  # K verdicts per item; None: 2 with both_orders, else 1
+    judge_flips: stability.FlipRule = "tie"
+    judge_max_flip_rate: float = stability.DEFAULT_MAX_FLIP_RATE
     needs_judge = True
 
     def __post_init__(self):
         _check_common(self, "Pairwise")
+        stability.check("Pairwise", self.judge_samples, self.both_orders, self.judge_flips,
+                        self.judge_max_flip_rate)
         self.template()  # a bad rubric fails at import, not per item
 
     def template(self) -> templates.JudgeTemplate:
@@ -81,7 +90,9 @@ class Pairwise:
         template = self.template()
         judgment = yield from judge_pair(ctx, template, question, candidate, reference, first,
                                          self.both_orders, self.retries, self.judge_max_tokens,
-                                         baseline=baseline_of(ctx, item, "pairwise", template))
+                                         baseline=baseline_of(ctx, item, "pairwise", template),
+                                         samples=self.judge_samples, flips=self.judge_flips,
+                                         max_flip_rate=self.judge_max_flip_rate)
         return judgment
 
 
@@ -129,26 +140,34 @@ def baseline_of(ctx, item, kind: str, template) -> dict | None:
 
 
 def judge_pair(ctx, template, question: str, candidate: str, reference: str, first: str, both_orders: bool,
-               retries: int, max_tokens: int, baseline: dict | None = None):
-    """Steps that judge one pair (in one order, or both) and return the candidate's Judgment.
+               retries: int, max_tokens: int, baseline: dict | None = None, samples: int | None = None,
+               flips: stability.FlipRule = "tie", max_flip_rate: float = stability.DEFAULT_MAX_FLIP_RATE):
+    """Steps that judge one pair (in one order, or both; K times with `samples`) and return the
+    candidate's Judgment, its K verdicts settled by the rule `flips` (stability.settle).
 
     `baseline`: the baseline run's stored judgment of the same item by another judge
     (rejudge.to_rejudge); its question and answers are judged in the same rounds, with the same
-    order draw, and the result is kept on the Judgment as `rejudged_baseline`.
+    order draw and the same K calls, and the result is kept on the Judgment as `rejudged_baseline`.
     """
-    slots = [first] + ([_other(first)] if both_orders else [])
-    judgment = Judgment("pairwise", ctx.judge_hash, template.sha256, question, candidate, reference,
-                        candidate_slots=slots)
+    calls = stability.judge_calls(first, stability.verdict_count(samples, both_orders), both_orders)
+    slots = [slot for slot, _ in calls]
+
+    def pair(question: str, candidate: str, reference: str) -> Judgment:
+        return Judgment("pairwise", ctx.judge_hash, template.sha256, question, candidate, reference,
+                        candidate_slots=slots, flip_rule=flips, max_flip_rate=max_flip_rate)
+
+    judgment = pair(question, candidate, reference)
     judgments = [judgment]
     if baseline is not None:
-        judgments.append(Judgment("pairwise", ctx.judge_hash, template.sha256, baseline["question"],
-                                  baseline["candidate"], baseline["reference"], candidate_slots=slots))
+        judgments.append(pair(baseline["question"], baseline["candidate"], baseline["reference"]))
     groups = [[_pair_prompt(ctx, template, j, slot) for slot in slots] for j in judgments]
-    results = yield from ask_groups(ctx, template, groups, retries, max_tokens, parse_pairwise)
+    repeats = [[repeat for _, repeat in calls] for _ in judgments]
+    results = yield from ask_groups(ctx, template, groups, retries, max_tokens, parse_pairwise, repeats=repeats)
     for j, (verdicts, outputs, attempts, error) in zip(judgments, results):
         j.slot_verdicts, j.outputs, j.attempts, j.error = verdicts, outputs, attempts, error
         if error is None:
-            j.outcome = combine([candidate_outcome(v, s) for v, s in zip(verdicts, slots)])
+            j.outcome = stability.settle(j.outcomes, flips)
+            j.flips = stability.flip_count(j.outcomes)
     if baseline is not None:
         judgment.rejudged_baseline = baseline_record(judgments[1], baseline)
     return judgment
@@ -185,21 +204,24 @@ def ask_until_read(ctx, template, prompts: list[str], retries: int, max_tokens: 
     return result
 
 
-def ask_groups(ctx, template, groups: list[list[str]], retries: int, max_tokens: int, parse):
+def ask_groups(ctx, template, groups: list[list[str]], retries: int, max_tokens: int, parse,
+               repeats: list[list[int]] | None = None):
     """ask_until_read for several groups of prompts at once (one batched call per round), each group read
-    apart: per group (read, outputs, attempts, error), attempts counting the rounds its prompts needed."""
+    apart: per group (read, outputs, attempts, error), attempts counting the rounds its prompts needed.
+
+    `repeats` (shaped as `groups`): each prompt's repetition (stability.py). Repetition 0 is greedy at its
+    first attempt; a later one samples from the start, with a sample index and seed of its own."""
     prompts = [prompt for group in groups for prompt in group]
     owner = [g for g, group in enumerate(groups) for _ in group]
+    repeat = [r for group in (repeats or []) for r in group] or [0] * len(prompts)
     read: list = [None] * len(prompts)
     outputs = [""] * len(prompts)
     problems: dict[int, str] = {}
     rounds = [0] * len(groups)
     pending = list(range(len(prompts)))
     for attempt in range(retries + 1):
-        temperature = 0.0 if attempt == 0 else RETRY_TEMPERATURE
-        asks = [Ask(prompts[i], GenerateRequest(prompts[i], max_tokens=max_tokens, temperature=temperature,
-                                                seed=ctx.seed + attempt, tag=template.sha256),
-                    sample=attempt, target="judge") for i in pending]
+        asks = [_judge_ask(ctx, template, prompts[i], stability.sample_index(repeat[i], attempt, retries),
+                           max_tokens) for i in pending]
         texts = yield asks
         still = []
         for i, text in zip(pending, texts):
@@ -224,6 +246,13 @@ def ask_groups(ctx, template, groups: list[list[str]], retries: int, max_tokens:
     return results
 
 
+def _judge_ask(ctx, template, prompt: str, sample: int, max_tokens: int) -> Ask:
+    """One judge call: greedy for sample 0, else sampled with seed and cache index `sample`."""
+    temperature = 0.0 if sample == 0 else RETRY_TEMPERATURE
+    return Ask(prompt, GenerateRequest(prompt, max_tokens=max_tokens, temperature=temperature,
+                                       seed=ctx.seed + sample, tag=template.sha256), sample=sample, target="judge")
+
+
 def question_text(question: Any) -> str:
     """What the judge is shown as the question: a string, or the last user turn of chat messages."""
     if isinstance(question, str):
@@ -233,10 +262,6 @@ def question_text(question: Any) -> str:
         if users:
             return str(users[-1])
     raise TypeError(f"a judged prompt must be text or chat messages with a user turn, got {question!r:.80}")
-
-
-def _other(slot: str) -> str:
-    return "B" if slot == "A" else "A"
 
 
 def _check_common(declaration, name: str) -> None:

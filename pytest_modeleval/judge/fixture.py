@@ -12,6 +12,7 @@ import pytest
 from . import templates
 from .declare import baseline_of, judge_pair, judge_rating
 from .judgment import JudgeError, Judgment
+from .stability import DEFAULT_MAX_FLIP_RATE, FlipRule, check
 
 
 class Judge:
@@ -29,15 +30,19 @@ class Judge:
 
     def compare(self, question, candidate: str, reference: str, *, rubric: str | None = None,
                 both_orders: bool = False, reasoning: bool = True, retries: int = 2,
-                max_tokens: int = 512) -> Judgment:
-        """Judge the candidate's answer against a reference; the order is drawn per item."""
+                max_tokens: int = 512, samples: int | None = None, flips: FlipRule = "tie",
+                max_flip_rate: float = DEFAULT_MAX_FLIP_RATE) -> Judgment:
+        """Judge the candidate's answer against a reference; the order is drawn per item. `samples`,
+        `flips`, `max_flip_rate`: a declaration's judge_samples, judge_flips, judge_max_flip_rate."""
         from .declare import question_text
 
+        check("judge.compare", samples, both_orders, flips, max_flip_rate)
         template = templates.pairwise(rubric, reasoning=reasoning)
         first = "A" if self._ctx.rng(self._item).random() < 0.5 else "B"
         return self._finish(judge_pair(self._ctx, template, question_text(question), str(candidate),
                                        str(reference), first, both_orders, retries, max_tokens,
-                                       baseline=baseline_of(self._ctx, self._item, "pairwise", template)))
+                                       baseline=baseline_of(self._ctx, self._item, "pairwise", template),
+                                       samples=samples, flips=flips, max_flip_rate=max_flip_rate))
 
     def grade(self, question, answer: str, *, rubric: str | None = None, scale: int = 10, reasoning: bool = True,
               retries: int = 2, max_tokens: int = 512) -> Judgment:

@@ -4,6 +4,8 @@
   Unreadable verdicts are errors, outside n, and counted apart.
 - Position bias: of the verdicts that named a slot (ties and unreadable ones aside), how
   often the first slot (A) won, with a Wilson interval; 50% is an unbiased judge.
+- Stability: judged in both orders or K times (`judge_samples`), the share of items whose verdicts
+  flipped (stability.py), flagged beside the judge's validation when above the suite's threshold.
 - Verbosity: the win rate when the candidate's answer is longer than the reference and when
   it is shorter, and a length-controlled win rate in AlpacaEval's manner: a logistic model
   of the outcome on tanh(length difference / its standard deviation), read at a length
@@ -18,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 from ..util.text import pct
+from .stability import DEFAULT_MAX_FLIP_RATE
 
 MDE_EFFECT = 0.05  # the gate reads "win rate >= 50%, CI not below 45%": five points is what must be seen
 
@@ -35,13 +38,27 @@ class JudgeSummary:
     win_ci: tuple[float, float] | None = None
     first_slot_rate: float | None = None  # of decisive slot verdicts, how many picked slot A
     first_slot_n: int = 0
-    orders_disagree: int | None = None  # judged in both orders: how many items got different outcomes
+    samples: int = 1  # verdicts asked per item (the most any item had): both orders, judge_samples
+    both_orders: bool = False  # the verdicts were asked in both orders
+    flipped: int | None = None  # with samples > 1: how many items got verdicts that disagree
+    flip_rule: str = "tie"  # how such an item was counted (stability.settle)
+    max_flip_rate: float = DEFAULT_MAX_FLIP_RATE
     longer_win_rate: float | None = None
     shorter_win_rate: float | None = None
     lc_win_rate: float | None = None
     mean_rating: float | None = None
     needed_n: int | None = None  # items needed to see MDE_EFFECT, when n is below it
     judges: tuple = ()  # (judge_hash, template_sha256) pairs seen
+
+    @property
+    def flip_rate(self) -> float | None:
+        """The share of judged items whose verdicts flipped; None when each was asked once."""
+        return self.flipped / self.n if self.flipped is not None and self.n else None
+
+    @property
+    def unstable(self) -> bool:
+        """The judge's verdicts flipped on more of the items than the suite allows."""
+        return self.flip_rate is not None and self.flip_rate > self.max_flip_rate
 
 
 def summarize(suite: str, records: list[dict]) -> JudgeSummary:
@@ -67,7 +84,7 @@ def summarize(suite: str, records: list[dict]) -> JudgeSummary:
         s.first_slot_n = len(decisive)
         s.first_slot_rate = decisive.count("A") / len(decisive)
     if any(len(r["candidate_slots"]) > 1 for r in ok):
-        s.orders_disagree = sum(_disagree(r) for r in ok)
+        _stability(s, ok)
     diffs = [len(r["candidate"]) - len(r["reference"] or "") for r in ok]
     longer = [v for v, d in zip(values, diffs) if d > 0]
     shorter = [v for v, d in zip(values, diffs) if d < 0]
@@ -77,11 +94,19 @@ def summarize(suite: str, records: list[dict]) -> JudgeSummary:
     return s
 
 
-def _disagree(record: dict) -> bool:
+def _stability(s: JudgeSummary, ok: list[dict]) -> None:
+    """How often the verdicts asked several times flipped (from the recorded verdicts, so a run recorded
+    before `flips` was a column counts alike), and the rule and threshold its records carry."""
     from .judgment import candidate_outcome
+    from .stability import flip_count
 
-    outcomes = {candidate_outcome(v, slot) for v, slot in zip(record["slot_verdicts"], record["candidate_slots"])}
-    return len(outcomes) > 1
+    s.samples = max(len(r["candidate_slots"]) for r in ok)
+    s.both_orders = any(len(set(r["candidate_slots"])) > 1 for r in ok)
+    s.flipped = sum(flip_count([candidate_outcome(v, slot) for v, slot in zip(r["slot_verdicts"], r["candidate_slots"])])
+                    > 0 for r in ok)
+    s.flip_rule = next((r["flip_rule"] for r in ok if r.get("flip_rule")), "tie")
+    s.max_flip_rate = min((r["max_flip_rate"] for r in ok if r.get("max_flip_rate") is not None),
+                          default=DEFAULT_MAX_FLIP_RATE)
 
 
 def length_controlled_win_rate(values: list[float], diffs: list[float]) -> float | None:
@@ -136,8 +161,8 @@ def lines(summaries: list[JudgeSummary], validation: dict) -> list[str]:
         if s.longer_win_rate is not None or s.shorter_win_rate is not None:
             out.append(f"{s.suite}: win rate {pct(s.longer_win_rate)} when the candidate is longer, "
                        f"{pct(s.shorter_win_rate)} when shorter (length-controlled {pct(s.lc_win_rate)})")
-        if s.orders_disagree is not None:
-            out.append(f"{s.suite}: the two orders disagreed on {s.orders_disagree} of {s.n} items (counted as ties)")
+        if s.flipped is not None:
+            out.append(flip_line(s))
         if s.needed_n is not None:
             out.append(f"{s.suite}: only {s.n} judged items; about {s.needed_n} are needed to tell a win rate "
                        f"{pct(0.5 + MDE_EFFECT)} from 50% (5% two-sided, 80% power)")
@@ -146,5 +171,28 @@ def lines(summaries: list[JudgeSummary], validation: dict) -> list[str]:
                        "not wins, losses or ties")
         for judge, template in s.judges:
             out.append(f"{s.suite}: judge sha256:{judge[:12]}, template {template[:12]}: "
-                       f"{validation.get((judge, template), 'not checked')}")
+                       f"{validation.get((judge, template), 'not checked')}{stability_note(s)}")
     return out
+
+
+def flip_line(s: JudgeSummary) -> str:
+    """How often the suite's verdicts flipped, and how a flipped item was counted."""
+    how = "both orders" if s.both_orders else "one order"
+    if s.samples > (2 if s.both_orders else 1):
+        how += ", sampled"
+    if s.samples == 2 and s.both_orders:
+        head = "the two orders disagreed"
+    else:
+        head = f"the judge's {s.samples} verdicts per item ({how}) disagreed"
+    counted = "counted as ties" if s.flip_rule == "tie" else "counted by their majority, a tie without one"
+    return f"{s.suite}: {head} on {s.flipped} of {s.n} items (flip rate {pct(s.flip_rate)}; {counted})"
+
+
+def stability_note(s: JudgeSummary) -> str:
+    """The flip rate beside the judge's validation; UNSTABLE when it exceeds the suite's threshold."""
+    if s.flip_rate is None:
+        return ""
+    if s.unstable:
+        return (f"; UNSTABLE: its verdicts flipped on {pct(s.flip_rate)} of {s.n} items, above the "
+                f"{pct(s.max_flip_rate)} allowed (judge_max_flip_rate)")
+    return f"; flip rate {pct(s.flip_rate)} (at most {pct(s.max_flip_rate)} allowed)"

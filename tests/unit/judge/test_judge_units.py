@@ -123,7 +123,7 @@ def test_summary_counts_position_bias_and_disagreement():
     assert (s.n, s.errors, s.wins, s.ties, s.losses) == (3, 1, 1, 1, 1)
     assert s.win_rate == pytest.approx(0.5)
     assert s.first_slot_rate == pytest.approx(3 / 4) and s.first_slot_n == 4
-    assert s.orders_disagree == 1
+    assert s.flipped == 1 and s.samples == 2 and s.flip_rate == pytest.approx(1 / 3) and s.unstable
     assert s.needed_n is not None and s.needed_n > 3
 
 
