@@ -30,7 +30,7 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 SUFFIXES = (".jsonl", ".json", ".csv")
 MIN_WIDTH = 4
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_SAMPLE = re.compile(r"-p\d+(-s(\d+))$")  # a sample suffix follows the variant: -p0-s2
 _JSON_WS = re.compile(r"[ \t\n\r]*")
 _HF_SPEC = re.compile(
     r"hf:(?P<name>[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)?)"
@@ -77,12 +78,14 @@ class Item:
     width: int = MIN_WIDTH
     key: str | None = None
     library_id: int | None = field(default=None, compare=False)  # the variant library row a -pK item came from
+    sample: int | None = None  # the sample index in a suite with samples=K (test id `-sK`), else None
 
     @property
     def id(self) -> str:
-        """`suite-0042-p0`, or `suite-<key>-p0` when the suite names an id_field."""
+        """`suite-0042-p0`, or `suite-<key>-p0` when the suite names an id_field; `-s2` added for sample 2."""
         middle = _sanitize(self.key) if self.key is not None else f"{self.index:0{self.width}d}"
-        return f"{self.suite}-{middle}-p{self.variant}"
+        drawn = "" if self.sample is None else f"-s{self.sample}"
+        return f"{self.suite}-{middle}-p{self.variant}{drawn}"
 
     def __getitem__(self, name: str) -> Any:
         try:
@@ -155,6 +158,19 @@ def select(
     return [
         Item(suite, i, MappingProxyType(dict(rows[i])), width=width, key=keys[i]) for i in chosen
     ]
+
+
+def with_samples(items: list[Item], samples: int) -> list[Item]:
+    """Each item repeated as samples 0 .. samples-1 (test ids `-s0` ..), for a suite with samples=K."""
+    return [replace(item, sample=k) for item in items for k in range(samples)]
+
+
+def split_sample(item_id: str) -> tuple[str, int | None]:
+    """`arith-0003-p0-s2` -> (`arith-0003-p0`, 2); an id without a sample suffix -> (the id, None)."""
+    match = _SAMPLE.search(item_id)
+    if match is None:
+        return item_id, None
+    return item_id[:match.start(1)], int(match[2])
 
 
 def sample_indices(n: int, *, seed: int, suite: str, sample: int | None) -> list[int]:

@@ -30,11 +30,12 @@ class SuiteSpec:
     perturb: Any = None  # a perturb.library.Perturb
     rotate: str | None = None  # "weekly" | "monthly" | "quarterly" | "yearly": a fresh sample per period
     truncate: bool = False  # cut prompts longer than the model's window from the left and count them; else an error
+    samples: int = 1  # K > 1: each item is K tests (`-s0` .. `-sK-1`), one sampled completion each
 
 
 def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None = None,
           id_field: str | None = None, chat: bool = False, request: Any = None, perturbations: int = 0,
-          perturb: Any = None, rotate: str | None = None, truncate: bool = False) -> Callable:
+          perturb: Any = None, rotate: str | None = None, truncate: bool = False, samples: int = 1) -> Callable:
     """Declare a test function as an eval suite over `data`.
 
     The function must take an `item` argument; each selected row becomes one test
@@ -46,6 +47,9 @@ def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None =
     `rotate="quarterly"` (or weekly, monthly, yearly) with `sample` draws a fresh seeded sample each period.
     A prompt longer than the model's window is an error outcome for its item; `truncate=True` cuts it from
     the left instead (as lm-eval does), and the summary and the DB count how many were cut.
+    `samples=K` (with a sampled `Generate`, temperature > 0) makes each item K tests, `-s0` .. `-sK-1`, each
+    with its own seed and cache entry; the gates and the summary read the item's K outcomes together
+    (per-item mean, pass@k, pass^k, the flaky share).
     """
     one_round = callable(getattr(request, "plan", None)) and callable(getattr(request, "value", None))
     if request is not None and not (one_round or callable(getattr(request, "steps", None))):
@@ -72,5 +76,29 @@ def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None =
                              "the pool)")
     if not isinstance(truncate, bool):
         raise ValueError(f"suite {name!r}: truncate must be True or False, got {truncate!r}")
-    spec = SuiteSpec(name, data, sample, seed, id_field, chat, request, perturbations, perturb, rotate, truncate)
+    _check_samples(name, samples, request, perturbations)
+    spec = SuiteSpec(name, data, sample, seed, id_field, chat, request, perturbations, perturb, rotate, truncate,
+                     samples)
     return getattr(pytest.mark, MARK)(spec)
+
+
+def _check_samples(name: str, samples: int, request: Any, perturbations: int) -> None:
+    """samples=K repeats a sampled generation: greedy samples would be K copies of one answer."""
+    if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
+        raise ValueError(f"suite {name!r}: samples must be a whole number >= 1, got {samples!r}")
+    if samples == 1:
+        return
+    temperature = getattr(request, "temperature", None)
+    if not callable(getattr(request, "plan", None)) or not isinstance(temperature, (int, float)):
+        raise ValueError(f"suite {name!r}: samples={samples} needs request=modeleval.Generate(..., temperature=T) "
+                         f"with T > 0 (each sample is one sampled completion), got "
+                         f"{type(request).__name__ if request is not None else 'no request'}")
+    if temperature <= 0:
+        raise ValueError(f"suite {name!r}: samples={samples} needs a sampled Generate (temperature > 0), got "
+                         f"temperature={temperature!r}: greedy samples would be {samples} copies of one answer")
+    if getattr(request, "samples", 1) != 1:
+        raise ValueError(f"suite {name!r}: samples={samples} on the suite draws one completion per test; leave "
+                         f"Generate's own samples at 1 (got samples={request.samples})")
+    if perturbations:
+        raise ValueError(f"suite {name!r}: samples={samples} cannot be combined with perturbations={perturbations} "
+                         "(the contamination score reads one outcome per variant)")

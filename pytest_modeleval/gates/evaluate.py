@@ -122,13 +122,18 @@ def item_values(rows) -> tuple[dict, set]:
     """suite -> metric -> item_id -> value over answered items, and the suites that have any row.
 
     `score` and `accuracy` come from the outcome itself; every other metric from the item's
-    `metrics` (a dict, or its JSON text as stored). Errors and skips carry no values.
+    `metrics` (a dict, or its JSON text as stored). Errors and skips carry no values. A suite with
+    samples=K has one item per K samples: their mean, with pass^k, flaky and pass@k (gates/samples.py).
     """
+    from .samples import SampleFolder
+
     values: dict = defaultdict(lambda: defaultdict(dict))
     suites = set()
+    samples = SampleFolder()
     for row in rows:
         suite = row["suite"]
         suites.add(suite)
+        samples.see(row)
         if row["outcome"] not in ANSWERED:
             continue
         item = row["item_id"]
@@ -145,7 +150,7 @@ def item_values(rows) -> tuple[dict, set]:
             if isinstance(value, bool) or isinstance(value, (int, float)):
                 if math.isfinite(float(value)):
                     per_suite[name][item] = float(value)
-    return values, suites
+    return samples.fold(values), suites
 
 
 def evaluate(config: GateConfig, rows, baseline=None, baseline_note: str = "") -> GateReport:

@@ -81,10 +81,15 @@ class SuiteCollector:
             items = [item for item in items if in_shard(item, *self.settings.shard)]
         if spec.perturbations and self.has_model:  # after sharding: an item's variants stay on its machine
             items = self._with_variants(spec, items, seed, nodeid)
+        if spec.samples > 1:  # after sharding: an item's samples stay on its machine, and cluster there
+            from ..items import with_samples
+
+            items = with_samples(items, spec.samples)
         self.suite_meta[spec.name] = {
             "suite": spec.name, "source": source.description, "data_sha256": source.sha256,
             "n_rows": source.n_rows, "sample": spec.sample, "sample_seed": seed, "chat": int(spec.chat),
             "perturbations": spec.perturbations or None, "truncate": int(spec.truncate),
+            "samples": spec.samples if spec.samples > 1 else None,
             **(spec.perturb.meta() if spec.perturbations else {}),
             "rotation": rotation,
             "audit_id": self.audit.audit_id if self.audit is not None and self.audit.suite == spec.name else None,

@@ -208,7 +208,7 @@ class EvalSession:
         if payload is None or self.is_worker:
             return
         tally = self.tallies.setdefault(payload["suite"], SuiteTally())
-        tally.add(payload["outcome"], payload["score"])
+        tally.add(payload["outcome"], payload["score"], payload["item_id"])
         tally.add_metrics(payload.get("metrics"), payload.get("metric_aggregations"))
         if payload.get("p_correct") is not None:  # shown with the named metrics; stored in its own column
             tally.add_metrics({"p_correct": payload["p_correct"]})

@@ -82,7 +82,7 @@ class EvalTerminal:
 
     # --- the summary ----------------------------------------------------------------------------
     def pytest_terminal_summary(self, terminalreporter):
-        from ..results.summary import format_metrics, format_table
+        from ..results.summary import format_metrics, format_samples, format_table
 
         session = self.session
         if session is None or not session.tallies:
@@ -93,7 +93,7 @@ class EvalTerminal:
         tr.write_line(f"model {self.resolved.ref} sha256:{self.resolved.short}{where}")
         for line in format_table(session.tallies):
             tr.write_line(line)
-        for line in format_metrics(session.tallies):
+        for line in format_metrics(session.tallies) + format_samples(session.tallies):
             tr.write_line(line)
         for feature in session.features:
             for shown in feature.summary_lines():

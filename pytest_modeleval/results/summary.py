@@ -23,6 +23,8 @@ class SuiteTally:
     usage: dict = field(default_factory=lambda: dict.fromkeys(USAGE_FIELDS, 0))
     metrics: dict = field(default_factory=dict)  # name -> per-item values
     aggregations: dict = field(default_factory=dict)  # name -> "module:function" when not the mean
+    samples: dict = field(default_factory=dict)  # samples=K suites: item id without -sK -> {sample: 1 right, 0 wrong}
+    drawn: set = field(default_factory=set)  # samples=K suites: the sample indices seen, answered or not
 
     def add_metrics(self, metrics: dict | None, aggregations: dict | None = None) -> None:
         for name, value in (metrics or {}).items():
@@ -46,7 +48,7 @@ class SuiteTally:
     def hit_rate(self) -> float:
         return self.usage["cache_hits"] / self.usage["requests"] if self.usage["requests"] else math.nan
 
-    def add(self, outcome: str, score: float | None) -> None:
+    def add(self, outcome: str, score: float | None, item_id: str | None = None) -> None:
         if outcome == "correct":
             self.correct += 1
         elif outcome == "wrong":
@@ -58,6 +60,19 @@ class SuiteTally:
         if score is not None:
             self.score_sum += score
             self.scored += 1
+        if item_id is not None:
+            self.add_sample(item_id, outcome)
+
+    def add_sample(self, item_id: str, outcome: str) -> None:
+        """An outcome of a samples=K suite (its id ends `-sK`) kept per item, for `format_samples`."""
+        from ..items import split_sample
+
+        item, sample = split_sample(item_id)
+        if sample is None:
+            return
+        self.drawn.add(sample)
+        if outcome in ("correct", "wrong"):
+            self.samples.setdefault(item, {})[sample] = 1 if outcome == "correct" else 0
 
     @property
     def answered(self) -> int:
@@ -82,7 +97,7 @@ def tally(outcomes) -> dict[str, SuiteTally]:
     tallies: dict[str, SuiteTally] = {}
     for row in outcomes:
         tally = tallies.setdefault(row["suite"], SuiteTally())
-        tally.add(row["outcome"], row.get("score"))
+        tally.add(row["outcome"], row.get("score"), row.get("item_id"))
         tally.add_usage(row)
     return tallies
 
@@ -121,3 +136,33 @@ def format_metrics(tallies: dict[str, SuiteTally]) -> list[str]:
     if not rows:
         return []
     return ["", *aligned(("suite", "metric", "n", "value"), rows, left=2)]
+
+
+def format_samples(tallies: dict[str, SuiteTally]) -> list[str]:
+    """Per samples=K suite: pass@1, pass@K, pass^K and the flaky share with 95% intervals over items.
+
+    Over the items with all K samples answered (as the gates read them, gates/samples.py); the intervals
+    resample items, not samples (stats/repeated.py), where the table above counts every sample as an item.
+    """
+    rows = []
+    for name in sorted(tallies):
+        t = tallies[name]
+        k = len(t.drawn)
+        complete = {item: drawn for item, drawn in t.samples.items() if len(drawn) == k}
+        if k < 2 or not complete:
+            continue
+        from ..stats import repeated_samples, source_items
+
+        ids = sorted(complete)
+        figures = repeated_samples([list(complete[i].values()) for i in ids], k, clusters=source_items(ids))
+        shown = [f"{pct(e.value)} {_interval(e)}" for e in
+                 (figures.pass_at_1, figures.pass_at_k, figures.pass_hat_k, figures.flaky)]
+        rows.append((name, str(k), str(figures.items), *shown))
+    if not rows:
+        return []
+    header = ("suite", "K", "items", "pass@1 [95% CI]", "pass@K [95% CI]", "pass^K [95% CI]", "flaky [95% CI]")
+    return ["", "repeated samples (intervals over items, not samples):", *aligned(header, rows, left=1)]
+
+
+def _interval(estimate) -> str:
+    return "[-]" if math.isnan(estimate.lo) else f"[{pct(estimate.lo)}, {pct(estimate.hi)}]"

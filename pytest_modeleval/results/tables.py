@@ -40,6 +40,8 @@ SUITES = {
     "variant_window": str, "cs_threshold": float, "cs_alpha": float, "review_above_cs": float, "audit_id": str,
     # rotating samples: the period whose seeded sample ran (the pool is data_sha256 / n_rows)
     "rotation": str,
+    # repeated samples: K, the samples per item of a suite declared with samples=K (its test ids end -s0 .. -sK-1)
+    "samples": int,
     # red-team suites (pytest_modeleval.redteam): who classified, and the learned classifier's corrected rate
     "refusal_classifier": str, "refusal_classifier_version": str, "refusal_corrected": float,
     "refusal_corrected_lo": float, "refusal_corrected_hi": float,

@@ -69,11 +69,18 @@ class Generate:
         return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
 
     def plan(self, item, render: Render, seed: int) -> list[Ask]:
+        """One request per sample: sample i draws with seed + i and is cached under index i.
+
+        In a suite with samples=K each test is one sample of its item (`item.sample`, the `-sK` of its id), so
+        it asks for that sample alone, with the same seed and cache index as Generate(samples=K) would use.
+        """
         prompt = render(fill(self.prompt, item))
         seed = seed if self.seed is None else self.seed
+        drawn = getattr(item, "sample", None)
+        indices = range(self.samples) if drawn is None else (drawn,)
         return [Ask(prompt, GenerateRequest(prompt, max_tokens=self.max_tokens, temperature=float(self.temperature),
                                             top_p=self.top_p, stop=self.stops, seed=seed + i), i)
-                for i in range(self.samples)]
+                for i in indices]
 
     def value(self, values: list) -> Any:
         return values[0] if self.samples == 1 else values

@@ -1,4 +1,4 @@
-"""Statistics for eval results: intervals, paired comparisons between runs, agreement, pass@k, power.
+"""Statistics for eval results: intervals, paired comparisons between runs, agreement, pass@k and pass^k, power.
 
 Every function takes plain sequences or numpy arrays of per-item values and returns a float or a
 small frozen dataclass (`Estimate`, `TestResult`, `PairedDiff`). Names are loaded on first use, so
@@ -19,6 +19,7 @@ _EXPORTS = {
     "mcnemar_exact": "mcnemar",
     "cohen_kappa": "agreement",
     "pass_at_k": "passk",
+    "pass_hat_k": "repeated", "repeated_samples": "repeated", "RepeatedSamples": "repeated",
     "min_detectable_effect": "power", "sample_size_for_effect": "power",
 }
 

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-_VARIANT = re.compile(r"-p\d+$")
+_VARIANT = re.compile(r"-p\d+(?:-s\d+)?$")  # a variant, and a sample of it in a suite with samples=K
 
 
 def scores_array(values, name: str, func: str) -> np.ndarray:
@@ -51,5 +51,6 @@ def cluster_totals(scores: np.ndarray, clusters, func: str) -> tuple[np.ndarray,
 
 
 def source_items(item_ids) -> list[str]:
-    """Cluster labels from item ids: `suite-0042-p1` -> `suite-0042`, so variants of a row group together."""
+    """Cluster labels from item ids: `suite-0042-p1` -> `suite-0042`, so variants of a row group together;
+    `suite-0042-p0-s3` -> `suite-0042` too, so the K samples of an item (samples=K) group together."""
     return [_VARIANT.sub("", str(item_id)) for item_id in item_ids]
