@@ -36,12 +36,15 @@ USER_CACHE = paths.cache_dir()
 @pytest.fixture(autouse=True)
 def user_cache(monkeypatch):
     """Pin the plugin's cache to the user's, the engine to transformers, and clear the fault-injection switch of
-    tests/support/evalkit.py."""
+    tests/support/evalkit.py and GitHub's step summary and annotations (run under GitHub Actions, every inner run
+    would append to the job's page)."""
     monkeypatch.setenv("MODELEVAL_CACHE_DIR", str(USER_CACHE))
     # The transformers engine, the reference, unless a test asks for another (--eval-engine beats this):
     # tests that compare figures run where they were measured, and vLLM loads only where a test needs it.
     monkeypatch.setenv("MODELEVAL_ENGINE", "hf")
     monkeypatch.delenv("MODELEVAL_TEST_FAIL_AT", raising=False)
+    for name in ("GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ def add_parser(sub) -> None:
     comment = sub.add_parser("comment", help="a recorded run as one pull-request comment in markdown: its gates, the "
                                              "items that flipped against the baseline, the dashboard (prints it; "
                                              "posts nothing)")
-    comment.add_argument("run_ref", metavar="RUN", help="N, run:N, latest or sha256:<prefix> (that model's newest run)")
+    comment.add_argument("run_ref", metavar="RUN", help="N, run:N, latest, sha256:<prefix> (that model's newest run), "
+                                                        "or group:ID (the union run of a run group's shards)")
     comment.add_argument("--baseline", metavar="RUN", help="the run the flipped items are counted against (default: "
                                                            "the baseline the run's gates compared it with)")
     comment.add_argument("--dashboard-url", metavar="URL", help="where the dashboard is, e.g. actions/upload-artifact's "
@@ -30,14 +31,14 @@ def print_comment(args) -> int:
 
     store = open_store(args)
     try:
-        summary = _summary(store.db, args)
+        summary = _summary(store, args)
     finally:
         store.close()
     print(render(summary), end="")
     return 0
 
 
-def _summary(db, args):
+def _summary(store, args):
     from ..gates.comparison import RunItems
     from ..gates.reviewed import parse
     from ..report.annotations import workflow_run_url
@@ -45,7 +46,9 @@ def _summary(db, args):
     from ..report.markdown import RunSummary, verdict_line
     from ..results import gating, runs
 
-    rid = run_id(db, args.run_ref)
+    db = store.db
+    rid = _group_run(store, args.run_ref.removeprefix("group:")) if args.run_ref.startswith("group:") \
+        else run_id(db, args.run_ref)
     run = runs.run(db, rid)
     gates = gating.gates_of(db, rid)
     gated_against = run.get("baseline_run_id")
@@ -71,6 +74,23 @@ def _summary(db, args):
         gates=gates, flips=flipped, flips_against=_label(db, against) if against is not None else "",
         dashboard_url=args.dashboard_url or workflow_run_url(), dashboard_command=_dashboard_command(args),
         notes=notes)
+
+
+def _group_run(store, group: str) -> int:
+    """The union run of a run group, as its last shard built and gated it; nothing is built here (a comment only
+    reads): while there is none, refused (status 1) with the shards that are in and those missing."""
+    from ..results.rungroup import RunGroup, RunGroupError, find_group, union_run
+
+    try:
+        model_hash = find_group(store.db, group)
+    except RunGroupError as exc:
+        raise CLIError(str(exc)) from None
+    rid = union_run(store.db, model_hash, group)
+    if rid is None:
+        described = RunGroup(store, model_hash, group).describe()
+        raise CLIError(f"{described}: no union run yet (the last shard builds and gates it, or `modeleval gate "
+                       f"group:{group}`)", status=1)
+    return rid
 
 
 def _label(db, rid: int) -> str:

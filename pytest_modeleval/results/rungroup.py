@@ -129,3 +129,10 @@ def find_group(db, group: str) -> str:
         raise RunGroupError(f"run group {group!r} holds several checkpoints: "
                             + ", ".join(f"sha256:{h[:12]}" for h in hashes))
     return hashes[0]
+
+
+def union_run(db, model_hash: str, group: str) -> int | None:
+    """The group's union run once a shard (or `modeleval gate group:ID`) built it; None before. Reads only."""
+    groups = tables()["run_groups"]
+    return db.scalar(sa.select(groups.c.run_id).where(groups.c.model_hash == model_hash,
+                                                      groups.c.run_group == group))

@@ -14,10 +14,11 @@ FAILED_GATE = {"suite": "qa", "gate": "no-regression", "metric": "score", "kind"
                "p_value": 0.25, "p_adjusted": 0.25, "message": "score fell 75.0 pts against baseline run 1"}
 
 
-def add_run(path, model: str, answers: list[int], *, baseline: int | None = None, gates=(), exit_status=0) -> int:
+def add_run(path, model: str, answers: list[int], *, baseline: int | None = None, gates=(), exit_status=0,
+            first: int = 0) -> int:
     store = Store(path)
     rid = store.start_run({"model_ref": f"ckpt-{model[0]}", "model_hash": model, "model_kind": "hf-dir"})
-    for i, right in enumerate(answers):
+    for i, right in enumerate(answers, start=first):
         store.add_outcome(rid, {"suite": "qa", "item_id": f"qa-{i:04d}-p0", "test_id": f"t::qa[{i}]",
                                 "outcome": "correct" if right else "wrong", "score": float(right)})
     for gate in gates:
@@ -64,3 +65,23 @@ def test_comment_with_another_baseline_and_the_workflow_run_as_the_dashboard(tmp
     assert "(https://x/a%20b)" in page
     assert modeleval(["comment", "3", "--baseline", "3", "--db", str(db)]) == 2
     assert "--baseline 3 is run 3 itself" in capsys.readouterr().err
+
+
+def test_comment_on_a_run_group_reads_its_union_run(tmp_path, capsys):
+    from pytest_modeleval.results.rungroup import RunGroup
+
+    db = tmp_path / "results.sqlite"
+    for k in (1, 2):
+        rid = add_run(db, B, [1, k % 2], first=2 * k)  # each shard its own items
+        store = Store(db)
+        store.update_run(rid, {"run_group": "pipeline-7", "shard": f"{k}/2"})
+        store.close()
+    assert modeleval(["comment", "group:pipeline-7", "--db", str(db)]) == 1  # nothing builds the union here
+    assert "shards in: 1/2, 2/2 (complete): no union run yet" in capsys.readouterr().err
+    store = Store(db)
+    union = RunGroup(store, B, "pipeline-7").union()
+    store.close()
+    assert modeleval(["comment", "group:pipeline-7", "--db", str(db)]) == 0
+    assert f"modeleval: run {union}: ckpt-b" in capsys.readouterr().out
+    assert modeleval(["comment", "group:nope", "--db", str(db)]) == 2
+    assert "there is no run group 'nope'" in capsys.readouterr().err
