@@ -15,6 +15,8 @@ import pytest
 SESSION_KEY = pytest.StashKey["EvalSession"]()  # plugin/session.py, when a model is named
 COLLECTOR_KEY = pytest.StashKey["SuiteCollector"]()  # plugin/collect.py
 GATES_KEY = pytest.StashKey["GateKeeper"]()  # plugin/gatekeeper.py, when the gates are on
+# plugin/sequential.py: a sequential suite's test -> (suite, round); the planner computes a round when it is reached
+ROUND_KEY = pytest.StashKey[tuple]()
 
 LOG_KEY = pytest.StashKey["CallLog"]()  # runtime/handle.py
 SCORE_KEY = pytest.StashKey[float]()

@@ -90,6 +90,8 @@ class GateResult:
     detectable: float | None = None  # regression: smallest fall detected with 80% power (inf: none)
     needed_n: int | None = None  # items for the gate to see a fall of its margin (thresholds: to show the bound)
     underpowered: bool = False  # could not have seen a fall beyond its margin
+    sequential: dict | None = None  # a sequential gate: its decision (gates/sequential.py Decision.as_record), or
+    # {"open": rounds} when the items ran out first and the fixed-size rule decided
 
     @property
     def name(self) -> str:
@@ -160,6 +162,7 @@ def evaluate(config: GateConfig, rows, baseline=None, baseline_note: str = "") -
     report = GateReport([], baseline=baseline, baseline_note=baseline_note)
     report.recorded = {suite: set(current.get(suite, {})) for suite in suites}
     compared: list[tuple[GateResult, Paired]] = []  # the family: regression gates with a paired test
+    looks = _Looks(config, rows, suites)
     for suite in sorted(suites):
         for rule in config.rules_for(suite):
             values = current.get(suite, {}).get(rule.metric)
@@ -171,7 +174,7 @@ def evaluate(config: GateConfig, rows, baseline=None, baseline_note: str = "") -
                     report.not_recorded.setdefault(rule.name, []).append(suite)
                 continue
             if rule.kind == "regression":
-                result, cmp = _regression(suite, rule, values, before, baseline, baseline_note)
+                result, cmp = _regression(suite, rule, values, before, baseline, baseline_note, looks)
                 if cmp is not None:
                     compared.append((result, cmp))
             else:
@@ -210,8 +213,34 @@ def paired(a: list[float], b: list[float], item_ids: list[str], *, confidence: f
                   discordance, se)
 
 
-def _regression(suite: str, rule: Rule, values: dict, before: dict, baseline, note: str):
-    """(result, paired comparison): the comparison is decided with the rest of the family (`_decide_family`)."""
+class _Looks:
+    """The sequential side of a run's regression gates (gates/sequential.py): each sequential suite's visiting
+    order, from every test of it the rows hold (skipped ones too), and the alpha a FAIL spends."""
+
+    def __init__(self, config: GateConfig, rows, suites: set):
+        from .sequential import family_bound
+
+        self.config = config
+        self.ids: dict[str, list[str]] = defaultdict(list)
+        for row in rows:
+            if config.is_sequential(row["suite"]):
+                self.ids[row["suite"]].append(row["item_id"])
+        self.family = family_bound(config, suites)
+
+    def decide(self, suite: str, rule: Rule, new: dict, old: dict):
+        """(the suite's order, the decision or None), or None when the gate is not a sequential one."""
+        from .sequential import applies, decide, order
+
+        if not self.config.is_sequential(suite) or not applies(new, old):
+            return None
+        plan = order(suite, self.ids[suite], self.config.look_every)
+        return plan, decide(plan, new, old, margin=rule.margin, better=rule.better, alpha=rule.alpha,
+                            alpha_fail=rule.alpha / self.family)
+
+
+def _regression(suite: str, rule: Rule, values: dict, before: dict, baseline, note: str, looks: _Looks):
+    """(result, paired comparison): the comparison is decided with the rest of the family (`_decide_family`).
+    A sequential gate decided before its suite ran out is compared on the items its decision rests on."""
     if baseline is None:
         return GateResult(suite, rule, "n/a", f"no baseline: {note}"), None
     old = before.get(suite, {}).get(rule.metric)
@@ -223,11 +252,24 @@ def _regression(suite: str, rule: Rule, values: dict, before: dict, baseline, no
     if not shared:
         return GateResult(suite, rule, "n/a", f"no items in common with baseline run {baseline.run_id}",
                           baseline_run_id=baseline.run_id, missing=missing), None
+    looked = looks.decide(suite, rule, values, old)
+    decision = looked[1] if looked else None
+    if decision is not None:  # what it rests on: the items of its rounds (the rest were not evaluated)
+        plan = looked[0]
+        shared = [i for i in shared if plan.round_of(i) <= decision.round]
+        missing = _missing({i: v for i, v in values.items() if plan.round_of(i) <= decision.round},
+                           {i: v for i, v in old.items() if plan.round_of(i) <= decision.round})
     cmp = paired([values[i] for i in shared], [old[i] for i in shared], shared, confidence=rule.confidence)
     result = GateResult(suite, rule, "pending", "", n=cmp.n, value=cmp.mean, ci=cmp.ci,
                         ci_method="paired bootstrap" if cmp.ci else None, baseline_run_id=baseline.run_id,
                         baseline_value=cmp.baseline_mean, delta=cmp.delta, p_value=cmp.p_value, test=cmp.test,
                         proportion=cmp.proportion, missing=missing)
+    if decision is not None:
+        result.sequential = decision.as_record()
+        result.p_value, result.test = decision.p_fail, "sequential test by betting"
+        cmp.p_value = decision.p_fail  # its anytime-valid p joins the family's adjustment
+    elif looked is not None:
+        result.sequential = {"open": looked[0].rounds, "of": looked[0].tests}
     return result, cmp
 
 
@@ -243,7 +285,33 @@ def _decide_family(compared: list, correction: str, baseline) -> None:
         result.p_adjusted, result.correction, result.family_size = p_adj, correction, m
         power = regression_power(cmp, rule.margin, single_level(rule.alpha, m, correction))
         result.detectable, result.needed_n = power.detectable, power.needed_n
-        _verdict(result, cmp, baseline, power)
+        if result.sequential is not None and "verdict" in result.sequential:
+            _sequential_verdict(result, cmp, baseline)
+        else:
+            _verdict(result, cmp, baseline, power)
+
+
+def _sequential_verdict(result: GateResult, cmp: Paired, baseline) -> None:
+    """A gate its sequential tests closed: FAIL (the fall beyond the margin shown) or pass (shown)."""
+    from .sequential import describe
+
+    rule, seq = result.rule, result.sequential or {}
+    margin = f"{100 * rule.margin:g}-point" if cmp.proportion else f"{rule.margin:g}"
+    change = (f"{fmt(cmp.baseline_mean, cmp.proportion)} -> {fmt(cmp.mean, cmp.proportion)} "
+              f"on {cmp.n} paired items")
+    bound = fmt_delta(seq["bound"], cmp.proportion, signed=False)
+    level = f"{100 * (1 - seq['level']):.3g}%"
+    test = f"sequential test by betting, e={seq['e_value']:.3g} >= {seq['threshold']:.3g}"
+    if seq["verdict"] == "fail":
+        result.verdict = "fail"
+        result.message = (f"{rule.metric} fell beyond the {margin} margin against baseline run {baseline.run_id} "
+                          f"({change}), {describe(seq)}: the fall is at least {bound} ({level} anytime-valid "
+                          f"bound; {test}, alpha {rule.alpha:g} spent over {_gates(round(seq['threshold'] * rule.alpha))})")
+    else:
+        result.verdict = "pass"
+        result.message = (f"pass (shown): {rule.metric} fell at most {bound} against baseline run "
+                          f"{baseline.run_id}, within the {margin} margin ({level} anytime-valid bound; {test}; "
+                          f"{change}), {describe(seq)}")
 
 
 def _verdict(result: GateResult, cmp: Paired, baseline, power) -> None:
@@ -271,6 +339,9 @@ def _verdict(result: GateResult, cmp: Paired, baseline, power) -> None:
         message = (f"{rule.metric} changed {fmt_delta(cmp.delta, cmp.proportion)} against baseline run "
                    f"{baseline.run_id} ({change}; {test}); the margin is {margin}")
     seen = _power_text(power, cmp, margin)
+    if result.sequential is not None:  # open after every round: the fixed-size rule decides, as it says
+        seen += (f"; sequential: still open after all {result.sequential['open']} rounds "
+                 f"({result.sequential['of']:,} items), so the fixed-size rule decided")
     result.underpowered = rule.margin > 0 and power.detectable > rule.margin + _EPS
     if not result.underpowered:
         result.verdict, result.message = "pass", f"{message}; {seen}"
@@ -279,6 +350,10 @@ def _verdict(result: GateResult, cmp: Paired, baseline, power) -> None:
         result.message = f"underpowered, and underpowered = \"fail\" blocks it: {message}; {seen}"
     else:
         result.verdict, result.message = "underpowered", f"{message}; underpowered: {seen}"
+
+
+def _gates(m: int) -> str:
+    return f"{m} regression gate" + ("" if m == 1 else "s")
 
 
 def _power_text(power, cmp: Paired, margin: str) -> str:

@@ -97,6 +97,12 @@ def properties(result: GateResult) -> list[tuple[str, str]]:
                   ("modeleval_detectable", fmt_detectable(result.detectable, result.proportion))]
     if result.needed_n is not None:
         props.append(("modeleval_needed_n", str(result.needed_n)))
+    decided = result.sequential or {}
+    if "verdict" in decided:  # a sequential gate closed early: on how many of the suite's items
+        props += [("modeleval_sequential", decided["verdict"]),
+                  ("modeleval_items_evaluated", f"{decided['items']} of {decided['of']}")]
+    elif "open" in decided:
+        props.append(("modeleval_sequential", f"open after {decided['open']} rounds: fixed-size rule"))
     if result.override:
         props += [("modeleval_override_approver", result.override["approver"]),
                   ("modeleval_override_reason", result.override["reason"]),

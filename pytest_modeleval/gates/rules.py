@@ -87,6 +87,7 @@ _REGRESSION_FIELDS = {"margin", "better", "alpha", "underpowered"}
 _GLOBAL_KEYS = {"alpha", "confidence", "underpowered"}
 _CHOICES = {"underpowered": ("pass", "fail"), "basis": ("estimate", "lower-bound")}
 _FAMILY_KEYS = {"correction"}  # of the run's family of regression gates, not of one rule
+_SEQUENTIAL_KEYS = {"sequential", "look-every"}  # how a suite's regression gates are decided (gates/sequential.py)
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,15 @@ class GateConfig:
     suites: dict = dataclasses.field(default_factory=dict)  # suite -> tuple[Rule, ...]
     correction: str = "holm"  # how the run's regression gates' p-values are adjusted as one family
     named: dict = dataclasses.field(default_factory=dict)  # suite -> the rule names its own table sets
+    sequential: bool = False  # regression gates decided round by round, stopping a suite once decided
+    look_every: float = 0.1  # a round: this share of a sequential suite's source items
+    sequential_suites: dict = dataclasses.field(default_factory=dict)  # suite -> its own `sequential`
 
     def rules_for(self, suite: str) -> tuple[Rule, ...]:
         return self.suites.get(suite, self.rules)
+
+    def is_sequential(self, suite: str) -> bool:
+        return self.sequential_suites.get(suite, self.sequential)
 
     @property
     def names(self) -> set[str]:
@@ -127,20 +134,39 @@ def parse(table: Any, where: str = "[tool.modeleval.gates]") -> GateConfig:
             defaults[key] = _choice(table[key], f"{where} {key}", key) if key in _CHOICES else \
                 _number(table[key], f"{where} {key}", key)
     correction = _choice(table.get("correction", "holm"), f"{where} correction", "correction")
+    sequential = _flag(table.get("sequential", False), f"{where} sequential")
+    look_every = _share(table.get("look-every", 0.1), f"{where} look-every")
     base = {rule.name: dataclasses.replace(rule, **defaults) for rule in DEFAULT_RULES}
     suites_table = table.get("suites", {})
     if not isinstance(suites_table, dict):
         raise ConfigError(f"{where} suites must be a table of suite names ([tool.modeleval.gates.suites.NAME])")
-    rules = _apply(base, {k: v for k, v in table.items() if k not in _GLOBAL_KEYS | _FAMILY_KEYS | {"suites"}},
-                   where, defaults)
-    suites = {}
+    rules = _apply(base, {k: v for k, v in table.items()
+                          if k not in _GLOBAL_KEYS | _FAMILY_KEYS | _SEQUENTIAL_KEYS | {"suites"}}, where, defaults)
+    suites, sequential_suites = {}, {}
     for suite, overrides in suites_table.items():
         suite_where = f"{where.rstrip(']')}.suites.{suite}]"
         if not isinstance(overrides, dict):
             raise ConfigError(f"{suite_where} must be a table of rule names, got {overrides!r}")
+        if "sequential" in overrides:
+            sequential_suites[suite] = _flag(overrides["sequential"], f"{suite_where} sequential")
+        overrides = {k: v for k, v in overrides.items() if k != "sequential"}
         suites[suite] = tuple(r for r in _apply(dict(rules), overrides, suite_where, defaults).values() if r)
-    named = {suite: tuple(table) for suite, table in suites_table.items()}
-    return GateConfig(tuple(r for r in rules.values() if r), suites, correction, named)
+    named = {suite: tuple(k for k in table if k != "sequential") for suite, table in suites_table.items()}
+    return GateConfig(tuple(r for r in rules.values() if r), suites, correction, named, sequential, look_every,
+                      sequential_suites)
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
+def _share(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ConfigError(f"{where}: expected a share of the suite's items in (0, 1] (0.1: a look after every "
+                          f"tenth), got {value!r}")
+    return float(value)
 
 
 def with_suite_rule(config: GateConfig, suite: str, name: str, **fields) -> GateConfig:

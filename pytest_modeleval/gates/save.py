@@ -21,6 +21,7 @@ def record(store, run_id: int, report: GateReport, overrides: dict | None) -> No
         "p_adjusted": r.p_adjusted, "correction": r.correction, "family_size": r.family_size,
         "detectable": r.detectable if r.detectable is None or math.isfinite(r.detectable) else None,
         "needed_n": r.needed_n, "underpowered": int(r.underpowered) if r.rule.kind == "regression" else None,
+        "sequential": json.dumps(r.sequential) if r.sequential else None,
     } for r in report.results]
     replace_gates(store.db, run_id, rows)  # a run gated again (`modeleval gate`) keeps only its new verdicts
     store.update_run(run_id, {

@@ -26,8 +26,7 @@ def lines(report: GateReport, *, mode: str = "enforce", overrides=None, model_ha
             rows.append((r.suite, r.rule.name, r.rule.metric, str(r.n) if r.n else "-",
                          fmt(r.value, r.proportion), ci, fmt(r.baseline_value, r.proportion), delta,
                          fmt_p(r.p_value), fmt_p(r.p_adjusted), fmt_detectable(r.detectable, r.proportion),
-                         VERDICTS[r.verdict] + (" (underpowered)" if r.underpowered and r.verdict != "underpowered"
-                                                else "")))
+                         VERDICTS[r.verdict] + _qualifier(r)))
         out += aligned(header, rows, left=3)
         out.append("(CI: of the value for thresholds, of the delta against the baseline for regressions)")
         family = next((r for r in report.results if r.family_size), None)
@@ -39,7 +38,7 @@ def lines(report: GateReport, *, mode: str = "enforce", overrides=None, model_ha
         if r.verdict == "n/a" and r.rule.kind == "regression" and report.baseline is None:
             continue  # the baseline line above already says why
         if (r.verdict in ("fail", "overridden", "n/a", "underpowered") or "within noise" in r.message
-                or "cannot show" in r.message):
+                or "cannot show" in r.message or (r.sequential and "verdict" in r.sequential)):
             out.append(f"{VERDICTS[r.verdict]} {r.name}: {r.message}")
         if r.override:
             o = r.override
@@ -89,6 +88,16 @@ def lines(report: GateReport, *, mode: str = "enforce", overrides=None, model_ha
             f", {weak} underpowered (could not see a fall beyond the margin)" if weak else "")
         out.append(f"gates passed: {total} of {total}{extra}")
     return out
+
+
+def _qualifier(r) -> str:
+    """What the verdict word alone does not say: `(shown)` for a sequential pass, `(after 90/256)` when decided."""
+    if r.underpowered and r.verdict != "underpowered":
+        return " (underpowered)"
+    decided = r.sequential if r.sequential and "verdict" in r.sequential else None
+    if decided is None:
+        return ""
+    return f" ({'shown, ' if decided['verdict'] == 'pass' else ''}after {decided['items']}/{decided['of']})"
 
 
 def _ci(value: float, r) -> str:

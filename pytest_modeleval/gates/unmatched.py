@@ -35,7 +35,8 @@ def check(config: GateConfig, report: GateReport) -> None:
     for suite, names in sorted(config.named.items()):
         rules = {rule.name: rule for rule in config.rules_for(suite)}
         if suite not in suites:
-            if any(name not in rules or not rules[name].optional for name in names):
+            if any(name not in rules or not rules[name].optional for name in names) or \
+                    suite in config.sequential_suites:
                 report.results.append(GateResult(suite, CONFIGURATION, "fail", (
                     f"[tool.modeleval.gates.suites.{suite}]: this run has no suite {suite!r}"
                     f"{did_you_mean(suite, suites)}, so its rules gated nothing; {_OPTIONAL}")))

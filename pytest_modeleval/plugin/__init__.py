@@ -189,6 +189,11 @@ def _register_gates(config, settings, session, project, audit=None) -> None:
     keeper = GateKeeper(config, settings, session, gate_rules)
     config.stash[GATES_KEY] = keeper
     config.pluginmanager.register(keeper, "modeleval-gates")
+    if gate_rules.sequential or any(gate_rules.sequential_suites.values()):
+        from .sequential import SequentialSuites
+
+        config.pluginmanager.register(SequentialSuites(config, settings, gate_rules, keeper, session),
+                                      "modeleval-sequential")
 
 
 def _register_ci_summary(config, settings, session) -> None:

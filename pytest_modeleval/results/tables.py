@@ -64,6 +64,9 @@ GATES = {
     # show the bound), and whether the gate could not see a fall beyond its margin
     "p_adjusted": float, "correction": str, "family_size": int, "detectable": float, "needed_n": int,
     "underpowered": int,
+    # a sequential gate (gates/sequential.py): its decision as JSON (verdict, round, items of how many, e-value,
+    # bound), or {"open": rounds} when the items ran out first
+    "sequential": str,
 }
 # Which checkpoint each channel points at, newest last; the newest `production` row is the gates' baseline.
 PROMOTIONS = {

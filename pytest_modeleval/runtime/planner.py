@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Generator, cast
 
 from ..engines.base import GenerateRequest, LoglikelihoodRequest, RollingRequest
+from ..stash import ROUND_KEY
 from ..suite import MARK
 from .declare import Ask
 from .predictor import Prediction, Predictor
@@ -107,6 +108,13 @@ class Planned:
             self.steps.close()
 
 
+def _round(node) -> int | None:
+    """A sequential suite's round of the test (plugin/sequential.py), None for every other test."""
+    stash = getattr(node, "stash", None)
+    where = stash.get(ROUND_KEY, None) if stash is not None else None
+    return None if where is None else where[1]
+
+
 def one_round(declaration, item, ctx: PlanContext):
     """The steps of a declaration that asks once: plan, then value."""
     asks = declaration.plan(item, lambda prompt: ctx.render(prompt), ctx.seed)
@@ -130,11 +138,17 @@ class Planner:
         self.ran = False
 
     def result(self, node, session_items) -> Planned:
-        """The planned result of a test, running the whole plan on the first call."""
+        """The planned result of a test, running the whole plan on the first call: every test but those of a
+        sequential suite's later rounds (ROUND_KEY), which run together when their round is reached."""
         if not self.ran:
             self.ran = True
-            self.run(session_items)
+            self.run([item for item in session_items if _round(item) in (None, 0)])
         planned = self.planned.get(node.nodeid)
+        if planned is None and _round(node):  # the first test of a sequential suite's next round
+            where = node.stash[ROUND_KEY]
+            self.run([item for item in session_items
+                      if item.nodeid not in self.planned and item.stash.get(ROUND_KEY, None) == where])
+            planned = self.planned.get(node.nodeid)
         if planned is None:  # collected after planning (should not happen)
             planned = self._plan_one(node)
             if planned is None:
