@@ -18,9 +18,9 @@ def add_parser(sub) -> None:
                                                         "or group:ID (the union run of a run group's shards)")
     comment.add_argument("--baseline", metavar="RUN", help="the run the flipped items are counted against (default: "
                                                            "the baseline the run's gates compared it with)")
-    comment.add_argument("--dashboard-url", metavar="URL", help="where the dashboard is, e.g. actions/upload-artifact's "
-                                                                "artifact-url (default under GitHub Actions: the "
-                                                                "workflow run's page)")
+    comment.add_argument("--dashboard-url", metavar="URL",
+                         help="where the dashboard is, e.g. actions/upload-artifact's artifact-url (default under "
+                              "GitHub Actions: the workflow run's page)")
     add_db_argument(comment)
     comment.set_defaults(run=print_comment)
 
@@ -50,6 +50,8 @@ def _summary(store, args):
     rid = _group_run(store, args.run_ref.removeprefix("group:")) if args.run_ref.startswith("group:") \
         else run_id(db, args.run_ref)
     run = runs.run(db, rid)
+    if run is None:  # deleted since it was named (another process pruning the DB)
+        raise CLIError(f"run {rid} is no longer in the results database")
     gates = gating.gates_of(db, rid)
     gated_against = run.get("baseline_run_id")
     against = run_id(db, args.baseline) if args.baseline else gated_against
@@ -68,7 +70,7 @@ def _summary(store, args):
         "no gates recorded (gates off, no answered items, or an interrupted run)")
     return RunSummary(
         title=f"run {rid}: {run.get('model_ref') or '-'} (sha256:{(run.get('model_hash') or '')[:12]})",
-        status=status, failed=run.get("gate_status") == "failed",
+        status=status, failed=run.get("gate_status") == "failed" or run.get("exit_status") not in (0, None),
         baseline=_label(db, gated_against) if gated_against is not None else None,
         baseline_note="" if gates else "no gates recorded",
         gates=gates, flips=flipped, flips_against=_label(db, against) if against is not None else "",

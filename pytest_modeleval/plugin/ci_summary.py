@@ -103,7 +103,8 @@ class CISummary:
         if baseline is not None and keeper is not None:
             flips = _flips(baseline, keeper.rows.values(), session.run_id)
         url, command = self._dashboard()
-        return RunSummary(title=title, status=status, failed=bool(report is not None and report.failed),
+        failed = bool(report is not None and report.failed) or self.exit_status != 0
+        return RunSummary(title=title, status=status, failed=failed,
                           baseline=baseline.label if baseline is not None else None, baseline_note=note,
                           gates=rows, flips=flips, flips_against=f"run {baseline.run_id}" if baseline else "",
                           flips_scope="this shard's items" if settings.shard else "", dashboard_url=url,

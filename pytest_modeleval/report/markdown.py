@@ -35,7 +35,7 @@ class RunSummary:
 
     title: str  # "run 2: checkpoints/step-2000 (sha256:fce8d8799940)"
     status: str  # "GATES FAILED: 1 of 1 (exit status 10)"
-    failed: bool  # a gate failed: the page's heading says so
+    failed: bool  # a gate failed or the run did (errors): the page's heading says so
     baseline: str | None = None  # "run 1 (production, sha256:b179c9523d0e)"; None: the run had no baseline
     baseline_note: str = ""  # why there is none
     gates: list[dict] = field(default_factory=list)  # `gates` rows: suite, gate, metric, verdict, n, value, ...
@@ -87,7 +87,9 @@ def verdict_line(gates: list[dict], exit_status: int | None = None, mode: str = 
         return f"no gates recorded{status}"
     if total == 0:
         return f"no gate applied ({len(gates)} not applicable){status}"
-    return f"gates passed: {total} of {total}{status}"
+    extra = "".join(f", {n} {verdict}" for verdict in ("overridden", "underpowered")
+                    if (n := sum(g["verdict"] == verdict for g in gates)))
+    return f"gates passed: {total} of {total}{extra}{status}"
 
 
 def _gates(gates: list[dict], limit: int) -> list[str]:

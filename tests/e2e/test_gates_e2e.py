@@ -83,6 +83,21 @@ def broken_checkpoint(tmp_path_factory):
         hf._LOADED.pop(key, None)
 
 
+def summary_tables(page: str) -> list[list[list[str]]]:
+    """Each table of a markdown page as a markdown parser renders it: rows of cell texts, the header first."""
+    from markdown_it import MarkdownIt
+
+    tables, tokens = [], MarkdownIt("commonmark").enable("table").parse(page)
+    for i, token in enumerate(tokens):
+        if token.type == "table_open":
+            tables.append([])
+        elif token.type == "tr_open":
+            tables[-1].append([])
+        elif token.type in ("th_open", "td_open"):
+            tables[-1][-1].append("".join(child.content for child in tokens[i + 1].children if child.type == "text"))
+    return tables
+
+
 def gate_case(path, name: str):
     for case in ET.parse(path).getroot().iter("testcase"):
         if case.get("classname") == "modeleval.gates" and case.get("name") == name:
@@ -90,7 +105,8 @@ def gate_case(path, name: str):
     raise AssertionError(f"no gate testcase {name} in {path}")
 
 
-def test_a_broken_checkpoint_is_blocked_and_production_passes_against_itself(pytester, broken_checkpoint, capsys):
+def test_a_broken_checkpoint_is_blocked_and_production_passes_against_itself(pytester, broken_checkpoint, capsys,
+                                                                              monkeypatch):
     rows = [{"context": context, "choices": choices, "answer": answer} for context, choices, answer in ITEMS]
     (pytester.path / "easy.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     (pytester.path / "test_easy.py").write_text(SUITE)
@@ -102,9 +118,24 @@ def test_a_broken_checkpoint_is_blocked_and_production_passes_against_itself(pyt
     assert modeleval(["promote", "embedded", "--db", DB, "--note", "release 1"]) == 0
     assert "promoted sha256:" in capsys.readouterr().out
 
+    # as on a GitHub Actions runner: the job summary file and the annotations (docs/ci.md)
+    step_summary = pytester.path / "step_summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
     broken = run(f"--model={broken_checkpoint}", "--junitxml=broken.xml")
     assert broken.ret == 10, broken.stdout.str()
     broken.stdout.fnmatch_lines(["*GATES FAILED: 1 of 1 (exit status 10)*"])
+    [error] = [line for line in broken.stdout.lines if line.startswith("::")]
+    assert error.startswith("::error file=test_easy.py,title=modeleval gate no-regression[easy_mc] failed::"
+                            "no-regression[easy_mc]: score fell ")
+    assert "%25" in error and "%" not in error.replace("%25", "")  # GitHub's escaping of the message
+    page = step_summary.read_text()
+    gate_table = summary_tables(page)[0]
+    assert gate_table[0][-1] == "verdict" and gate_table[1][:3] == ["easy_mc", "no-regression", "score"]
+    assert gate_table[1][-1] == "❌ FAIL" and gate_table[1][7].endswith(" pts")  # the delta
+    assert "GATES FAILED: 1 of 1 (exit status 10)" in page and "Baseline: run 1 (production, sha256:" in page
+    assert summary_tables(page)[1][1][:2] == ["easy_mc", str(sum(1 for row in summary_tables(page)[2][1:]
+                                                                 if row[2:] == ["correct", "wrong"]))]
     failure = gate_case(pytester.path / "broken.xml", "no-regression[easy_mc]").find("failure")
     assert failure is not None
     assert failure.get("message").startswith("no-regression[easy_mc]: score fell")
@@ -120,6 +151,8 @@ def test_a_broken_checkpoint_is_blocked_and_production_passes_against_itself(pyt
     again.stdout.fnmatch_lines(["80 requests, 100.0% from cache*",
                                 "easy_mc*no-regression*score*20*+0.0 pts*1.000*1.000*underpowered",
                                 "gates passed: 1 of 1, 1 underpowered*"])
+    assert not [line for line in again.stdout.lines if line.startswith("::")]  # nothing failed: no annotation
+    assert step_summary.read_text().count("<!-- pytest-modeleval summary -->") == 2  # appended, as GitHub expects
     case = gate_case(pytester.path / "again.xml", "no-regression[easy_mc]")
     assert case.find("failure") is None and case.find("skipped") is None
     [gate] = query(pytester.path / DB, "SELECT * FROM gates WHERE run_id = 3")

@@ -108,6 +108,8 @@ def test_the_verdict_line():
     assert verdict_line([FAILED, PASSED], 10) == "GATES FAILED: 1 of 2 (exit status 10)"
     assert verdict_line([FAILED], 0, mode="report") == "GATES FAILED: 1 of 1 (report mode: exit status unchanged)"
     assert verdict_line([PASSED], 0) == "gates passed: 1 of 1 (exit status 0)"
+    weak = [PASSED, {**PASSED, "verdict": "underpowered"}]
+    assert verdict_line(weak) == "gates passed: 2 of 2, 1 underpowered"
     assert verdict_line([], 1) == "no gates recorded (exit status 1)"
 
 
