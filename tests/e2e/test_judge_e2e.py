@@ -4,7 +4,8 @@ The issue's check: verdicts parsed and recorded; the unvalidated judge reported 
 by the win-rate gate; a validation record that passes lets it count. Also: judging oneself is
 refused unless allowed (and then recorded); no --judge skips judged suites; a rerun pays the
 engine nothing; reference="production" reads the promoted run's answers from the DB first and
-generates with the production checkpoint only what is missing.
+generates with the production checkpoint only what is missing. A verdict asked four times
+(judge_samples, both orders) is recorded with its flips, summarized, and free on a rerun.
 
 The validation that passes uses labels made from the judge's own verdicts: it tests the
 mechanism (record keyed by judge and template, threshold, gate), not the judge's quality;
@@ -91,6 +92,27 @@ def test_unvalidated_then_validated_judge(pytester, engine):
     run(pytester, *JUDGE)
     assert engine_calls(pytester, kind=None) == []
     assert [r["slot_verdicts"] for r in judgments(db)] == [r["slot_verdicts"] for r in rows]
+
+    # judge stability (judge/stability.py): each verdict asked 4 times, both orders and sampled repetitions; the
+    # flips recorded and summarized; a rerun pays nothing (every call cached under its own sample index)
+    setup_suite(pytester, SUITE.format(reference="{reference}").replace(
+        "judge_max_tokens=6", "judge_max_tokens=6, both_orders=True, judge_samples=4"))
+    one = ("-k", "h0")  # one item: 3 new judge calls (the swapped order, a sampled repetition of each order)
+    out = run(pytester, *JUDGE, *one).stdout.str()
+    (row,) = judgments(db)
+    slots, verdicts = json.loads(row["candidate_slots"]), json.loads(row["slot_verdicts"])
+    assert len(slots) == 4 and slots[0] == slots[2] != slots[1] == slots[3]
+    if row["error"] is None:  # the flips counted from the four verdicts mapped back, a flipped item a tie
+        outcomes = ["tie" if v == "tie" else "win" if v == s else "loss" for v, s in zip(verdicts, slots)]
+        assert row["flips"] == 4 - max(outcomes.count(o) for o in set(outcomes))
+        assert row["outcome"] == (outcomes[0] if row["flips"] == 0 else "tie")
+        assert "verdicts per item (both orders, sampled) disagreed on" in out and "flip rate" in out, out
+    else:
+        assert "no readable verdict" in out, out
+    engine_calls(pytester, kind=None)
+    run(pytester, *JUDGE, *one)
+    assert engine_calls(pytester, kind=None) == []
+    setup_suite(pytester, SUITE.format(reference="{reference}"))
 
     # validation against labels that disagree: stored, not trusted (exit status 1)
     pairs = [{"input": r["question"], "output_1": r["candidate"], "output_2": r["reference"]} for r in rows]
