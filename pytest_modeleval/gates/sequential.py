@@ -191,13 +191,10 @@ class SuiteLook:
                 f"{first.of:,} items ({verdicts}); this item is not evaluated")
 
 
-def look(config, suite: str, rows, baseline_rows, ids, upto: int, family: int) -> SuiteLook:
-    """The suite's gates after rounds 0..upto, as the end of the run will replay them (evaluate's rules)."""
-    from .evaluate import item_values
-
+def look(config, suite: str, current: dict, before: dict, ids, upto: int, family: int) -> SuiteLook:
+    """The suite's gates after rounds 0..upto, as the end of the run will replay them. `current` / `before`:
+    metric -> item id -> value of the suite in this run and in the baseline (evaluate.item_values)."""
     plan = order(suite, ids, config.look_every)
-    current = item_values(rows)[0].get(suite, {})
-    before = item_values(baseline_rows)[0].get(suite, {})
     decided, still_open = {}, []
     for rule in config.rules_for(suite):
         new = current.get(rule.metric)

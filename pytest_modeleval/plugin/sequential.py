@@ -48,6 +48,7 @@ class SequentialSuites:
         self.reported: dict[str, Counter] = defaultdict(Counter)
         self.looked: dict[str, int] = {}  # suite -> the last round looked at
         self.closed: dict[str, tuple[int, str]] = {}  # suite -> (round, skip reason)
+        self.before: dict[str, dict] = {}  # suite -> the baseline's values (metric -> item -> value)
         self._read_at = 0.0
 
     @property
@@ -147,6 +148,7 @@ class SequentialSuites:
         return suite in self.orders
 
     def _look(self, suite: str) -> None:
+        from ..gates.evaluate import item_values
         from ..gates.sequential import family_bound, look
 
         plan = self.orders[suite]
@@ -161,8 +163,10 @@ class SequentialSuites:
         rows = [row for row in self.keeper.rows.values() if row["suite"] == suite]
         for feature in self.session.features:
             rows = feature.gate_rows(rows)
-        seen = look(self.rules, suite, rows, self.keeper.baseline.rows, self.ids[suite], complete,
-                    family_bound(self.rules, self.suites))
+        if suite not in self.before:
+            self.before[suite] = item_values(self.keeper.baseline.rows)[0].get(suite, {})
+        seen = look(self.rules, suite, item_values(rows)[0].get(suite, {}), self.before[suite], self.ids[suite],
+                    complete, family_bound(self.rules, self.suites))
         if seen.closed:
             self.closed[suite] = (complete, seen.reason(suite))
             if self.folder is not None:

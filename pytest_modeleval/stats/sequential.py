@@ -63,7 +63,7 @@ class Bet:
         var = (half_range ** 2 + deviations) / (t + 1)
         lean = mu - null
         bet = np.clip(lean / (var + lean ** 2), 0.0, C / (null - lo))
-        return np.exp(np.cumsum(np.log1p(bet * (x - null))))
+        return np.exp(np.minimum(np.cumsum(np.log1p(bet * (x - null))), 700.0))  # capped: no float overflow
 
     def running_max(self, values) -> np.ndarray:
         """sup_{s <= t} W_s: what is compared with 1 / alpha at a look (Ville's inequality holds for the sup)."""
