@@ -102,8 +102,8 @@ def _stability(s: JudgeSummary, ok: list[dict]) -> None:
 
     s.samples = max(len(r["candidate_slots"]) for r in ok)
     s.both_orders = any(len(set(r["candidate_slots"])) > 1 for r in ok)
-    s.flipped = sum(flip_count([candidate_outcome(v, slot) for v, slot in zip(r["slot_verdicts"], r["candidate_slots"])])
-                    > 0 for r in ok)
+    outcomes = [[candidate_outcome(v, slot) for v, slot in zip(r["slot_verdicts"], r["candidate_slots"])] for r in ok]
+    s.flipped = sum(flip_count(item) > 0 for item in outcomes)
     s.flip_rule = next((r["flip_rule"] for r in ok if r.get("flip_rule")), "tie")
     s.max_flip_rate = min((r["max_flip_rate"] for r in ok if r.get("max_flip_rate") is not None),
                           default=DEFAULT_MAX_FLIP_RATE)
