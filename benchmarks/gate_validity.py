@@ -24,7 +24,15 @@ test at the real discordance (alone, and with the margin condition: the gate's w
 Targets: family-wise <= 5%, single-suite <= 2.5%, one-suite power within 5 points of the exact
 test's.
 
+Then the sequential design (`sequential = true`, a look after every round of 10%) beside the fixed one,
+through the same `evaluate` (which replays a sequential decision from the rows, as a run that stopped
+would record it): family-wise false blocks of ten 300-item suites; power and the average share of items
+evaluated for falls of 3, 5 and 10 points at 10% and 23% discordance (synthetic pairs at 50% accuracy);
+how often and after how many items an unchanged 5,000-item suite is shown within its margin; and the
+expected items per checkpoint over a mix of 80% unchanged and 20% regressed checkpoints.
+
 Run: .venv/bin/python benchmarks/gate_validity.py [--items 60] [--runs 200] [--power-runs 200] [--pc-runs 40]
+                                                  [--seq-runs 200] [--only-sequential]
      (the two checkpoints' outcomes are cached in --out; a rerun only simulates)
 """
 
@@ -175,8 +183,8 @@ def draw(pairs, n: int, rng: random.Random, fall: float, q: float, metric: str):
     return new, old
 
 
-def blocked(config, suites: dict[str, tuple[list, list]], metric: str) -> bool:
-    """Whether the gate code blocks the simulated run (some gate fails)."""
+def gated(config, suites: dict[str, tuple[list, list]], metric: str = "accuracy"):
+    """The gate report of a simulated run against its simulated baseline."""
     new_rows, old_rows = [], []
     for suite, (new, old) in suites.items():
         if metric == "accuracy":
@@ -185,8 +193,85 @@ def blocked(config, suites: dict[str, tuple[list, list]], metric: str) -> bool:
         else:  # the p_correct rule alone: its verdict, not the score's
             new_rows += rows(suite, [int(v > 0.5) for v in new], new)
             old_rows += rows(suite, [int(v > 0.5) for v in old], old)
-    report = evaluate(config, new_rows, Baseline(1, "0" * 64, "run 1", old_rows))
-    return bool(report.failed)
+    return evaluate(config, new_rows, Baseline(1, "0" * 64, "run 1", old_rows))
+
+
+def blocked(config, suites: dict[str, tuple[list, list]], metric: str) -> bool:
+    """Whether the gate code blocks the simulated run (some gate fails)."""
+    return bool(gated(config, suites, metric).failed)
+
+
+def evaluated(report, n: int) -> int:
+    """Items a run computed: a suite decided early stops at its decision (every gate of it decided)."""
+    total = 0
+    for suite in {r.suite for r in report.results}:
+        decided = [r.sequential for r in report.results if r.suite == suite and r.rule.kind == "regression"]
+        stops = [d["items"] for d in decided if d and "verdict" in d]
+        total += max(stops) if stops and len(stops) == len(decided) else n
+    return total
+
+
+def sequential_section(args, q_real: float) -> None:
+    """The sequential design beside the fixed one: false blocks, power, items evaluated, the 80/20 mix."""
+    fixed, seq = rules.parse({}), rules.parse({"sequential": True})
+    print(f"sequential gates (a look after every 10% round) beside the fixed design, {args.seq_runs} simulated "
+          "checkpoints each")
+    print(f"  {'no true change, ten 300-item suites':54} {'fixed':>7} {'sequential':>11}  target")
+    for label, pool, q in (("item pairs of the real checkpoints", None, q_real),
+                           ("synthetic pairs, 23% discordance", issue_pairs(0.23), 0.23)):
+        figures = []
+        for config in (fixed, seq):
+            rng = random.Random(11)
+            figures.append(rate(args.seq_runs, lambda t: bool(gated(config, {
+                f"s{k}": draw(pool or real, 300, rng, 0.0, q, "accuracy") for k in range(10)}).failed)))
+        print(f"  {'  family-wise false blocks, ' + label:54} {100 * figures[0]:6.1f}% {100 * figures[1]:10.1f}%"
+              "  <= 5%")
+    print()
+    print(f"  {'discordance':>11} {'n':>6} {'fall':>5} {'power fixed':>12} {'sequential':>11} {'diff':>6} "
+          f"{'items evaluated':>16}")
+    shares: dict = {}
+    for q in (0.10, 0.23):
+        pool = issue_pairs(q)
+        for n in (300, 1000):
+            for fall in (0.0, 0.03, 0.05, 0.10):
+                rng = random.Random(12)
+                power_fixed = power_seq = items = 0
+                for _ in range(args.seq_runs):
+                    suites = {"s": draw(pool, n, rng, fall, q, "accuracy")}
+                    power_fixed += bool(gated(fixed, suites).failed)
+                    report = gated(seq, suites)
+                    power_seq += bool(report.failed)
+                    items += evaluated(report, n)
+                share = items / (args.seq_runs * n)
+                shares[q, n, fall] = share
+                if fall == 0.0:
+                    continue
+                pf, ps = power_fixed / args.seq_runs, power_seq / args.seq_runs
+                print(f"  {100 * q:10.0f}% {n:6,} {100 * fall:3.0f}pt {100 * pf:11.1f}% {100 * ps:10.1f}% "
+                      f"{100 * (ps - pf):+5.1f} {100 * share:15.1f}%")
+    print("  (power: share of checkpoints blocked; items evaluated: the average share of the suite computed "
+          "before every gate of it was decided; targets: power within 5 points, <= 50% for falls >= 5 points)")
+    print()
+    rng = random.Random(13)
+    n_big, shown, at = 5000, 0, []
+    pool = real
+    for _ in range(args.big_runs):
+        report = gated(seq, {"s": draw(pool, n_big, rng, 0.0, q_real, "accuracy")})
+        [gate] = [r for r in report.results if r.rule.kind == "regression"]
+        if gate.sequential and gate.sequential.get("verdict") == "pass":
+            shown += 1
+            at.append(gate.sequential["items"])
+    when = f", after {sorted(at)[len(at) // 2]:,} items (median)" if at else ""
+    print(f"no true change on a {n_big:,}-item suite (real pairs, {100 * q_real:.0f}% discordance), "
+          f"{args.big_runs} checkpoints: pass (shown) in {100 * shown / args.big_runs:.0f}%{when}")
+    print()
+    print("expected items per checkpoint, 80% unchanged and 20% regressed (the sequential design / the fixed one)")
+    for q in (0.10, 0.23):
+        for n in (300, 1000):
+            for fall in (0.05, 0.10):
+                mix = 0.8 * shares[q, n, 0.0] + 0.2 * shares[q, n, fall]
+                print(f"  {100 * q:3.0f}% discordance, {n:5,} items, regressions of {100 * fall:2.0f} points: "
+                      f"{100 * mix:5.1f}% of the fixed design's items ({100 * (1 - mix):.1f}% fewer; target >= 30%)")
 
 
 def rate(trials: int, one) -> float:
@@ -201,6 +286,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", type=int, default=200, help="simulated checkpoints per false-block figure")
     parser.add_argument("--power-runs", type=int, default=200, help="simulated checkpoints per accuracy power figure")
+    parser.add_argument("--seq-runs", type=int, default=200, help="simulated checkpoints per sequential figure")
+    parser.add_argument("--big-runs", type=int, default=40, help="simulated unchanged 5,000-item checkpoints")
+    parser.add_argument("--only-sequential", action="store_true", help="print only the sequential section")
     parser.add_argument("--pc-runs", type=int, default=40, help="per p_correct power figure (each resamples "
                         "10,000 times: the paired bootstrap of the gate)")
     default_out = Path(__file__).resolve().parent.parent / ".modeleval" / "bench" / "gate_validity"
@@ -224,6 +312,12 @@ def main() -> None:
     print(f"  p_correct {100 * pc_a:.1f}% vs {100 * pc_b:.1f}%; per-item spread (sd of the paired difference) "
           f"{100 * spread:.1f} points (a right/wrong item's is {100 * math.sqrt(q):.1f})")
 
+    global real
+    real = pairs
+    if args.only_sequential:
+        sequential_section(args, q)
+        print(f"done in {time.perf_counter() - started:.0f} s")
+        return
     holm = rules.parse({})
     none = rules.parse({"correction": "none"})
     pc_only = rules.parse({"no-regression": False, "pc": {"metric": "p_correct", "margin": 0.01}})
@@ -267,7 +361,12 @@ def main() -> None:
     print("  (exact test: McNemar's exact test alone at the real discordance; + margin: with the observed fall "
           "beyond the 1-point margin too, the gate's whole rule; diff: simulated gate minus + margin)")
     print()
+    sequential_section(args, q)
+    print()
     print(f"done in {time.perf_counter() - started:.0f} s")
+
+
+real: list = []  # the real checkpoints' item pairs (main)
 
 
 if __name__ == "__main__":
