@@ -160,6 +160,8 @@ class SequentialSuites:
             self.looked[suite] = complete
             return  # nothing new, or every round is in: the end of the run decides
         self.looked[suite] = complete
+        if (self.session.suite_meta.get(suite) or {}).get("perturbations"):
+            return  # its contamination audit is a gate on every item: the suite runs whole (its gates still decide)
         rows = [row for row in self.keeper.rows.values() if row["suite"] == suite]
         for feature in self.session.features:
             rows = feature.gate_rows(rows)
