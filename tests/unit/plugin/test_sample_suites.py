@@ -101,6 +101,9 @@ def test_a_k_sample_suite_is_summarized_gated_per_item_and_regated_alike(pyteste
 
     write(pytester, SECOND)
     second = pytester.runpytest_inprocess(*run, "--baseline=run:1")
+    # 24 distinct predictions (a seed and a cache index per sample), all from the cache the second time
+    assert "24 requests, 0.0% from cache; tokens computed 24 in" in first.stdout.str()
+    assert "24 requests, 100.0% from cache" in second.stdout.str()
     session = verdicts(db, 2)
     # the regression gate pairs the 6 per-item means, 14/24 -> 5/24, with the paired bootstrap over items: the
     # mean difference is >= 0 only in a resample of the 3 unchanged items alone, (1/2)^6, so p is about 2/64
