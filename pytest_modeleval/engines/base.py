@@ -46,6 +46,17 @@ class RollingRequest:
     text: str
 
 
+class TokenScores(NamedTuple):
+    """Each token of a text scored given the tokens before it (the first token has no context and is left
+    out), for membership scores (perturb/membership.py). `means` and `stds` are the mean and standard
+    deviation of log p over the whole next-token distribution at each position (Min-K%++'s mu and sigma);
+    None where the engine sees only the top few tokens of that distribution (vLLM, an OpenAI server)."""
+
+    logprobs: tuple[float, ...]
+    means: tuple[float, ...] | None = None
+    stds: tuple[float, ...] | None = None
+
+
 class Loglikelihood(NamedTuple):
     """Summed log-probability of the continuation tokens, and whether greedy decoding produces them."""
 
@@ -87,6 +98,11 @@ class Engine(Protocol):
 
     def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
         """Summed log-probability of each whole text (perplexity evals), in order."""
+
+    def token_scores(self, texts: Sequence[str]) -> list[TokenScores]:
+        """Per-token logprobs of each text (and the next-token distribution's mean and spread where the
+        engine has it), in order. Optional: an engine without it cannot give membership scores, and the
+        predictor says so naming the engine."""
 
     def count_tokens(self, text: str) -> int:
         """Tokens in a text, for cost accounting (an estimate where the engine has no tokenizer)."""

@@ -11,7 +11,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
-from .base import EngineError, EngineInfo, GenerateRequest, Loglikelihood, LoglikelihoodRequest
+from .base import EngineError, EngineInfo, GenerateRequest, Loglikelihood, LoglikelihoodRequest, TokenScores
 from .tokenized import TokenizerEngine, template_sha256
 
 _LOADED: dict[tuple[str, str, str], "HFEngine"] = {}  # (model sha256, device, dtype)
@@ -148,6 +148,17 @@ class HFEngine(TokenizerEngine):
         return [self._token_rows(text, ids, offsets, rows)
                 for text, (ids, offsets), rows in zip(texts, encoded, per_text)]
 
+    def token_scores(self, texts: Sequence[str]) -> list[TokenScores]:
+        """Membership scores' raw material: every token after the first with its logprob, and the mean and
+        standard deviation of log p over the whole next-token distribution at its position (Min-K%++)."""
+        encoded = [self._encode(text) for text in texts]
+        scorable = [i for i, ids in enumerate(encoded) if len(ids) > 1]
+        scored = self._score_pairs([(encoded[i][:1], encoded[i][1:]) for i in scorable], _distribution)
+        out = [TokenScores((), (), ()) for _ in texts]
+        for i, scores in zip(scorable, scored):
+            out[i] = scores
+        return out
+
     def _encode_with_offsets(self, text: str) -> tuple[list[int], list[int]]:
         """Token ids and where each token starts in the text, made non-decreasing so that the slices
         between consecutive starts concatenate to the text (byte-level tokens of one character share
@@ -256,6 +267,18 @@ class TokenLogprob(NamedTuple):
 def _summed(rows, target) -> Loglikelihood:
     total = rows.gather(-1, target.unsqueeze(-1)).sum().item()
     return Loglikelihood(float(total), bool((rows.argmax(-1) == target).all().item()))
+
+
+def _distribution(rows, target) -> TokenScores:
+    """Each target token's logprob, and mu and sigma of log p under the distribution it was drawn from:
+    mu = sum_z p(z) log p(z), sigma^2 = sum_z p(z) (log p(z))^2 - mu^2 (Zhang et al., Min-K%++)."""
+    probs = rows.exp()
+    weighted = (probs * rows).nan_to_num(0.0)  # p log p is 0 where p underflows to 0
+    means = weighted.sum(-1)
+    second = (weighted * rows).nan_to_num(0.0).sum(-1)
+    stds = (second - means * means).clamp(min=0.0).sqrt()
+    chosen = rows.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    return TokenScores(tuple(chosen.tolist()), tuple(means.tolist()), tuple(stds.tolist()))
 
 
 def _per_token(rows, target) -> list[tuple[float, int, float]]:

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from typing import Callable, Sequence
 from urllib.parse import urlsplit
 
-from .base import EngineError, EngineInfo, GenerateRequest, Loglikelihood, LoglikelihoodRequest
+from .base import EngineError, EngineInfo, GenerateRequest, Loglikelihood, LoglikelihoodRequest, TokenScores
 from .tokenized import PromptRendering
 
 CHAT_MARKER = "<|openai-chat|>"
@@ -222,6 +222,30 @@ class OpenAIEngine(PromptRendering):
         """Summed logprob of every token the server scores; the first token has no context over
         this API, so it is not part of the sum (the transformers engine scores it after BOS)."""
         return [score.logprob for score in self.loglikelihood([LoglikelihoodRequest("", t) for t in texts])]
+
+    def token_scores(self, texts: Sequence[str]) -> list[TokenScores]:
+        """Each echoed token's logprob (Min-K% only): the API gives at most the top 5 of each position's
+        distribution, so Min-K%++'s mean and spread of log p are not computed (None)."""
+        return self._map(self._token_scores, texts)
+
+    def _token_scores(self, text: str) -> TokenScores:
+        if _chat_messages(text) is not None:
+            raise EngineError("token scores need plain text: the server applies chat templates only when "
+                              "generating, so chat prompts cannot be scored over the OpenAI API")
+        body = {"model": self.name, "prompt": text, "max_tokens": 0, "echo": True, "logprobs": 1,
+                "temperature": 0.0}
+        try:
+            endpoint, answer = self.client.request("/completions", body)
+        except HTTPEngineError as exc:
+            if exc.status in UNSUPPORTED_ECHO:
+                raise _unsupported(exc.endpoint, f"HTTP {exc.status}: {exc.server_message}") from None
+            raise
+        choice = _field(endpoint, answer, lambda a: a["choices"][0])
+        self._remember_usage(answer, text, None)
+        values = _field(endpoint, choice, lambda c: c["logprobs"]["token_logprobs"])
+        if not isinstance(values, list):
+            raise _unsupported(endpoint, "the answer has no token_logprobs")
+        return TokenScores(tuple(float(v) for v in values if v is not None))
 
     def _score(self, request: LoglikelihoodRequest) -> Loglikelihood:
         """Echo the whole text with max_tokens=0 and sum the logprobs of the tokens that hold

@@ -125,6 +125,10 @@ class RayEngine(TokenizerEngine):
     def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
         return self._all("loglikelihood_rolling", texts)
 
+    def token_scores(self, texts: Sequence[str]) -> list:
+        """The replicas' engine's token scores (it refuses them if it cannot give them)."""
+        return self._all("token_scores", texts)
+
     def _all(self, method: str, requests: Sequence) -> list:
         """A plain call (an imperative model.generate, a judge): cut into batches, spread, put back in order."""
         requests = list(requests)

@@ -23,7 +23,7 @@ import os
 import threading
 from typing import Sequence
 
-from .base import EngineError, EngineInfo, GenerateRequest, Loglikelihood, LoglikelihoodRequest
+from .base import EngineError, EngineInfo, GenerateRequest, Loglikelihood, LoglikelihoodRequest, TokenScores
 from .tokenized import TokenizerEngine, template_sha256
 from .vllm_setup import VLLMSetup, apply_environment, plan
 
@@ -251,6 +251,23 @@ class VLLMEngine(TokenizerEngine):
             scores[i] = score_prompt_logprobs(output.prompt_logprobs, pairs[i][1])
         return scores  # type: ignore[return-value]
 
+    def token_scores(self, texts: Sequence[str]) -> list[TokenScores]:
+        """Each token's logprob from vLLM's prompt logprobs: Min-K% only. vLLM returns the prompt token's
+        own logprob and the top-k of the distribution at each position (k <= max_logprobs, 20 by default),
+        not the whole distribution, so Min-K%++'s mean and spread of log p cannot be computed soundly
+        from it (the tail the top-k leaves out moves both); `means` and `stds` are None."""
+        if not texts:
+            return []
+        encoded = [self._encode(text)[-(self.max_length - 1):] for text in texts]
+        scorable = [i for i, ids in enumerate(encoded) if len(ids) > 1]
+        params = self.vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1, detokenize=False,
+                                          skip_reading_prefix_cache=True)
+        outputs = self._run([_tokens(encoded[i]) for i in scorable], [params] * len(scorable), "token scoring")
+        out = [TokenScores(()) for _ in texts]
+        for i, output in zip(scorable, outputs):
+            out[i] = prompt_token_scores(output.prompt_logprobs, encoded[i])
+        return out
+
     def _choice_params(self, tokens: set[int]):
         """Greedy for one token (the argmax: is_greedy), with the logprobs of these tokens at that position."""
         return self.vllm.SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=sorted(tokens),
@@ -277,6 +294,11 @@ def score_prompt_logprobs(prompt_logprobs: list, continuation: list[int]) -> Log
         total += chosen
         greedy = greedy and chosen >= max(logprob.logprob for logprob in entry.values())
     return Loglikelihood(float(total), greedy)
+
+
+def prompt_token_scores(prompt_logprobs: list, tokens: list[int]) -> TokenScores:
+    """The logprob of each prompt token after the first (whose entry is None: it has no context)."""
+    return TokenScores(tuple(float(entry[token].logprob) for entry, token in zip(prompt_logprobs[1:], tokens[1:])))
 
 
 def _tokens(ids: list[int]) -> dict:

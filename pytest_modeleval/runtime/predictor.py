@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence, cast
 
 from ..engines import window
-from ..engines.base import EngineError, GenerateRequest, Loglikelihood, LoglikelihoodRequest
+from ..engines.base import EngineError, GenerateRequest, Loglikelihood, LoglikelihoodRequest, TokenScores
 from .cache.store import PredictionCache, request_key
 
 
@@ -52,6 +52,11 @@ def generate_payload(request: GenerateRequest) -> dict:
     if request.tag:  # only when set, so the keys of untagged requests stay what they always were
         payload["tag"] = request.tag
     return payload
+
+
+def list_or_none(values) -> list | None:
+    """A TokenScores part as the cache stores it (JSON)."""
+    return None if values is None else [float(v) for v in values]
 
 
 class Predictor:
@@ -112,6 +117,26 @@ class Predictor:
 
         return self._predict("loglikelihood_rolling", list(texts), [{"text": t} for t in texts],
                              [0] * len(texts), rows, order=lambda text: -len(text))
+
+    def token_scores(self, texts: Sequence[str]) -> list[Prediction]:
+        """Per-token logprobs of each text (membership scores: perturb/membership.py), cached by the text
+        like any prediction; an engine that cannot give them is refused here, by name."""
+        if not hasattr(self.engine, "token_scores"):
+            raise EngineError(f"engine {self.engine.info.kind!r} cannot give per-token logprobs, so membership "
+                              "scores (Min-K%) cannot be computed with it; use the transformers (hf), vLLM or "
+                              "an OpenAI-compatible engine")
+
+        def rows(batch, values):
+            return [(list(map(list_or_none, v)), self.engine.count_tokens(t), 0) for t, v in zip(batch, values)]
+
+        predictions = self._predict("token_scores", list(texts), [{"text": t} for t in texts],
+                                    [0] * len(texts), rows, order=lambda text: -len(text))
+        for p in predictions:
+            if p.error is None:
+                logprobs, means, stds = cast(list, p.value)
+                p.value = TokenScores(tuple(logprobs), None if means is None else tuple(means),
+                                      None if stds is None else tuple(stds))
+        return predictions
 
     # --- the shared path --------------------------------------------------------------------------
     def _predict(self, kind, requests, payloads, samples, rows, order, truncate=None) -> list[Prediction]:
