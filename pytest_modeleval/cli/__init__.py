@@ -12,7 +12,8 @@ import importlib
 import sys
 
 SUBCOMMANDS = ("serve", "cache", "merge", "runs", "export", "gate", "promote", "prune",
-               "watch", "judge", "human", "redteam", "report", "db", "parity", "comment")
+               "watch", "judge", "human", "redteam", "report", "db", "parity", "comment",
+               "contamination")
 
 
 def build_parser() -> argparse.ArgumentParser:
