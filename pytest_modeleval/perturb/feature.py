@@ -75,7 +75,7 @@ class Scored:
 
 
 class RunContamination(RunFeature):
-    def __init__(self, audit=None, settings=None, rootpath: Path = Path(".")):
+    def __init__(self, audit=None, settings=None, rootpath: Path = Path("."), pool=None):
         self.outcomes: dict[str, dict[str, dict[int, float | None]]] = {}  # suite -> source -> variant -> score
         self.meta: dict[str, dict] = {}
         self._scored: dict[str, Scored] | None = None
@@ -83,6 +83,10 @@ class RunContamination(RunFeature):
         self.settings = settings  # where the audit record goes (governance.records_dir)
         self.rootpath = rootpath
         self.audit_record: Path | str | None = None  # where the audit record was written, or why it was not
+        self.pool = pool  # the run's models: membership scores are the model's predictions
+        self.evidence_texts: dict[str, dict[str, dict[int, str]]] = {}  # suite -> source -> variant -> text
+        self.evidence_config: dict[str, dict] = {}  # suite -> Perturb.evidence_settings()
+        self._evidence: dict[str, list] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.outcomes)
@@ -90,7 +94,7 @@ class RunContamination(RunFeature):
     # --- the run feature ------------------------------------------------------------------------
     @classmethod
     def for_run(cls, run: RunContext) -> RunContamination:
-        return cls(run.audit, run.settings, run.rootpath)
+        return cls(run.audit, run.settings, run.rootpath, run.pool)
 
     @classmethod
     def from_recorded(cls, store, run_id: int, rows, settings) -> RunContamination:
@@ -103,13 +107,51 @@ class RunContamination(RunFeature):
             contamination.add({**row, "suite_meta": meta.get(row["suite"])})
         return contamination
 
+    def payload(self, item) -> dict:
+        """For a perturbed suite with membership or overlap asked for: the item's text those instruments read
+        (its variants' too: they calibrate the membership score), and the settings."""
+        from ..suite import MARK
+
+        marker = item.get_closest_marker(MARK)
+        perturb = getattr(marker.args[0], "perturb", None) if marker is not None else None
+        settings = perturb.evidence_settings() if perturb is not None else None
+        suite_item = getattr(getattr(item, "callspec", None), "params", {}).get("item")
+        if settings is None or suite_item is None:
+            return {}
+        from .membership import Membership
+
+        template = perturb.membership if perturb.membership is not None else Membership()
+        return {"evidence": {**settings, "text": template.scored_text(suite_item.fields)}}
+
     def collect(self, payload: dict) -> None:
         self.add(payload)
+        evidence = payload.get("evidence")
+        if evidence and (payload.get("suite_meta") or {}).get("perturbations"):
+            source, variant = split_id(payload["item_id"])
+            suite = payload["suite"]
+            self.evidence_texts.setdefault(suite, {}).setdefault(source, {})[variant] = evidence["text"]
+            self.evidence_config[suite] = {k: v for k, v in evidence.items() if k != "text"}
+            self._evidence = None
+
+    def evidence(self) -> dict[str, list]:
+        """Each suite's evidence rows (perturb/evidence.py), computed once the outcomes are in."""
+        if self._evidence is None:
+            from .evidence import gather
+
+            predictor = self.pool.predictor("model") if self.pool is not None else None
+            self._evidence = {}
+            for suite, texts in sorted(self.evidence_texts.items()):
+                s = self.scored().get(suite)
+                items = s.score.items if s is not None and s.score is not None else []
+                self._evidence[suite] = gather(items, texts, self.evidence_config[suite], predictor, self.rootpath)
+        return self._evidence
 
     def run_fields(self) -> dict:
         return self.audit.record() if self.audit else {}
 
     def gate_rows(self, rows):
+        if self.evidence_texts:  # now, while the model's prediction cache is open (the session closes it first)
+            self.evidence()
         return self.with_flags(rows) if self else rows
 
     def adjust_gates(self, report, rules, baseline) -> None:
@@ -174,9 +216,11 @@ class RunContamination(RunFeature):
     def with_flags(self, rows):
         """The gate rows, each canonical row of an item-level suite carrying `contaminated` (1 flagged, 0 not)."""
         flags = {}
-        for s in self.scored().values():
+        for suite, s in self.scored().items():
             if s.item_level:
                 flags.update({i.item: int(i.flagged) for i in s.score.items})
+                if self.evidence_config.get(suite, {}).get("gate_on") == "combined":
+                    flags.update({e.item: int(e.verdict == "contaminated") for e in self.evidence().get(suite, [])})
         out = []
         for row in rows:
             source, variant = split_id(row["item_id"])
@@ -256,6 +300,8 @@ class RunContamination(RunFeature):
                f"> threshold with one-sided p < alpha, given >= {MIN_VARIANTS} variants):"]
         out += aligned(header, rows, left=1)
         out += [f"MANUAL REVIEW REQUIRED: {r} (review_required_above_cs)" for r in self.reviews()]
+        for suite, rows in self.evidence().items():
+            out += evidence_lines(suite, rows, self.evidence_config[suite])
         return out
 
     def audit_summary(self, suite: str) -> tuple[list[dict], dict | None]:
@@ -270,7 +316,8 @@ class RunContamination(RunFeature):
                    "cs": sc.cs if sc else None, "cs_ci": list(sc.cs_ci) if sc and sc.cs_ci else None,
                    "p_value": sc.p_value if sc else None, "threshold": s.threshold, "alpha": s.alpha,
                    "flagged_items": s.flagged, "flagged_share": sc.flagged_share if sc else None,
-                   "review": s.review}
+                   "review": s.review,
+                   "evidence": [row.record() for row in self.evidence().get(suite, [])] or None}
         gate = {"verdict": s.gate.verdict, "message": s.gate.message} if s.gate else None
         return [figures], gate
 
@@ -286,6 +333,7 @@ class RunContamination(RunFeature):
         from ..results.contamination import replace_scores
 
         scores = {}
+        evidence = {suite: {row.item: row for row in rows} for suite, rows in self.evidence().items()}
         for suite, s in self.scored().items():
             sc = s.score
             scores[suite] = ({
@@ -300,7 +348,8 @@ class RunContamination(RunFeature):
                 "verdict": s.gate.verdict if s.gate else "not gated", "review_required": int(s.review is not None),
                 "review_above_cs": s.review_above_cs,
             }, [{"item_id": i.item + "-p0", "baseline": i.baseline, "variant_mean": i.variant_mean,
-                 "n_variants": i.n_variants, "cs": i.cs, "p_value": i.p_value, "flagged": int(i.flagged)}
+                 "n_variants": i.n_variants, "cs": i.cs, "p_value": i.p_value, "flagged": int(i.flagged),
+                 **evidence_columns(evidence.get(suite, {}).get(i.item))}
                 for i in (sc.items if sc else [])])
         replace_scores(store.db, run_id, scores)  # one transaction, opened by results/
         reviews = self.reviews()
@@ -330,6 +379,33 @@ class RunContamination(RunFeature):
             lines.append(f"audit failed: notify {', '.join(a.notify)} (modeleval sends no mail; the run's "
                          "audit record and JUnit XML carry the verdict for CI to route)")
         return lines
+
+
+def evidence_columns(row) -> dict:
+    """An evidence row's columns of `contamination_items` (none when the suite asked for no evidence)."""
+    if row is None:
+        return {}
+    return {"min_k": row.min_k, "min_k_pp": row.min_k_pp, "membership_pct": row.membership_pct,
+            "membership_basis": row.membership_basis, "overlap_shared": row.overlap_shared,
+            "overlap_total": row.overlap_total, "overlap_source": row.overlap_source, "evidence_verdict": row.verdict}
+
+
+def evidence_lines(suite: str, rows: list, config: dict) -> list[str]:
+    """The per-item evidence table of the summary, with the rule its verdict follows."""
+    from ..util.text import aligned
+
+    header = ("item", "CS", "p", "perturbation", "Min-K%", "Min-K%++", "membership pct", "overlap", "source",
+              "verdict")
+    table = [(row.item, _num(row.cs), "-" if row.p_value is None else f"{row.p_value:.4f}",
+              "flagged" if row.flagged else "-", _num(row.min_k), _num(row.min_k_pp),
+              "-" if row.membership_pct is None else f"{row.membership_pct:.2f} of {row.membership_basis}",
+              "-" if row.overlap_shared is None else f"{row.overlap_shared}/{row.overlap_total}",
+              row.overlap_source or "-", row.verdict) for row in rows]
+    counts = {v: sum(r.verdict == v for r in rows) for v in ("contaminated", "perturbation only", "in corpus")}
+    rule = (f"evidence for {suite} (contaminated = flagged by the perturbation test and corroborated by membership "
+            f"pct >= {config.get('flag_percentile', 0.95):g} or >= 1 shared n-gram; gate on "
+            f"{config.get('gate_on', 'perturbation')}): " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+    return [rule] + aligned(header, table, left=3)
 
 
 def split_id(item_id: str) -> tuple[str, int]:

@@ -28,6 +28,9 @@ RUNS = {
     "run_group": str, "group_run_id": int,
     # promotion integrity (pytest_modeleval.gates.reviewed): gate configuration and suite files not as committed
     "unreviewed": str,
+    # a model from an MLflow registry (pytest_modeleval.registry): the version resolved when the run started, the
+    # alias it was found by, the server (password redacted), and the MLflow run the verdicts were written to
+    "mlflow_model": str, "mlflow_version": str, "mlflow_alias": str, "mlflow_server": str, "mlflow_run": str,
 }
 SUITES = {
     "run_id": int, "suite": str, "source": str, "data_sha256": str, "n_rows": int,
@@ -123,6 +126,9 @@ CONTAMINATION = {
 CONTAMINATION_ITEMS = {
     "run_id": int, "suite": str, "item_id": str, "baseline": float, "variant_mean": float, "n_variants": int,
     "cs": float, "p_value": float, "flagged": int,
+    # the evidence table (perturb/evidence.py), when the suite asks for membership or overlap
+    "min_k": float, "min_k_pp": float, "membership_pct": float, "membership_basis": str, "overlap_shared": int,
+    "overlap_total": int, "overlap_source": str, "evidence_verdict": str,
 }
 # `modeleval judge validate`: the judge's agreement with human labels, per judge and prompt template.
 JUDGE_VALIDATIONS = {
