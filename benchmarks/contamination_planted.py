@@ -17,6 +17,11 @@ counts how many planted items are flagged and how many clean items are flagged f
    with its interval and p; items flagged; the contamination gate's verdict. The figures come from
    the run's `contamination` and `contamination_items` tables, checked against score_suite on the
    run's `outcomes` table.
+5. The other instruments (issue 31): each item's text (question + reference solution) scored by each
+   checkpoint on the transformers engine (Min-K% and Min-K%++, k = 20%, through the prediction cache),
+   calibrated against the item's variants and against a held-out set of other short GSM8K test items;
+   the n-gram overlap with an index of the fine-tuning data; the package's combined verdict. Reported:
+   each instrument's AUROC (planted vs clean items) and its flag rates at the default thresholds.
 
 Run: .venv/bin/python benchmarks/contamination_planted.py [--out DIR] [--data DIR] [--epochs 6]
 Needs ../shared/data/gsm8k/test.jsonl beside the checkout (or --data). About 17 min on an idle
@@ -100,6 +105,9 @@ def main() -> None:
         results[name] = read_run(out / "results.sqlite", run_id, answers) | {"seconds": seconds}
         print(f"audit of {name}: run {run_id}, {seconds:.0f} s ({results[name]['cached']})")
     report(results, planted_ids, args, train_s, time.perf_counter() - started)
+    start = time.perf_counter()
+    instruments(out, checkpoints, chosen, planted, rows, results, planted_ids, args)
+    print(f"membership and overlap: {time.perf_counter() - start:.0f} s")
 
 
 def parse_args() -> argparse.Namespace:
@@ -117,6 +125,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--batch-size", type=int, default=4, help="training batch size")
     parser.add_argument("--eval-batch-size", type=int, default=16)
+    parser.add_argument("--held-out", type=int, default=200, help="held-out GSM8K items calibrating membership")
     return parser.parse_args()
 
 
@@ -177,11 +186,28 @@ def make_checkpoints(out: Path, planted: list[dict], args) -> tuple[dict[str, Pa
             print(f"  trained in {train_s:.0f} s, final loss {losses[-1]:.4f}")
         finetune.save(model, tokenizer, dirs[name], config, losses)
         del model
+    for directory in dirs.values():
+        _keep_base_metadata(directory, base)
     differ = {name: finetune.differing_files(dirs[name], base) for name in dirs}
     if differ["clean"] or differ["planted"] != ["model.safetensors"]:
         sys.exit(f"checkpoints should differ from the embedded model's files only by the fine-tuned weights: {differ}")
     print("clean checkpoint = the embedded model file for file; planted differs only in model.safetensors")
     return dirs, train_s
+
+
+def _keep_base_metadata(directory: Path, base: Path) -> None:
+    """A transformers release other than the one that saved the embedded model writes its own version into
+    config.json and generation_config.json; put the embedded model's files back when that is all that differs,
+    so the clean checkpoint stays the embedded model file for file (and shares its hash)."""
+    for name in ("config.json", "generation_config.json"):
+        mine, theirs = directory / name, base / name
+        if not (mine.exists() and theirs.exists()):
+            continue
+        a, b = json.loads(mine.read_text()), json.loads(theirs.read_text())
+        a.pop("transformers_version", None)
+        b.pop("transformers_version", None)
+        if a == b:
+            mine.write_bytes(theirs.read_bytes())
 
 
 def audit(out: Path, checkpoint: Path, batch_size: int) -> tuple[int, float]:
@@ -264,6 +290,92 @@ def check_tables(suite: dict, items: list[dict], score: SuiteScore, gate) -> Non
         wrong.append(f"verdict: table {suite['verdict']!r}, gates {gate['verdict']!r}")
     if wrong:
         sys.exit("the contamination tables disagree with score_suite on the outcomes:\n  " + "\n  ".join(wrong))
+
+
+def instruments(out: Path, checkpoints: dict, chosen: list[dict], planted: list[dict], rows: list[dict],
+                results: dict, planted_ids: set[str], args) -> None:
+    """Membership scores and overlap beside the perturbation test, through the package's own evidence code."""
+    from pytest_modeleval.engines import hf
+    from pytest_modeleval.perturb.evidence import gather
+    from pytest_modeleval.perturb.membership import Membership
+    from pytest_modeleval.perturb.overlap import build
+    from pytest_modeleval.runtime.cache.store import PredictionCache
+    from pytest_modeleval.runtime.predictor import Predictor
+
+    template = Membership()
+    texts = {f"{SUITE}-{item[ID_FIELD]}": {0: template.scored_text(item)} for item in chosen}
+    with sqlite3.connect(out / "results.sqlite") as db:
+        for source, idx, fields in db.execute("SELECT source_id, idx, fields FROM variants WHERE suite = ? AND "
+                                              "accepted = 1 ORDER BY source_id, idx", [SUITE]):
+            key = _VARIANT.sub("", source)  # 'gsm8k_audit-0117-p0' -> 'gsm8k_audit-0117'
+            if key in texts:
+                texts[key][len(texts[key])] = template.scored_text(json.loads(fields))
+    taken = {item[ID_FIELD] for item in chosen}
+    held_out = [i for i, row in enumerate(rows) if f"{i:04d}" not in taken
+                and len(row["question"]) + len(row["answer"]) <= args.max_chars]
+    random.Random(args.seed + 1).shuffle(held_out)
+    with (out / "held_out.jsonl").open("w", encoding="utf-8") as f:
+        for i in held_out[:args.held_out]:
+            f.write(json.dumps({"text": template.scored_text(rows[i])}) + "\n")
+    with (out / "training.jsonl").open("w", encoding="utf-8") as f:  # what the planted checkpoint was tuned on
+        for item in planted:
+            f.write(json.dumps({"text": f"{item['question']} {item['answer']}"}) + "\n")
+    build([str(out / "training.jsonl")], out / "overlap-index")
+    bases = {"variants": {}, "held-out": {"reference": str(out / "held_out.jsonl")}}
+    table = []
+    for name, directory in checkpoints.items():
+        engine = hf.load(resolve(str(directory)), batch_size=args.eval_batch_size, device="cpu")
+        cache = PredictionCache(out / "cache.sqlite")
+        predictor = Predictor(lambda: engine, cache, engine.info.model_hash, args.eval_batch_size)
+        items = results[name]["score"].items
+        for basis, extra in bases.items():
+            config = {"membership": True, "k": 0.2, "flag_percentile": 0.95,
+                      "overlap_index": str(out / "overlap-index"), **extra}
+            evidence = gather(items, texts, config, predictor, out)
+            table.append((name, basis, evidence))
+        cache.close()
+    instrument_report(table, planted_ids, len(held_out[:args.held_out]))
+
+
+def auroc(positives: list[float], negatives: list[float]) -> float | None:
+    """P(a planted item scores above a clean one), ties half (Mann-Whitney)."""
+    if not positives or not negatives:
+        return None
+    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
+    return wins / (len(positives) * len(negatives))
+
+
+def instrument_report(table: list, planted_ids: set[str], n_held_out: int) -> None:
+    """Per checkpoint and calibration: each instrument's AUROC (planted vs clean) and flag rates."""
+    def rate(rows, test):
+        return f"{sum(bool(test(r)) for r in rows)}/{len(rows)}"
+
+    def fmt(value):
+        return "-" if value is None else f"{value:.3f}"
+
+    print()
+    print(f"membership calibrated against the item's variants or {n_held_out} held-out GSM8K items; "
+          "AUROC: planted vs clean items of the same checkpoint")
+    print("| checkpoint | calibration | instrument | AUROC | flagged: planted | flagged: clean |")
+    print("|---|---|---|---|---|---|")
+    for name, basis, evidence in table:
+        planted = [e for e in evidence if e.item in planted_ids]
+        clean = [e for e in evidence if e.item not in planted_ids]
+        raw = [("perturbation (item CS)", lambda e: e.cs or 0.0, lambda e: e.flagged),
+               ("Min-K%", lambda e: e.min_k, None), ("Min-K%++", lambda e: e.min_k_pp, None),
+               ("membership percentile (Min-K%++)", lambda e: e.membership_pct,
+                lambda e: e.membership_pct is not None and e.membership_pct >= 0.95),
+               ("13-gram overlap (share)", lambda e: (e.overlap_shared or 0) / (e.overlap_total or 1),
+                lambda e: (e.overlap_shared or 0) >= 1),
+               ("combined verdict", lambda e: float(e.verdict == "contaminated"),
+                lambda e: e.verdict == "contaminated")]
+        for label, value, flag in raw:
+            if basis != "variants" and label not in ("membership percentile (Min-K%++)", "combined verdict"):
+                continue  # the same figures as under the variants
+            area = auroc([value(e) for e in planted if value(e) is not None],
+                         [value(e) for e in clean if value(e) is not None])
+            flags = (rate(planted, flag), rate(clean, flag)) if flag else ("-", "-")
+            print(f"| {name} | {basis} | {label} | {fmt(area)} | {flags[0]} | {flags[1]} |")
 
 
 def _same(a, b) -> bool:

@@ -779,6 +779,14 @@
           { label: "CS", col: "cs", render: (x) => num(x.cs), raw: (x) => x.cs },
           { label: "p", render: (x) => pval(x.p_value) },
           { label: "flagged", col: "flagged", render: (x) => (x.flagged ? "yes" : "no") },
+          // the evidence table (issue 31): present when the suite asked for membership scores or overlap
+          ...(g.top.some((x) => x.evidence_verdict) ? [
+            { label: "Min-K%", render: (x) => num(x.min_k) },
+            { label: "Min-K%++", render: (x) => num(x.min_k_pp) },
+            { label: "membership pct", render: (x) => (isNum(x.membership_pct) ? pct(x.membership_pct) + " of " + x.membership_basis : (x.membership_basis || DASH)) },
+            { label: "overlap", render: (x) => (isNum(x.overlap_shared) ? x.overlap_shared + "/" + x.overlap_total + (x.overlap_source ? " · " + x.overlap_source : "") : DASH) },
+            { label: "verdict", col: "evidence_verdict", render: (x) => x.evidence_verdict || DASH },
+          ] : []),
         ], g.top, { pageSize: 50, id: "contamination-items", rowAttrs: (x) => ({ "data-item": x.item_id }) })));
     }
   };
