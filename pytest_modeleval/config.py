@@ -153,6 +153,9 @@ OPTIONS: tuple[Option, ...] = (
            "evaluate only the first N items of each suite, for quick runs.", "N"),
     Option("registry", "--eval-registry", _text, None,
            "directory of checkpoints that sha256:<prefix> references are resolved in.", "DIR", is_path=True),
+    Option("mlflow", "--eval-mlflow", _text, None,
+           "MLflow tracking server that mlflow:NAME@ALIAS and models:/ references are resolved on, and verdicts are "
+           "written back to; also the MLFLOW_TRACKING_URI environment variable.", "URI", env="MLFLOW_TRACKING_URI"),
     Option("batch_size", "--eval-batch-size", _positive_int, 16,
            "requests per engine batch (default 16).", "N"),
     Option("engine", "--eval-engine", _choice("auto", "hf", "vllm", "ray"), "auto",
@@ -255,6 +258,7 @@ class Settings:
     seed: int = 0
     limit: int | None = None
     registry: Path | None = None
+    mlflow: str | None = None  # the MLflow tracking URI (--eval-mlflow, MLFLOW_TRACKING_URI); may hold a password
     batch_size: int = 16
     engine: str = "auto"
     dtype: str = "auto"

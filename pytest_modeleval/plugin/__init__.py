@@ -72,8 +72,14 @@ def pytest_configure(config):
     if settings.model is not None:
         from ..modelref import ModelRefError, resolve
 
-        try:
-            resolved = resolve(settings.model, registry=settings.registry, base_dir=settings.model_base)
+        try:  # an xdist worker takes the version its controller resolved (an alias is resolved once per run)
+            pin = getattr(config, "workerinput", {}).get("modeleval_model_pin")
+            resolved = resolve(pin or settings.model, registry=settings.registry, base_dir=settings.model_base,
+                               mlflow_uri=settings.mlflow)
+            if pin:
+                import dataclasses
+
+                resolved = dataclasses.replace(resolved, ref=settings.model)
         except ModelRefError as exc:
             where = settings.sources.get("model", "--model")
             raise pytest.UsageError(f"{where}: {exc}") from None
@@ -97,6 +103,10 @@ def pytest_configure(config):
         if settings.gate_mode != "off":
             _register_gates(config, settings, session, project, audit)
         _register_ci_summary(config, settings, session)
+        if resolved.registry is not None:  # verdicts written back to the MLflow registry (mlflow_registry.py)
+            from .mlflow_registry import register
+
+            register(config, settings, session)
 
 
 def _register_session(config, settings, resolved, judge_model, collector, audit, project):
@@ -161,7 +171,8 @@ def _resolve_judge(settings, resolved, probing: bool = True):
 
     where = settings.sources.get("judge", "--judge")
     try:
-        judge = resolve(settings.judge, registry=settings.registry, base_dir=settings.model_base)
+        judge = resolve(settings.judge, registry=settings.registry, base_dir=settings.model_base,
+                        mlflow_uri=settings.mlflow)
     except ModelRefError as exc:
         raise pytest.UsageError(f"{where}: {exc}") from None
     if probing and judge.sha256 != resolved.sha256:
@@ -222,7 +233,7 @@ def pytest_unconfigure(config):
         if plugin is not None:
             del config.stash[key]
             config.pluginmanager.unregister(plugin)
-    for name in ("modeleval-terminal", "modeleval-ci-summary"):
+    for name in ("modeleval-terminal", "modeleval-ci-summary", "modeleval-mlflow"):
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin)

@@ -63,6 +63,14 @@ class CISummary:
             return
         tr.write_line(f"modeleval: markdown summary appended to {shown}")
 
+    def page(self, exit_status: int) -> str:
+        """The run's page as the summary file gets it (the MLflow write-back keeps it as an artifact)."""
+        from ..report.markdown import render
+
+        self.exit_status = exit_status
+        keeper = self.config.stash.get(GATES_KEY, None)
+        return render(self._summary(keeper, _gate_rows(keeper)))
+
     def _annotations(self, keeper, rows: list[dict]) -> list[str]:
         from ..report.annotations import annotation
 

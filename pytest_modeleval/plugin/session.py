@@ -119,6 +119,7 @@ class EvalSession:
 
     def _start_run(self) -> None:
         from .. import runinfo
+        from ..registry.fields import registry_fields
 
         env = runinfo.environment(self.config.rootpath, list(self.config.invocation_params.args))
         r = self.resolved
@@ -128,6 +129,7 @@ class EvalSession:
         self.run_id = self.store.start_run({
             **env,
             "model_ref": r.ref, "model_hash": r.sha256, "model_kind": r.kind, "hash_basis": r.hash_basis,
+            **(registry_fields(r.registry) if r.registry is not None else {}),
             "engine": engine,
             "engine_version": {"hf": env["transformers"], "vllm": vllm_version()}.get(engine),
             "seed": self.settings.seed, "eval_limit": self.settings.limit,

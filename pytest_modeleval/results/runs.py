@@ -140,3 +140,18 @@ def rows_of_run(db, table: str, run_id: int) -> list[dict]:
     """Every row of a run in one of its per-item tables (outcomes, judgments, refusals), in the order written."""
     t = tables()[table]
     return db.rows(every(t).where(t.c.run_id == run_id).order_by(t.c.id))
+
+
+def previous_by_alias(db, model: str, alias: str, before: int) -> dict | None:
+    """The newest run before `before` that found the registry model `model` by `alias` (id, mlflow_version): what
+    the alias pointed at then, so a run can say that it moved."""
+    runs = tables()["runs"]
+    return db.one(sa.select(runs.c.id, runs.c.mlflow_version).where(
+        runs.c.mlflow_model == model, runs.c.mlflow_alias == alias, runs.c.id < before,
+    ).order_by(runs.c.id.desc()).limit(1))
+
+
+def set_mlflow_run(db, run_id: int, mlflow_run: str) -> None:
+    """The MLflow run a run's verdicts were written back to."""
+    runs = tables()["runs"]
+    db.execute(sa.update(runs).where(runs.c.id == run_id).values(mlflow_run=mlflow_run))

@@ -91,3 +91,9 @@ def recorded_run(db, model_hash: str, since: str) -> dict | None:
     r = tables()["runs"]
     return db.one(sa.select(r.c.id, r.c.exit_status).where(r.c.model_hash == model_hash, r.c.started_at >= since,
                                                            r.c.ended_at.is_not(None)).order_by(r.c.id.desc()).limit(1))
+
+
+def paths(db, prefix: str) -> list[str]:
+    """The queued paths (or references) that start with `prefix`: `mlflow:NAME/` finds a registry watch's cursor."""
+    q = tables()["watch_queue"]
+    return [row["path"] for row in db.rows(sa.select(q.c.path).where(q.c.path.startswith(prefix, autoescape=True)))]
