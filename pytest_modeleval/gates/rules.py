@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..config import ConfigError
+from .sequential import ROUND_SHARE
 
 RuleKind = Literal["regression", "threshold"]  # against the baseline run, or against a fixed bound
 KINDS: tuple[RuleKind, ...] = ("regression", "threshold")
@@ -99,7 +100,7 @@ class GateConfig:
     correction: str = "holm"  # how the run's regression gates' p-values are adjusted as one family
     named: dict = dataclasses.field(default_factory=dict)  # suite -> the rule names its own table sets
     sequential: bool = False  # regression gates decided round by round, stopping a suite once decided
-    look_every: float = 0.1  # a round: this share of a sequential suite's source items
+    look_every: float = ROUND_SHARE  # a round: this share of a sequential suite's source items
     sequential_suites: dict = dataclasses.field(default_factory=dict)  # suite -> its own `sequential`
 
     def rules_for(self, suite: str) -> tuple[Rule, ...]:
@@ -135,7 +136,7 @@ def parse(table: Any, where: str = "[tool.modeleval.gates]") -> GateConfig:
                 _number(table[key], f"{where} {key}", key)
     correction = _choice(table.get("correction", "holm"), f"{where} correction", "correction")
     sequential = _flag(table.get("sequential", False), f"{where} sequential")
-    look_every = _share(table.get("look-every", 0.1), f"{where} look-every")
+    look_every = _share(table.get("look-every", ROUND_SHARE), f"{where} look-every")
     base = {rule.name: dataclasses.replace(rule, **defaults) for rule in DEFAULT_RULES}
     suites_table = table.get("suites", {})
     if not isinstance(suites_table, dict):

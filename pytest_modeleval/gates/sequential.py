@@ -25,6 +25,7 @@ import hashlib
 import math
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 
 ROUND_SHARE = 0.1  # a look after each tenth of the suite, by default
 
@@ -57,13 +58,9 @@ class Order:
         position = self._position.get(source_items([item_id])[0])
         return -1 if position is None else position // self.per_round
 
-    @property
+    @cached_property
     def _position(self) -> dict[str, int]:
-        cached = self.__dict__.get("_positions")
-        if cached is None:
-            cached = {cluster: i for i, cluster in enumerate(self.clusters)}
-            object.__setattr__(self, "_positions", cached)
-        return cached
+        return {cluster: i for i, cluster in enumerate(self.clusters)}
 
 
 def order(suite: str, item_ids, share: float = ROUND_SHARE) -> Order:
