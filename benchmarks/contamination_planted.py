@@ -308,7 +308,7 @@ def instruments(out: Path, checkpoints: dict, chosen: list[dict], planted: list[
         for source, idx, fields in db.execute("SELECT source_id, idx, fields FROM variants WHERE suite = ? AND "
                                               "accepted = 1 ORDER BY source_id, idx", [SUITE]):
             key = _VARIANT.sub("", source)  # 'gsm8k_audit-0117-p0' -> 'gsm8k_audit-0117'
-            if key in texts:
+            if key in texts and len(texts[key]) <= args.perturbations:  # the suite's variants: the first N accepted
                 texts[key][len(texts[key])] = template.scored_text(json.loads(fields))
     taken = {item[ID_FIELD] for item in chosen}
     held_out = [i for i, row in enumerate(rows) if f"{i:04d}" not in taken
