@@ -24,6 +24,10 @@ reads the adjusted p. A regression gate that does not fail but could not have de
 beyond its margin (80% power, `gates.power`) is `underpowered`; `underpowered = "fail"` blocks it.
 Threshold rules compare the estimate (basis "estimate") or the interval's bound ("lower-bound")
 and always say whether the interval shows the bound.
+
+A suite with `sequential = true` has its regression gates replayed round by round first
+(gates/sequential.py): a gate its anytime-valid tests closed before the items ran out is decided
+there (FAIL, or pass shown), on the items of its rounds; an open one goes through the rule above.
 """
 
 from __future__ import annotations
@@ -304,9 +308,10 @@ def _sequential_verdict(result: GateResult, cmp: Paired, baseline) -> None:
     test = f"sequential test by betting, e={seq['e_value']:.3g} >= {seq['threshold']:.3g}"
     if seq["verdict"] == "fail":
         result.verdict = "fail"
+        spent = _gates(round(seq["threshold"] * rule.alpha))  # threshold = m / alpha
         result.message = (f"{rule.metric} fell beyond the {margin} margin against baseline run {baseline.run_id} "
                           f"({change}), {describe(seq)}: the fall is at least {bound} ({level} anytime-valid "
-                          f"bound; {test}, alpha {rule.alpha:g} spent over {_gates(round(seq['threshold'] * rule.alpha))})")
+                          f"bound; {test}, alpha {rule.alpha:g} spent over {spent})")
     else:
         result.verdict = "pass"
         result.message = (f"pass (shown): {rule.metric} fell at most {bound} against baseline run "
