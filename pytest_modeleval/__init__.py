@@ -10,10 +10,11 @@
 from .judge.declare import Graded, Pairwise
 from .judge.references import reference_file
 from .perturb.library import Perturb
+from .perturb.membership import Membership
 from .redteam.declare import Refusal
 from .redteam.library import library_rows
 from .runtime.declare import Choices, Generate
 from .suite import suite
 from .suites.lmeval import lm_eval_suite
 
-__all__ = ["Choices", "Generate", "Graded", "Pairwise", "library_rows", "lm_eval_suite", "Perturb", "reference_file", "Refusal", "suite"]
+__all__ = ["Choices", "Generate", "Graded", "Pairwise", "library_rows", "lm_eval_suite", "Membership", "Perturb", "reference_file", "Refusal", "suite"]

@@ -94,6 +94,7 @@ class GateResult:
     detectable: float | None = None  # regression: smallest fall detected with 80% power (inf: none)
     needed_n: int | None = None  # items for the gate to see a fall of its margin (thresholds: to show the bound)
     underpowered: bool = False  # could not have seen a fall beyond its margin
+    properties: list[tuple[str, str]] = field(default_factory=list)  # more JUnit properties, from a feature
     sequential: dict | None = None  # a sequential gate: its decision (gates/sequential.py Decision.as_record), or
     # {"open": rounds} when the items ran out first and the fixed-size rule decided
 

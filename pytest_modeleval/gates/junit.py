@@ -103,6 +103,7 @@ def properties(result: GateResult) -> list[tuple[str, str]]:
                   ("modeleval_items_evaluated", f"{decided['items']} of {decided['of']}")]
     elif "open" in decided:
         props.append(("modeleval_sequential", f"open after {decided['open']} rounds: fixed-size rule"))
+    props += result.properties
     if result.override:
         props += [("modeleval_override_approver", result.override["approver"]),
                   ("modeleval_override_reason", result.override["reason"]),

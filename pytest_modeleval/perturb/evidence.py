@@ -24,6 +24,7 @@ from . import membership
 from .overlap import OverlapIndex
 
 Verdict = Literal["contaminated", "perturbation only", "in corpus", "clean"]
+VERDICTS: tuple[Verdict, ...] = ("contaminated", "perturbation only", "in corpus", "clean")
 MIN_SHARED = 1  # lm-eval's decontamination: one shared 13-gram marks an item
 
 

@@ -251,7 +251,23 @@ class RunContamination(RunFeature):
                     shown = ", ".join(s.flagged[:SHOWN_FLAGGED]) + (" ..." if len(s.flagged) > SHOWN_FLAGGED else "")
                     result.message += f"; flagged: {shown}"
             s.gate = result
+            result.properties += self._evidence_properties(suite)
         report.results.sort(key=lambda r: (r.suite, r.rule.name))
+
+    def _evidence_properties(self, suite: str) -> list[tuple[str, str]]:
+        """The evidence table in the gate's JUnit testcase: the count per combined verdict, the items it convicts."""
+        rows = self.evidence().get(suite) if self.evidence_texts else None
+        if not rows:
+            return []
+        from collections import Counter
+
+        from .evidence import VERDICTS
+
+        counts = Counter(row.verdict for row in rows)
+        convicted = [row.item for row in rows if row.verdict == "contaminated"]
+        shown = " ".join(convicted[:SHOWN_FLAGGED]) + (" ..." if len(convicted) > SHOWN_FLAGGED else "")
+        return [("modeleval_evidence", ", ".join(f"{verdict} {counts[verdict]}" for verdict in VERDICTS)),
+                ("modeleval_evidence_contaminated", shown or "-")]
 
     def _suite_level(self, suite: str, s: Scored, rule, GateResult):
         """The verdict on the suite's CS; the result names `cs` as its metric, since its value is the CS."""

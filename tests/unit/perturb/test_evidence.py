@@ -9,7 +9,10 @@ import pytest
 
 from pytest_modeleval.engines.base import EngineError, TokenScores
 from pytest_modeleval.perturb.evidence import combined_verdict, gather
-from pytest_modeleval.perturb.feature import evidence_lines
+from pytest_modeleval.gates.evaluate import GateResult
+from pytest_modeleval.gates.junit import properties
+from pytest_modeleval.gates.rules import Rule
+from pytest_modeleval.perturb.feature import RunContamination, evidence_lines
 from pytest_modeleval.perturb.library import Perturb
 from pytest_modeleval.perturb.membership import Membership
 from pytest_modeleval.perturb.numeric import NumericGSM8K
@@ -64,6 +67,14 @@ def test_gather_calibrates_against_variants_and_names_the_overlap_source(tmp_pat
     lines = evidence_lines("s", list(rows.values()), config)
     assert "1 contaminated, 1 perturbation only, 1 in corpus" in lines[0]
     assert any(line.startswith("s-a") and line.endswith("contaminated") for line in lines)
+    # the same table in the contamination gate's JUnit testcase
+    feature = RunContamination()
+    feature.evidence_texts, feature._evidence = {"s": texts}, {"s": list(rows.values())}
+    result = GateResult("s", Rule("contamination", "contaminated", "threshold", max=0.05), "pass", "")
+    result.properties += feature._evidence_properties("s")
+    props = dict(properties(result))
+    assert props["modeleval_evidence"] == "contaminated 1, perturbation only 1, in corpus 1, clean 0"
+    assert props["modeleval_evidence_contaminated"] == "s-a"
 
 
 def test_a_held_out_reference_and_an_engine_that_refuses(tmp_path):
