@@ -172,12 +172,12 @@ def test_a_write_back_that_fails_keeps_the_run_and_exits_3(pytester, registry_en
     """The registry answers at start-up and refuses at the end: the run is recorded, the job goes red."""
     register(registry_env, "refused-model", embedded_gguf_path())
     write(pytester, 3)
-    from pytest_modeleval.registry import writeback
-
-    def refuse(client, version, verdict):
+    def refuse(client, *args, **kwargs):
         raise mlflow.exceptions.MlflowException("PERMISSION_DENIED: read-only token")
 
-    monkeypatch.setattr(writeback, "_start_run", refuse)
+    # on MLflow's client class: an in-process run may import our write-back module afresh (pytester drops the
+    # modules an earlier in-process run imported first), so a patch on it could miss the run's copy
+    monkeypatch.setattr(mlflow.MlflowClient, "create_run", refuse)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--model=mlflow:refused-model/1")
     assert result.ret == 3, result.stdout.str()
     result.stdout.fnmatch_lines([
