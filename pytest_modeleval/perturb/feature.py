@@ -24,6 +24,7 @@ from .score import ALPHA, MIN_VARIANTS, THRESHOLD, SuiteScore, score_suite, suit
 
 GATE_METRIC = "contaminated"
 SHOWN_FLAGGED = 5
+SHOWN_EVIDENCE = 10  # rows of the summary's evidence table: more only when more items have evidence against them
 _VARIANT = re.compile(r"-p(\d+)$")
 
 
@@ -412,16 +413,23 @@ def evidence_lines(suite: str, rows: list, config: dict) -> list[str]:
 
     header = ("item", "CS", "p", "perturbation", "Min-K%", "Min-K%++", "membership pct", "overlap", "source",
               "verdict")
+    # every item the evidence speaks against, then the likeliest of the clean ones: a long suite's table is cut
+    noted = [row for row in rows if row.verdict != "clean" or row.flagged]
+    clean = sorted((row for row in rows if row.verdict == "clean" and not row.flagged),
+                   key=lambda row: -1.0 if row.membership_pct is None else -row.membership_pct)
+    shown = noted + clean[:max(0, SHOWN_EVIDENCE - len(noted))]
+    left = len(rows) - len(shown)
     table = [(row.item, _num(row.cs), "-" if row.p_value is None else f"{row.p_value:.4f}",
               "flagged" if row.flagged else "-", _num(row.min_k), _num(row.min_k_pp),
               "-" if row.membership_pct is None else f"{row.membership_pct:.2f} of {row.membership_basis}",
               "-" if row.overlap_shared is None else f"{row.overlap_shared}/{row.overlap_total}",
-              row.overlap_source or "-", row.verdict) for row in rows]
+              row.overlap_source or "-", row.verdict) for row in shown]
     counts = {v: sum(r.verdict == v for r in rows) for v in ("contaminated", "perturbation only", "in corpus")}
     rule = (f"evidence for {suite} (contaminated = flagged by the perturbation test and corroborated by membership "
             f"pct >= {config.get('flag_percentile', 0.95):g} or >= 1 shared n-gram; gate on "
             f"{config.get('gate_on', 'perturbation')}): " + ", ".join(f"{n} {v}" for v, n in counts.items()))
-    return [rule] + aligned(header, table, left=3)
+    cut = [f"... and {left} more clean items (every item is in contamination_items and the audit record)"] if left else []
+    return [rule] + aligned(header, table, left=3) + cut
 
 
 def split_id(item_id: str) -> tuple[str, int]:

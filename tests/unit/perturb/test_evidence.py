@@ -3,6 +3,7 @@ reference, the overlap hit naming its source, and the summary lines; pure and fa
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
@@ -67,6 +68,11 @@ def test_gather_calibrates_against_variants_and_names_the_overlap_source(tmp_pat
     lines = evidence_lines("s", list(rows.values()), config)
     assert "1 contaminated, 1 perturbation only, 1 in corpus" in lines[0]
     assert any(line.startswith("s-a") and line.endswith("contaminated") for line in lines)
+    many = [dataclasses.replace(rows["s-b"], item=f"s-{i:02d}", flagged=False, verdict="clean", membership_pct=i / 20)
+            for i in range(20)]
+    cut = evidence_lines("s", many + [rows["s-a"]], config)
+    assert [line.split()[0] for line in cut[2:-1]] == ["s-a"] + [f"s-{i:02d}" for i in range(19, 10, -1)]
+    assert cut[-1].startswith("... and 11 more clean items")
     # the same table in the contamination gate's JUnit testcase
     feature = RunContamination()
     feature.evidence_texts, feature._evidence = {"s": texts}, {"s": list(rows.values())}
