@@ -29,7 +29,6 @@ WORKER_INPUT = "modeleval_sequential"  # the folder shared with the xdist worker
 
 class SequentialSuites:
     def __init__(self, config: pytest.Config, settings, rules, keeper, session):
-        self.config = config
         self.rules = rules
         self.keeper = keeper  # the gate keeper: its baseline and its slim outcome rows
         self.session = session  # the eval session: its run features (what they do to the gates' rows)
