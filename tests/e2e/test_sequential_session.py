@@ -41,16 +41,20 @@ def run(path, *args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, cwd=path, timeout=300)
 
 
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    """A promoted baseline where every item is right, and the suite made sequential."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "test_demo.py").write_text(SUITE)
-    (tmp_path / "pyproject.toml").write_text(PROJECT)
-    write(tmp_path, None)
-    assert run(tmp_path).returncode == 0
-    assert modeleval(["promote", "embedded", "--db", DB]) == 0
-    return tmp_path
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A promoted baseline where every item is right, and the suite made sequential (one for the module)."""
+    path = tmp_path_factory.mktemp("sequential")
+    (path / "test_demo.py").write_text(SUITE)
+    (path / "pyproject.toml").write_text(PROJECT)
+    write(path, None)
+    assert run(path).returncode == 0
+    assert modeleval(["promote", "embedded", "--db", str(path / DB)]) == 0
+    return path
+
+
+def latest(path) -> int:
+    return query(path / DB, "SELECT max(id) AS id FROM runs")[0]["id"]
 
 
 def gate_row(path, run_id: int) -> dict:
@@ -59,11 +63,24 @@ def gate_row(path, run_id: int) -> dict:
     return {**row, "sequential": json.loads(row["sequential"])}
 
 
+def test_a_healthy_run_is_gated_as_before(project):
+    write(project, None)
+    healthy = run(project)
+    assert healthy.returncode == 0, healthy.stdout[-3000:]
+    assert "SKIPPED" not in healthy.stdout
+    row = gate_row(project, latest(project))
+    # the fixed-size rule's verdict, as without `sequential`: no item differs, so no fall could be seen
+    assert row["verdict"] == "underpowered" and row["sequential"] == {"open": 10, "of": N}
+    assert "sequential: still open after all 10 rounds (200 items), so the fixed-size rule decided" in row["message"]
+    assert DECIDED.search(row["message"]) is None
+
+
 def test_a_regressed_run_stops_when_decided_and_every_way_of_gating_it_agrees(project, capsys):
     write(project, 3)  # a third of the items lost: a 33-point fall
     alone = run(project, "--junitxml=alone.xml")
     assert alone.returncode == 10, alone.stdout[-3000:]
-    decided = gate_row(project, 2)
+    first = latest(project)
+    decided = gate_row(project, first)
     seq = decided["sequential"]
     assert decided["verdict"] == "fail" and seq["verdict"] == "fail" and seq["of"] == N
     items = seq["items"]
@@ -78,27 +95,15 @@ def test_a_regressed_run_stops_when_decided_and_every_way_of_gating_it_agrees(pr
     assert props["modeleval_items_evaluated"] == f"{items} of 200" and case.find("failure") is not None
 
     capsys.readouterr()
-    assert modeleval(["gate", "2", "--db", DB]) == 10  # the recorded run replays the same decision
-    assert gate_row(project, 2) == decided
+    assert modeleval(["gate", str(first), "--db", str(project / DB)]) == 10  # the recorded run replays it
+    assert gate_row(project, first) == decided
 
     spread = run(project, "-n", "2")  # the workers learn the decision from the controller
     assert spread.returncode == 10, spread.stdout[-3000:]
-    assert gate_row(project, 3) == decided
+    assert gate_row(project, latest(project)) == decided
 
     for shard in ("1/2", "2/2"):  # a shard runs its own items; the group's gate replays over their union
         done = run(project, f"--eval-shard={shard}", "--eval-run-group=g1")
     assert done.returncode == 10, done.stdout[-3000:]
-    union = query(project / DB, "SELECT max(id) AS id FROM runs")[0]["id"]
-    grouped = gate_row(project, union)
+    grouped = gate_row(project, latest(project))
     assert grouped["sequential"] == seq and grouped["verdict"] == "fail"
-
-
-def test_a_healthy_run_is_gated_as_before(project):
-    healthy = run(project)
-    assert healthy.returncode == 0, healthy.stdout[-3000:]
-    assert "SKIPPED" not in healthy.stdout
-    row = gate_row(project, 2)
-    # the fixed-size rule's verdict, as without `sequential`: no item differs, so no fall could be seen
-    assert row["verdict"] == "underpowered" and row["sequential"] == {"open": 10, "of": N}
-    assert "sequential: still open after all 10 rounds (200 items), so the fixed-size rule decided" in row["message"]
-    assert DECIDED.search(row["message"]) is None
