@@ -232,16 +232,7 @@ class OpenAIEngine(PromptRendering):
         if _chat_messages(text) is not None:
             raise EngineError("token scores need plain text: the server applies chat templates only when "
                               "generating, so chat prompts cannot be scored over the OpenAI API")
-        body = {"model": self.name, "prompt": text, "max_tokens": 0, "echo": True, "logprobs": 1,
-                "temperature": 0.0}
-        try:
-            endpoint, answer = self.client.request("/completions", body)
-        except HTTPEngineError as exc:
-            if exc.status in UNSUPPORTED_ECHO:
-                raise _unsupported(exc.endpoint, f"HTTP {exc.status}: {exc.server_message}") from None
-            raise
-        choice = _field(endpoint, answer, lambda a: a["choices"][0])
-        self._remember_usage(answer, text, None)
+        endpoint, choice = self._echo(text)
         values = _field(endpoint, choice, lambda c: c["logprobs"]["token_logprobs"])
         if not isinstance(values, list):
             raise _unsupported(endpoint, "the answer has no token_logprobs")
@@ -255,6 +246,12 @@ class OpenAIEngine(PromptRendering):
                               "generating, so chat prompts cannot be scored over the OpenAI API")
         text = request.context + request.continuation
         scored_chars = len(request.continuation) + len(request.context) - len(request.context.rstrip())
+        endpoint, choice = self._echo(text)
+        return _continuation_score(endpoint, choice, text, scored_chars)
+
+    def _echo(self, text: str):
+        """(endpoint, choice) of the text echoed back with each token's logprob and nothing generated: how
+        both loglikelihoods and token scores are read over the API."""
         body = {"model": self.name, "prompt": text, "max_tokens": 0, "echo": True, "logprobs": 1,
                 "temperature": 0.0}
         try:
@@ -265,7 +262,7 @@ class OpenAIEngine(PromptRendering):
             raise
         choice = _field(endpoint, answer, lambda a: a["choices"][0])
         self._remember_usage(answer, text, None)
-        return _continuation_score(endpoint, choice, text, scored_chars)
+        return endpoint, choice
 
     # --- token counts -----------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:

@@ -29,14 +29,19 @@ def pass_at_k(n, c, k):
 
 def _one(n: int, c: int, k: int, where) -> float:
     at = f" (task {where[0] if len(where) == 1 else where})" if where else ""
-    if k < 1:
-        raise ValueError(f"pass_at_k needs k >= 1, got k={k}{at}")
-    if not 0 <= c <= n:
-        raise ValueError(f"pass_at_k needs 0 <= c <= n, got n={n}, c={c}{at}")
-    if k > n:
-        raise ValueError(f"pass_at_k needs k <= n (at least k samples per task), got n={n}, k={k}{at}")
+    check_counts("pass_at_k", n, c, k, "samples per task", at)
     total = comb(n, k)
     return (total - comb(n - c, k)) / total
+
+
+def check_counts(func: str, n: int, c: int, k: int, samples: str = "samples", at: str = "") -> None:
+    """k, c and n of an estimator over n samples with c right: 1 <= k <= n and 0 <= c <= n, or an error naming them."""
+    if k < 1:
+        raise ValueError(f"{func} needs k >= 1, got k={k}{at}")
+    if not 0 <= c <= n:
+        raise ValueError(f"{func} needs 0 <= c <= n, got n={n}, c={c}{at}")
+    if k > n:
+        raise ValueError(f"{func} needs k <= n (at least k {samples}), got n={n}, k={k}{at}")
 
 
 def _counts(values, name: str) -> np.ndarray:

@@ -26,12 +26,9 @@ def pass_hat_k(n: int, c: int, k: int) -> float:
     for name, value in (("n", n), ("c", c), ("k", k)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"pass_hat_k: {name} must be a whole number, got {value!r}")
-    if k < 1:
-        raise ValueError(f"pass_hat_k needs k >= 1, got k={k}")
-    if not 0 <= c <= n:
-        raise ValueError(f"pass_hat_k needs 0 <= c <= n, got n={n}, c={c}")
-    if k > n:
-        raise ValueError(f"pass_hat_k needs k <= n (at least k samples), got n={n}, k={k}")
+    from .passk import check_counts  # here: passk imports numpy, which the summary's other tables need not
+
+    check_counts("pass_hat_k", n, c, k)
     return math.comb(c, k) / math.comb(n, k)
 
 
