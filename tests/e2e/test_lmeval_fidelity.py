@@ -159,13 +159,14 @@ def check_gsm8k(theirs: dict, ours: dict) -> None:
             assert row["outcome"] == ("correct" if strict == 1.0 else "wrong"), item_id
 
 
-def test_mmlu_matches_lm_eval_item_by_item(tmp_path, data_dir):
-    check_mmlu(lm_eval_samples(mmlu_tasks(data_dir)), our_outcomes(tmp_path, data_dir, "mmlu"))
-
-
-def test_gsm8k_matches_lm_eval_item_by_item(tmp_path, data_dir):
-    check_gsm8k(lm_eval_samples(gsm8k_tasks(data_dir)), our_outcomes(tmp_path, data_dir, "gsm8k_cot"))
-    # The native suite's requests are the bridge's exactly: it was served entirely from the cache.
+def test_both_suites_match_lm_eval_item_by_item(tmp_path, data_dir):
+    """MMLU and GSM8K together: one simple_evaluate over both benchmarks' tasks (one load of lm-eval's hf model)
+    and one run of our suites covering both (one load of ours), as on vLLM below."""
+    theirs = lm_eval_samples({**mmlu_tasks(data_dir), **gsm8k_tasks(data_dir)})
+    ours = our_outcomes(tmp_path, data_dir, "mmlu or gsm8k_cot")
+    check_mmlu(theirs, ours)
+    check_gsm8k(theirs, ours)
+    # The native GSM8K suite's requests are the bridge's exactly: it was served entirely from the cache.
     native_hits = query(tmp_path / ".modeleval/results.sqlite",
                         "SELECT SUM(cache_hits) AS hits, SUM(requests) AS n FROM outcomes WHERE suite = 'gsm8k_cot'")
     assert native_hits[0]["hits"] == native_hits[0]["n"] == GSM8K_ITEMS
