@@ -87,12 +87,15 @@ def test_sampling_is_reproducible_per_seed(engine):
     assert a != c
 
 
-def test_many_seeded_samples_in_one_call(engine):
+def test_many_seeded_samples_in_one_call(engine, request):
     """vLLM's CPU worker died on seeded sampled requests whose prompts it prefilled in chunks (a large call)."""
+    # 160 requests make vLLM prefill in chunks (the bug). Transformers has no such path: 16 (one full batch) still
+    # checks that each answer of one call is its seed's, in about 7 s instead of about 67 s for 160 (one process).
+    n = 160 if request.node.callspec.params["engine"] == "vllm" else 16
     requests = [GenerateRequest(engine.render(f"Write a word about the number {i}. " * 8, chat=True), max_tokens=4,
-                                temperature=0.8, seed=i) for i in range(160)]
+                                temperature=0.8, seed=i) for i in range(n)]
     answers = engine.generate(requests)
-    assert len(answers) == 160 and engine.generate(requests[:3]) == answers[:3], "each answer its seed's"
+    assert len(answers) == n and engine.generate(requests[:3]) == answers[:3], "each answer its seed's"
 
 
 def test_a_prompt_longer_than_the_window_keeps_its_end(engine, monkeypatch):
