@@ -320,8 +320,17 @@ def instruments(out: Path, checkpoints: dict, chosen: list[dict], planted: list[
     with (out / "training.jsonl").open("w", encoding="utf-8") as f:  # what the planted checkpoint was tuned on
         for item in planted:
             f.write(json.dumps({"text": f"{item['question']} {item['answer']}"}) + "\n")
-    build([str(out / "training.jsonl")], out / "overlap-index")
-    bases = {"variants": {}, "held-out": {"reference": str(out / "held_out.jsonl")}}
+    # Each checkpoint is looked up in its own training data: the planted one's fine-tuning set; the clean one is
+    # the base model, tuned on nothing here (its pretraining corpus is not available, so it has no records).
+    (out / "no-training.jsonl").write_text("")
+    corpora = {"planted": out / "training.jsonl", "clean": out / "no-training.jsonl"}
+    for name, corpus in corpora.items():
+        build([str(corpus)], out / f"overlap-index-{name}")
+    held_out_file = str(out / "held_out.jsonl")
+    # the combined rule with and without an overlap index: a user without the training corpus has membership only
+    bases = {"variants": {}, "held-out": {"reference": held_out_file},
+             "variants, no index": {"overlap_index": None}, "held-out, no index": {"reference": held_out_file,
+                                                                                  "overlap_index": None}}
     table = []
     for name, directory in checkpoints.items():
         engine = hf.load(resolve(str(directory)), batch_size=args.eval_batch_size, device="cpu")
@@ -330,7 +339,7 @@ def instruments(out: Path, checkpoints: dict, chosen: list[dict], planted: list[
         items = results[name]["score"].items
         for basis, extra in bases.items():
             config = {"membership": True, "k": 0.2, "flag_percentile": 0.95,
-                      "overlap_index": str(out / "overlap-index"), **extra}
+                      "overlap_index": str(out / f"overlap-index-{name}"), **extra}
             evidence = gather(items, texts, config, predictor, out)
             table.append((name, basis, evidence))
         cache.close()
@@ -370,6 +379,8 @@ def instrument_report(table: list, planted_ids: set[str], n_held_out: int) -> No
                ("combined verdict", lambda e: float(e.verdict == "contaminated"),
                 lambda e: e.verdict == "contaminated")]
         for label, value, flag in raw:
+            if "no index" in basis and label != "combined verdict":
+                continue  # only the combined verdict changes without the index
             if basis != "variants" and label not in ("membership percentile (Min-K%++)", "combined verdict"):
                 continue  # the same figures as under the variants
             area = auroc([value(e) for e in planted if value(e) is not None],

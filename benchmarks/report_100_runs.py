@@ -239,7 +239,8 @@ def _contamination(store, rid, n_items, normal_ci) -> bool:
         flagged = int(scores[0] == 1.0 and mean == 0.0)
         items.append({"run_id": rid, "suite": "gsm_pert", "item_id": f"{source}-p0", "baseline": scores[0],
                       "variant_mean": mean, "n_variants": len(variants), "cs": cs,
-                      "p_value": 0.5 ** len(variants) if flagged else 1.0, "flagged": flagged})
+                      "p_value": 0.5 ** len(variants) if flagged else 1.0, "flagged": flagged,
+                      **_evidence(source, bool(flagged))})
     store.db["contamination_items"].insert_all(items)
     est = normal_ci(diffs)
     flagged = sum(i["flagged"] for i in items)
@@ -255,6 +256,18 @@ def _contamination(store, rid, n_items, normal_ci) -> bool:
         "flagged_share": flagged / len(items), "verdict": "contaminated" if review else "clean",
         "review_required": int(review), "review_above_cs": 0.05})
     return review
+
+
+def _evidence(source: str, flagged: bool) -> dict:
+    """Membership and overlap columns of an item's evidence row (made up per item, the verdict by the package's rule)."""
+    from pytest_modeleval.perturb.evidence import combined_verdict
+
+    n = int(source.rsplit("-", 1)[1])
+    pct, shared = (n * 37 % 100) / 100, (3 if n % 7 == 0 else 0)
+    return {"min_k": -8 + pct, "min_k_pp": -2 + 2 * pct, "membership_pct": pct,
+            "membership_basis": f"variants ({VARIANTS})", "overlap_shared": shared, "overlap_total": 20,
+            "overlap_source": f"train.jsonl:{n + 1}" if shared else None,
+            "evidence_verdict": combined_verdict(flagged, pct, shared)}
 
 
 def _library(store, sources: int, rng) -> dict[tuple[int, int], int]:

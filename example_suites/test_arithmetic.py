@@ -29,8 +29,8 @@ def final_number(text: str) -> str | None:
 
 
 @modeleval.suite("arithmetic", data="data/arithmetic.jsonl", chat=True,
-                 perturbations=3, perturb=modeleval.Perturb([NumericGSM8K()], window="reasoning",
-                                                          membership=modeleval.Membership()),
+                 perturbations=3, perturb=modeleval.Perturb([NumericGSM8K()], window="reasoning"),
+                 membership=modeleval.Membership(),
                  request=modeleval.Generate(PROMPT, max_tokens=48, stop="\n"))
 def test_arithmetic(item, completion):
     assert final_number(completion) == final_number(item["answer"])

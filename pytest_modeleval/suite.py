@@ -31,11 +31,14 @@ class SuiteSpec:
     rotate: str | None = None  # "weekly" | "monthly" | "quarterly" | "yearly": a fresh sample per period
     truncate: bool = False  # cut prompts longer than the model's window from the left and count them; else an error
     samples: int = 1  # K > 1: each item is K tests (`-s0` .. `-sK-1`), one sampled completion each
+    membership: Any = None  # a perturb.membership.Membership: score each item's text (Min-K%, Min-K%++)
+    overlap_index: str | None = None  # a `modeleval contamination index` directory: look each item's n-grams up
 
 
 def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None = None,
           id_field: str | None = None, chat: bool = False, request: Any = None, perturbations: int = 0,
-          perturb: Any = None, rotate: str | None = None, truncate: bool = False, samples: int = 1) -> Callable:
+          perturb: Any = None, rotate: str | None = None, truncate: bool = False, samples: int = 1,
+          membership: Any = None, overlap_index: str | None = None) -> Callable:
     """Declare a test function as an eval suite over `data`.
 
     The function must take an `item` argument; each selected row becomes one test
@@ -50,6 +53,9 @@ def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None =
     `samples=K` (with a sampled `Generate`, temperature > 0) makes each item K tests, `-s0` .. `-sK-1`, each
     with its own seed and cache entry; the gates and the summary read the item's K outcomes together
     (per-item mean, pass@k, pass^k, the flaky share).
+    `membership=modeleval.Membership(...)` scores each item's own text (Min-K%, Min-K%++) and `overlap_index=DIR`
+    looks its n-grams up in an indexed training corpus: the contamination evidence table (docs/contamination.md),
+    on any suite; one without variants calibrates membership against `Membership(reference=FILE)`.
     """
     one_round = callable(getattr(request, "plan", None)) and callable(getattr(request, "value", None))
     if request is not None and not (one_round or callable(getattr(request, "steps", None))):
@@ -77,9 +83,26 @@ def suite(name: str, data: Any, *, sample: int | None = None, seed: int | None =
     if not isinstance(truncate, bool):
         raise ValueError(f"suite {name!r}: truncate must be True or False, got {truncate!r}")
     _check_samples(name, samples, request, perturbations)
+    _check_evidence(name, membership, overlap_index, perturbations, perturb)
     spec = SuiteSpec(name, data, sample, seed, id_field, chat, request, perturbations, perturb, rotate, truncate,
-                     samples)
+                     samples, membership, overlap_index)
     return getattr(pytest.mark, MARK)(spec)
+
+
+def _check_evidence(name: str, membership: Any, overlap_index: Any, perturbations: int, perturb: Any) -> None:
+    """The contamination evidence's instruments: a percentile needs something to be calibrated against, and a
+    gate on the combined verdict needs an instrument to corroborate the perturbation flag."""
+    if membership is not None and not callable(getattr(membership, "scored_text", None)):
+        raise TypeError(f"suite {name!r}: membership must be modeleval.Membership(...), got {type(membership).__name__}")
+    if overlap_index is not None and not isinstance(overlap_index, str):
+        raise TypeError(f"suite {name!r}: overlap_index must be the path of a `modeleval contamination index` "
+                        f"directory (a string), got {type(overlap_index).__name__}")
+    if membership is not None and not perturbations and membership.reference is None:
+        raise ValueError(f"suite {name!r}: membership on a suite without perturbations has no variants to calibrate "
+                         "against; name a held-out file of similar text: modeleval.Membership(reference=FILE)")
+    if getattr(perturb, "gate_on", None) == "combined" and membership is None and overlap_index is None:
+        raise ValueError(f"suite {name!r}: Perturb(gate_on='combined') needs membership=modeleval.Membership() or "
+                         "overlap_index=DIR on the suite: nothing else could corroborate a flag")
 
 
 def _check_samples(name: str, samples: int, request: Any, perturbations: int) -> None:

@@ -2,7 +2,7 @@
 
 The index is a sorted set of the corpus's 13-gram hashes on disk (perturb/overlap.py), normalised as
 lm-eval's decontamination normalises, built in bounded memory whatever the corpus size. A perturbed suite
-with `Perturb(..., overlap_index=DIR)` then flags each item that shares n-grams with it, naming the record.
+with `suite(..., overlap_index=DIR)` then flags each item that shares n-grams with it, naming the record.
 """
 
 from __future__ import annotations

@@ -80,7 +80,8 @@ class AuditConfig:
             generators += list(spec.perturb.generators) if name == "suite" else [self._generator(name)]
         window = self.window or (spec.perturb.window if spec.perturb else "default")
         perturb = Perturb(tuple(generators), window=window, threshold=self.threshold, alpha=self.alpha,
-                          review_above_cs=self.review_above_cs)
+                          review_above_cs=self.review_above_cs,
+                          gate_on=spec.perturb.gate_on if spec.perturb else "perturbation")
         return dataclasses.replace(spec, sample=self.sample_size or spec.sample,
                                    seed=spec.seed if self.sampling_seed is None else self.sampling_seed,
                                    perturbations=self.variants, perturb=perturb)

@@ -11,7 +11,12 @@ enough on its own:
 - `perturbation only`: flagged by the perturbation test alone;
 - `in corpus`: not flagged, but its n-grams are in the corpus (a data-governance finding, not a verdict
   on memory);
+- `membership only`: not flagged and not in the corpus, but its membership percentile is at or above
+  `flag_percentile` (a lead to look at: one instrument alone, which a clean item reaches about 1 time in 20);
 - `clean`: none of these.
+
+A suite without variants has no perturbation test: its items can only be `in corpus`, `membership only` or
+`clean`.
 """
 
 from __future__ import annotations
@@ -21,10 +26,9 @@ from pathlib import Path
 from typing import Literal
 
 from . import membership
-from .overlap import OverlapIndex
 
-Verdict = Literal["contaminated", "perturbation only", "in corpus", "clean"]
-VERDICTS: tuple[Verdict, ...] = ("contaminated", "perturbation only", "in corpus", "clean")
+Verdict = Literal["contaminated", "perturbation only", "in corpus", "membership only", "clean"]
+VERDICTS: tuple[Verdict, ...] = ("contaminated", "perturbation only", "in corpus", "membership only", "clean")
 MIN_SHARED = 1  # lm-eval's decontamination: one shared 13-gram marks an item
 
 
@@ -35,7 +39,48 @@ def combined_verdict(perturbation_flag: bool, membership_percentile: float | Non
     in_corpus = overlap_shared is not None and overlap_shared >= min_shared
     if perturbation_flag:
         return "contaminated" if member or in_corpus else "perturbation only"
-    return "in corpus" if in_corpus else "clean"
+    if in_corpus:
+        return "in corpus"
+    return "membership only" if member else "clean"
+
+
+def settings(spec) -> dict | None:
+    """What the controller needs to build a suite's evidence table (each outcome payload carries it; the suites
+    table records it, so `modeleval gate` reads the table again): None when the suite asks for no instrument."""
+    if spec.membership is None and spec.overlap_index is None:
+        return None
+    m = spec.membership if spec.membership is not None else membership.Membership()
+    return {"membership": spec.membership is not None, "k": m.k, "reference": m.reference,
+            "reference_field": m.reference_field, "flag_percentile": m.flag_percentile,
+            "overlap_index": spec.overlap_index,
+            "gate_on": getattr(spec.perturb, "gate_on", "perturbation") if spec.perturbations else "perturbation"}
+
+
+def scored_text(spec, fields) -> str:
+    """The text both instruments read of an item (or of a variant, whose fields are rewritten)."""
+    template = spec.membership if spec.membership is not None else membership.Membership()
+    return template.scored_text(fields)
+
+
+def check(spec, items: list, root: Path) -> None:
+    """At collection, before anything is computed: the instruments can read what they name. A missing field, an
+    unreadable reference file (file and line) or a directory that is not an index is a ValueError."""
+    config = settings(spec)
+    if config is None:
+        return
+    for item in items[:1]:
+        scored_text(spec, item.fields)
+    if config["reference"]:
+        membership.read_reference(_under(config["reference"], root), config["reference_field"])
+    if config["overlap_index"]:
+        from .overlap import OverlapIndex  # numpy, only for a suite that names an index
+
+        OverlapIndex(_under(config["overlap_index"], root))
+
+
+def _under(path: str, root: Path) -> Path:
+    """A path the suite names, relative to the rootdir unless absolute."""
+    return Path(path) if Path(path).is_absolute() else root / path
 
 
 @dataclass(frozen=True)
@@ -67,20 +112,39 @@ def gather(items: list, texts: dict[str, dict[int, str]], config: dict, predicto
     values, basis = _membership(texts, config, predictor, root)
     overlaps = _overlaps(texts, config.get("overlap_index"), root)
     rows = []
-    flag_percentile = config.get("flag_percentile", membership.FLAG_PERCENTILE)
     for source in sorted(texts):
         if 0 not in texts[source]:
             continue
-        item = scored.get(source)
         mine = values.get((source, 0), {})
         pct, why = _percentile(source, texts, values, basis)
         hit = overlaps.get(source)
-        flagged = bool(item and item.flagged)
-        rows.append(Evidence(source, item.cs if item else None, item.p_value if item else None, flagged,
-                             mine.get("min_k"), mine.get("min_k_pp"), pct, why,
-                             hit.shared if hit else None, hit.total if hit else None, hit.source if hit else None,
-                             combined_verdict(flagged, pct, hit.shared if hit else None, flag_percentile)))
+        rows.append(_row(source, scored.get(source), config, {
+            "min_k": mine.get("min_k"), "min_k_pp": mine.get("min_k_pp"), "membership_pct": pct,
+            "membership_basis": why, "overlap_shared": hit.shared if hit else None,
+            "overlap_total": hit.total if hit else None, "overlap_source": hit.source if hit else None}))
     return rows
+
+
+def rebuild(items: list, recorded: dict[str, dict], config: dict) -> list[Evidence]:
+    """A recorded run's evidence rows again (`modeleval gate`, a run group's union): each item's recorded
+    instrument figures (source -> its `contamination_items` row) beside the perturbation test scored anew, so
+    the combined verdict follows the new flags and nothing needs the model."""
+    scored = {i.item: i for i in items}
+    return [_row(source, scored.get(source), config, {name: recorded[source][name] for name in INSTRUMENTS})
+            for source in sorted(recorded)]
+
+
+INSTRUMENTS = ("min_k", "min_k_pp", "membership_pct", "membership_basis", "overlap_shared", "overlap_total",
+               "overlap_source")  # an Evidence's fields that are measured, not derived
+
+
+def _row(source: str, item, config: dict, instruments: dict) -> Evidence:
+    """One row: the item's perturbation score (None when the suite has no variants), the instruments, the verdict."""
+    flagged = bool(item and item.flagged)
+    verdict = combined_verdict(flagged, instruments["membership_pct"], instruments["overlap_shared"],
+                               config.get("flag_percentile", membership.FLAG_PERCENTILE))
+    return Evidence(source, item.cs if item else None, item.p_value if item else None, flagged, verdict=verdict,
+                    **instruments)
 
 
 def _membership(texts, config: dict, predictor, root: Path) -> tuple[dict, str | list]:
@@ -93,9 +157,7 @@ def _membership(texts, config: dict, predictor, root: Path) -> tuple[dict, str |
     keys = [(source, variant) for source in sorted(texts) for variant in sorted(texts[source])]
     reference = []
     if config.get("reference"):
-        path = Path(config["reference"])
-        reference = membership.read_reference(path if path.is_absolute() else root / path,
-                                              config.get("reference_field", "text"))
+        reference = membership.read_reference(_under(config["reference"], root), config.get("reference_field", "text"))
     from ..engines.base import EngineError
 
     try:
@@ -133,6 +195,7 @@ def _percentile(source: str, texts, values: dict, basis) -> tuple[float | None, 
 def _overlaps(texts, index_dir: str | None, root: Path) -> dict:
     if not index_dir:
         return {}
-    path = Path(index_dir)
-    index = OverlapIndex(path if path.is_absolute() else root / path)
+    from .overlap import OverlapIndex
+
+    index = OverlapIndex(_under(index_dir, root))
     return {source: index.lookup(by_variant[0]) for source, by_variant in texts.items() if 0 in by_variant}

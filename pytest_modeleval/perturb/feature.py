@@ -86,11 +86,12 @@ class RunContamination(RunFeature):
         self.audit_record: Path | str | None = None  # where the audit record was written, or why it was not
         self.pool = pool  # the run's models: membership scores are the model's predictions
         self.evidence_texts: dict[str, dict[str, dict[int, str]]] = {}  # suite -> source -> variant -> text
-        self.evidence_config: dict[str, dict] = {}  # suite -> Perturb.evidence_settings()
+        self.evidence_config: dict[str, dict] = {}  # suite -> evidence.settings(spec), for any suite that asks
+        self.recorded_evidence: dict[str, dict[str, dict]] = {}  # a recorded run's: suite -> source -> its row
         self._evidence: dict[str, list] | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.outcomes)
+        return bool(self.outcomes or self.evidence_config)
 
     # --- the run feature ------------------------------------------------------------------------
     @classmethod
@@ -99,35 +100,43 @@ class RunContamination(RunFeature):
 
     @classmethod
     def from_recorded(cls, store, run_id: int, rows, settings) -> RunContamination:
-        """The run's contamination scores, from its outcomes and its perturbed suites' recorded parameters."""
+        """The run's contamination scores, from its outcomes and its perturbed suites' recorded parameters; the
+        evidence tables from their recorded instruments (the combined verdicts follow the new scores)."""
+        import json
+
+        from ..results.contamination import evidence_rows
         from ..results.runs import suites
 
         meta = suites(store.db, run_id)
         contamination = cls()
         for row in rows:
             contamination.add({**row, "suite_meta": meta.get(row["suite"])})
+        for suite, row in meta.items():
+            if row.get("evidence"):
+                contamination.evidence_config[suite] = json.loads(row["evidence"])
+                contamination.recorded_evidence[suite] = {}
+        for row in evidence_rows(store.db, run_id):
+            if row["suite"] in contamination.recorded_evidence:
+                contamination.recorded_evidence[row["suite"]][split_id(row["item_id"])[0]] = row
         return contamination
 
     def payload(self, item) -> dict:
-        """For a perturbed suite with membership or overlap asked for: the item's text those instruments read
-        (its variants' too: they calibrate the membership score), and the settings."""
+        """For a suite with membership or overlap asked for: the item's text those instruments read (a
+        variant's too: the variants calibrate the membership score), and the settings."""
         from ..suite import MARK
+        from . import evidence
 
         marker = item.get_closest_marker(MARK)
-        perturb = getattr(marker.args[0], "perturb", None) if marker is not None else None
-        settings = perturb.evidence_settings() if perturb is not None else None
+        settings = evidence.settings(marker.args[0]) if marker is not None else None
         suite_item = getattr(getattr(item, "callspec", None), "params", {}).get("item")
         if settings is None or suite_item is None:
             return {}
-        from .membership import Membership
-
-        template = perturb.membership if perturb.membership is not None else Membership()
-        return {"evidence": {**settings, "text": template.scored_text(suite_item.fields)}}
+        return {"evidence": {**settings, "text": evidence.scored_text(marker.args[0], suite_item.fields)}}
 
     def collect(self, payload: dict) -> None:
         self.add(payload)
         evidence = payload.get("evidence")
-        if evidence and (payload.get("suite_meta") or {}).get("perturbations"):
+        if evidence:
             source, variant = split_id(payload["item_id"])
             suite = payload["suite"]
             self.evidence_texts.setdefault(suite, {}).setdefault(source, {})[variant] = evidence["text"]
@@ -137,22 +146,32 @@ class RunContamination(RunFeature):
     def evidence(self) -> dict[str, list]:
         """Each suite's evidence rows (perturb/evidence.py), computed once the outcomes are in."""
         if self._evidence is None:
-            from .evidence import gather
+            from .evidence import gather, rebuild
 
-            predictor = self.pool.predictor("model") if self.pool is not None else None
+            predictor = self.pool.predictor("model") if self.pool is not None and self.evidence_texts else None
             self._evidence = {}
-            for suite, texts in sorted(self.evidence_texts.items()):
+            for suite, config in sorted(self.evidence_config.items()):
                 s = self.scored().get(suite)
                 items = s.score.items if s is not None and s.score is not None else []
-                self._evidence[suite] = gather(items, texts, self.evidence_config[suite], predictor, self.rootpath)
+                if suite in self.recorded_evidence:
+                    self._evidence[suite] = rebuild(items, self.recorded_evidence[suite], config)
+                else:
+                    self._evidence[suite] = gather(items, self.evidence_texts.get(suite, {}), config, predictor,
+                                                   self.rootpath)
         return self._evidence
 
     def run_fields(self) -> dict:
         return self.audit.record() if self.audit else {}
 
+    def models_closing(self) -> None:
+        self.evidence()  # its token scores are the model's predictions, cached like any other
+
+    def record_for_union(self, store, run_id: int) -> None:
+        """The union's evidence table is rebuilt from every shard's contamination_items: this shard's first."""
+        if self.evidence_config:
+            self._record_scores(store, run_id)
+
     def gate_rows(self, rows):
-        if self.evidence_texts:  # now, while the model's prediction cache is open (the session closes it first)
-            self.evidence()
         return self.with_flags(rows) if self else rows
 
     def adjust_gates(self, report, rules, baseline) -> None:
@@ -257,7 +276,7 @@ class RunContamination(RunFeature):
 
     def _evidence_properties(self, suite: str) -> list[tuple[str, str]]:
         """The evidence table in the gate's JUnit testcase: the count per combined verdict, the items it convicts."""
-        rows = self.evidence().get(suite) if self.evidence_texts else None
+        rows = self.evidence().get(suite)
         if not rows:
             return []
         from collections import Counter
@@ -313,12 +332,14 @@ class RunContamination(RunFeature):
             rows.append((suite, str(sc.n_items), s.variant_counts, f"{sc.acc_baseline:.3f}",
                          f"{sc.acc_perturbed:.3f}", _num(sc.cs), _ci(sc.cs_ci), f"{sc.p_value:.4f}", flagged,
                          s.basis()))
-        out = ["contamination (CS = (acc canonical - acc variants) / acc canonical; an item is flagged when its CS "
-               f"> threshold with one-sided p < alpha, given >= {MIN_VARIANTS} variants):"]
-        out += aligned(header, rows, left=1)
-        out += [f"MANUAL REVIEW REQUIRED: {r} (review_required_above_cs)" for r in self.reviews()]
+        out = []
+        if self.outcomes:
+            out += ["contamination (CS = (acc canonical - acc variants) / acc canonical; an item is flagged when its "
+                    f"CS > threshold with one-sided p < alpha, given >= {MIN_VARIANTS} variants):"]
+            out += aligned(header, rows, left=1)
+            out += [f"MANUAL REVIEW REQUIRED: {r} (review_required_above_cs)" for r in self.reviews()]
         for suite, rows in self.evidence().items():
-            out += evidence_lines(suite, rows, self.evidence_config[suite])
+            out += evidence_lines(suite, rows, self.evidence_config[suite], perturbed=suite in self.outcomes)
         return out
 
     def audit_summary(self, suite: str) -> tuple[list[dict], dict | None]:
@@ -368,6 +389,11 @@ class RunContamination(RunFeature):
                  "n_variants": i.n_variants, "cs": i.cs, "p_value": i.p_value, "flagged": int(i.flagged),
                  **evidence_columns(evidence.get(suite, {}).get(i.item))}
                 for i in (sc.items if sc else [])])
+        for suite, rows in evidence.items():
+            if suite not in scores:  # a suite without variants: its evidence alone, and no contamination gate
+                scores[suite] = ({"n_items": len(rows), "n_scored": 0, "item_flags": 0, "n_flagged": 0,
+                                  "verdict": "not gated", "review_required": 0},
+                                 [{"item_id": item + "-p0", **evidence_columns(row)} for item, row in rows.items()])
         replace_scores(store.db, run_id, scores)  # one transaction, opened by results/
         reviews = self.reviews()
         store.update_run(run_id, {"review_required": int(bool(reviews)), "review_reason": "; ".join(reviews) or None})
@@ -407,9 +433,11 @@ def evidence_columns(row) -> dict:
             "overlap_total": row.overlap_total, "overlap_source": row.overlap_source, "evidence_verdict": row.verdict}
 
 
-def evidence_lines(suite: str, rows: list, config: dict) -> list[str]:
-    """The per-item evidence table of the summary, with the rule its verdict follows."""
+def evidence_lines(suite: str, rows: list, config: dict, perturbed: bool = True) -> list[str]:
+    """The per-item evidence table of the summary, with the rule its verdict follows (a suite without variants
+    has no perturbation columns)."""
     from ..util.text import aligned
+    from .evidence import VERDICTS
 
     header = ("item", "CS", "p", "perturbation", "Min-K%", "Min-K%++", "membership pct", "overlap", "source",
               "verdict")
@@ -424,10 +452,17 @@ def evidence_lines(suite: str, rows: list, config: dict) -> list[str]:
               "-" if row.membership_pct is None else f"{row.membership_pct:.2f} of {row.membership_basis}",
               "-" if row.overlap_shared is None else f"{row.overlap_shared}/{row.overlap_total}",
               row.overlap_source or "-", row.verdict) for row in shown]
-    counts = {v: sum(r.verdict == v for r in rows) for v in ("contaminated", "perturbation only", "in corpus")}
-    rule = (f"evidence for {suite} (contaminated = flagged by the perturbation test and corroborated by membership "
-            f"pct >= {config.get('flag_percentile', 0.95):g} or >= 1 shared n-gram; gate on "
-            f"{config.get('gate_on', 'perturbation')}): " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+    pct = f"membership pct >= {config.get('flag_percentile', 0.95):g}"
+    if perturbed:
+        counts = {v: sum(r.verdict == v for r in rows) for v in VERDICTS[:4]}
+        rule = (f"evidence for {suite} (contaminated = flagged by the perturbation test and corroborated by {pct} or "
+                f">= 1 shared n-gram; gate on {config.get('gate_on', 'perturbation')}): ")
+    else:
+        header, table = header[:1] + header[4:], [row[:1] + row[4:] for row in table]
+        counts = {v: sum(r.verdict == v for r in rows) for v in VERDICTS[2:4]}
+        rule = (f"evidence for {suite} (no variants, so no perturbation test: in corpus = >= 1 shared n-gram, "
+                f"membership only = {pct}; not gated): ")
+    rule += ", ".join(f"{n} {v}" for v, n in counts.items())
     cut = [f"... and {left} more clean items (every item is in contamination_items and the audit record)"] if left else []
     return [rule] + aligned(header, table, left=3) + cut
 

@@ -20,18 +20,14 @@ class Perturb:
     the contamination score is read: an item's CS above `threshold` with p < `alpha` flags it, and a
     suite CS above `review_above_cs` marks the run for manual review.
 
-    The other instruments of the per-item evidence table (perturb/evidence.py): `membership`
-    (a membership.Membership) scores each item's text with Min-K% and Min-K%++; `overlap_index` (a directory
-    built by `modeleval contamination index`) looks its n-grams up in a training corpus. `gate_on`
-    "combined" makes the contamination gate count the combined verdict instead of the perturbation flag."""
+    `gate_on="combined"` makes the contamination gate count the per-item evidence table's combined verdict
+    (perturb/evidence.py; the suite's `membership` or `overlap_index` corroborate) instead of the flag alone."""
 
     generators: tuple
     window: object = "default"  # a name from screen.WINDOWS or (low, high)
     threshold: float = 0.10
     alpha: float = 0.05
     review_above_cs: float | None = None
-    membership: object = None  # a membership.Membership
-    overlap_index: str | None = None
     gate_on: str = "perturbation"  # or "combined"
 
     def __post_init__(self):
@@ -50,21 +46,6 @@ class Perturb:
             raise ValueError(f"Perturb review_above_cs must be a number, got {self.review_above_cs!r}")
         if self.gate_on not in ("perturbation", "combined"):
             raise ValueError(f"Perturb gate_on must be 'perturbation' or 'combined', got {self.gate_on!r}")
-        if self.gate_on == "combined" and self.membership is None and self.overlap_index is None:
-            raise ValueError("Perturb gate_on='combined' needs membership=Membership() or overlap_index=DIR: "
-                             "nothing else could corroborate a flag")
-
-    def evidence_settings(self) -> dict | None:
-        """What the controller needs to build the evidence table (carried by each outcome payload); None
-        when neither instrument is asked for."""
-        if self.membership is None and self.overlap_index is None:
-            return None
-        from .membership import Membership
-
-        m = self.membership if self.membership is not None else Membership()
-        return {"membership": self.membership is not None, "k": m.k, "reference": m.reference,
-                "reference_field": m.reference_field, "flag_percentile": m.flag_percentile,
-                "overlap_index": self.overlap_index, "gate_on": self.gate_on}
 
     def meta(self) -> dict:
         """What the suites table records about it."""

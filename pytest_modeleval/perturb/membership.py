@@ -66,13 +66,14 @@ def percentile(value: float, reference: Sequence[float]) -> float | None:
 
 @dataclass(frozen=True)
 class Membership:
-    """Which text of an item is scored and how it is calibrated (on `Perturb(..., membership=...)`).
+    """Which text of an item is scored and how it is calibrated (on `suite(..., membership=...)`).
 
     `text` is the item's prompt text and `answer` its reference answer (templates over the item's fields;
     None scores the text alone); the scored text is text + "\\n" + answer. `reference` names a held-out
     file of similar text never trained on (JSONL with `reference_field`, or plain text, one per line):
-    its scores are the calibration set; without it, the item's own variants are. An item's membership
-    corroborates its perturbation flag when its percentile is >= `flag_percentile`."""
+    its scores are the calibration set; without it, the item's own variants are (so a suite without variants
+    must name one). An item's membership corroborates its perturbation flag when its percentile is
+    >= `flag_percentile`."""
 
     text: Template = "{question}"
     answer: Template | None = "{answer}"
@@ -103,7 +104,7 @@ def _fill(template: Template, fields) -> str:
     try:
         return template.format_map(fields)
     except KeyError as exc:
-        raise KeyError(f"Membership template {template!r} names field {exc.args[0]!r}, which the item lacks; "
+        raise ValueError(f"Membership template {template!r} names field {exc.args[0]!r}, which the item lacks; "
                        f"available fields: {', '.join(fields)}") from None
 
 
@@ -114,7 +115,11 @@ def read_reference(path, field: str = "text") -> list[str]:
     from pathlib import Path
 
     texts = []
-    with Path(path).open(encoding="utf-8") as handle:
+    try:
+        handle = Path(path).open(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the held-out reference ({exc.strerror})") from None
+    with handle:
         for number, line in enumerate(handle, 1):
             line = line.rstrip("\n")
             if not line.strip():

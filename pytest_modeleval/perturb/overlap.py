@@ -1,5 +1,5 @@
 """Training-data overlap: an on-disk sorted set of a corpus's n-gram hashes, and the items that share n-grams
-with it (`modeleval contamination index`, `Perturb(..., overlap_index=DIR)`).
+with it (`modeleval contamination index`, `suite(..., overlap_index=DIR)`).
 
 Why a sorted hash set on disk: a pretraining corpus does not fit in memory, and the question asked of it
 ("does this 13-gram occur, and where first?") needs exact membership, not an estimate. The build streams

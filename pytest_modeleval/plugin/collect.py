@@ -8,6 +8,7 @@ no per-test hooks.
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 
@@ -77,6 +78,7 @@ class SuiteCollector:
         prepare = getattr(spec.request, "prepare", None)
         if prepare is not None:  # a declaration that plans over the whole selection (lm-eval few-shot draws)
             prepare(items)
+        evidence = self._evidence(spec, items, metafunc.config.rootpath, nodeid)
         if self.settings.shard:
             items = [item for item in items if in_shard(item, *self.settings.shard)]
         if spec.perturbations and self.has_model:  # after sharding: an item's variants stay on its machine
@@ -93,13 +95,27 @@ class SuiteCollector:
             **(spec.perturb.meta() if spec.perturbations else {}),
             "rotation": rotation,
             "audit_id": self.audit.audit_id if self.audit is not None and self.audit.suite == spec.name else None,
+            "evidence": evidence,
         }
         metafunc.parametrize("item", items, ids=[item.id for item in items])
+
+    @staticmethod
+    def _evidence(spec: SuiteSpec, items: list, root, nodeid: str) -> str | None:
+        """The suite's contamination evidence settings as the suites table records them (JSON), once its
+        instruments are seen to read what they name: a bad reference file or index stops collection here."""
+        from ..perturb import evidence
+
+        try:
+            evidence.check(spec, items, root)
+        except ValueError as exc:
+            raise pytest.Collector.CollectError(f"suite '{spec.name}' ({nodeid}): contamination evidence: {exc}") \
+                from None
+        config = evidence.settings(spec)
+        return None if config is None else json.dumps(config, sort_keys=True)
 
     def _with_variants(self, spec: SuiteSpec, items: list, seed: int, nodeid: str) -> list:
         """Each item followed by its accepted variants from the variant library, as -p1, -p2, ..."""
         import dataclasses
-        import json
         from types import MappingProxyType
 
         from ..items import DataError

@@ -129,6 +129,7 @@ class GateKeeper:
         from ..gates import junit
         from ..gates.regate import gate_recorded
         from ..results.rungroup import RunGroup
+        from ..runtime.features import records_of
 
         store, run_id = self.eval_session.store, self.eval_session.run_id
         if self.eval_session.recorder.failed:  # the union would lack this shard's unwritten outcomes
@@ -138,6 +139,11 @@ class GateKeeper:
         self.group_line = group.describe(current=run_id)
         if group.missing(current=run_id):
             self.group_line += ": the gates wait for the last shard (or `modeleval gate group:ID`)"
+            return None
+        for feature in self.eval_session.features:  # what the union's gating reads of this shard
+            self.eval_session.recorder.write(records_of(feature), feature.record_for_union, store, run_id)
+        if self.eval_session.recorder.failed:
+            self.group_line += ": not gated, this shard's results were not written"
             return None
         union = group.union(current=run_id, current_status=status)  # this shard's row is not closed yet
         self.report, _, union_run = gate_recorded(store, union, self.settings.baseline, self.rules, self.overrides,

@@ -145,6 +145,8 @@ class EvalSession:
     def pytest_sessionfinish(self, session, exitstatus):
         from ..runtime.features import records_of
 
+        for feature in self.features:
+            feature.models_closing()
         self.pool.close()
         if self.recorder is not None and self.store is not None and self.run_id is not None:
             from ..gates import GATES_FAILED

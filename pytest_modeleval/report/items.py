@@ -67,8 +67,10 @@ def clip(text):
 
 
 def write_run_items(db, run_id: int, slugs: dict[str, str], write: Write) -> dict:
-    """Write a run's item chunks; return its manifest: suite -> item count, outcome counts and chunk bounds."""
+    """Write a run's item chunks; return its manifest: suite -> item count, outcome counts and chunk bounds.
+    A chunk carries its source items' contamination evidence (perturb/evidence.py), keyed by source item."""
     manifest: dict[str, dict] = {}
+    evidence = dashboard.evidence(db, run_id)
     rows: list[list] = []
     suite = None
 
@@ -91,7 +93,11 @@ def write_run_items(db, run_id: int, slugs: dict[str, str], write: Write) -> dic
             for r in chunk:
                 if prefix is not None and r[4] == f"{prefix}[{r[0]}]":
                     r[4] = None
-            write(f"items/{run_id}/{slugs[suite]}/{len(entry['chunks'])}", {"test_prefix": prefix, "rows": chunk})
+            data = {"test_prefix": prefix, "rows": chunk}
+            found = {source_item(r[0]): evidence[suite][r[0]] for r in chunk if r[0] in evidence.get(suite, {})}
+            if found:
+                data["evidence"] = {k: {n: finite(v) for n, v in row.items()} for k, row in found.items()}
+            write(f"items/{run_id}/{slugs[suite]}/{len(entry['chunks'])}", data)
             entry["chunks"].append([source_item(chunk[0][0]), source_item(chunk[-1][0]), len(chunk), counts])
             start = end
 

@@ -50,6 +50,15 @@ def replace_scores(db, run_id: int, scores: dict[str, tuple[dict, list[dict]]]) 
             db["contamination_items"].insert_all([{"run_id": run_id, "suite": suite, **item} for item in items])
 
 
+def evidence_rows(db, run_id: int) -> list[dict]:
+    """The `contamination_items` rows of a run, or of the shards merged into it when it is a run group's union
+    (each shard scored its own items' evidence)."""
+    c, runs = tables()["contamination_items"], tables()["runs"]
+    shards = sa.select(runs.c.id).where(runs.c.group_run_id == run_id)
+    own = db.rows(every(c).where(c.c.run_id == run_id))
+    return own or db.rows(every(c).where(c.c.run_id.in_(shards)))
+
+
 def library(db) -> list[dict]:
     """The whole variant library, in the order it was written."""
     v = tables()["variants"]

@@ -120,6 +120,21 @@ def item_rows(db, run_id: int):
         "duration", "variant_id"))).where(o.c.run_id == run_id).order_by(o.c.suite, o.c.item_id))
 
 
+EVIDENCE = ("cs", "p_value", "flagged", "n_variants", "min_k", "min_k_pp", "membership_pct", "membership_basis",
+            "overlap_shared", "overlap_total", "overlap_source", "evidence_verdict")
+
+
+def evidence(db, run_id: int) -> dict[str, dict[str, dict]]:
+    """suite -> canonical item id -> its contamination evidence row (the suites that asked for membership or
+    overlap), for the item pages."""
+    c = tables()["contamination_items"]
+    out: dict[str, dict[str, dict]] = {}
+    for row in db.rows(sa.select(c.c.suite, c.c.item_id, *(c.c[name] for name in EVIDENCE))
+                       .where(c.c.run_id == run_id, c.c.evidence_verdict.is_not(None))):
+        out.setdefault(row.pop("suite"), {})[row.pop("item_id")] = row
+    return out
+
+
 def prompt_counts(db, run_ids: list[int]) -> list[tuple]:
     """(suite, distinct prompts) over the outcomes of these runs that kept a prompt."""
     o = tables()["outcomes"]

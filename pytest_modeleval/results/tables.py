@@ -45,6 +45,8 @@ SUITES = {
     "rotation": str,
     # repeated samples: K, the samples per item of a suite declared with samples=K (its test ids end -s0 .. -sK-1)
     "samples": int,
+    # contamination evidence (pytest_modeleval.perturb.evidence): the suite's instruments and settings, as JSON
+    "evidence": str,
     # red-team suites (pytest_modeleval.redteam): who classified, and the learned classifier's corrected rate
     "refusal_classifier": str, "refusal_classifier_version": str, "refusal_corrected": float,
     "refusal_corrected_lo": float, "refusal_corrected_hi": float,

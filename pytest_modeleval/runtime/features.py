@@ -91,6 +91,14 @@ class RunFeature:
         """Columns of the run record, written when the run starts."""
         return {}
 
+    def models_closing(self) -> None:
+        """The last moment the run's models and prediction cache are open (the session closes them before the
+        features record): compute here what needs them and was not computed for the gates."""
+
+    def record_for_union(self, store: Store, run_id: int) -> None:
+        """A run group's last shard, just before the union of every shard is built and gated from the results
+        DB: write now the rows of this shard that the union's gating reads (the rest is recorded at the end)."""
+
     def record(self, store: Store, run_id: int, completed: bool = True) -> None:
         """The feature's figures at the run's end, after the gates; `completed` is False for an interrupted run."""
 

@@ -607,6 +607,23 @@
           r[7] ? [el("dt", {}, "message"), el("dd", {}, el("pre", { "data-field": "message", class: "message" }, r[7]))] : null)));
     }
     app.appendChild(section(rows.length > 1 ? "Outcomes of the item and its variants in run " + rid : "Outcome in run " + rid, grid));
+    const ev = chunk.evidence && chunk.evidence[stem];
+    if (ev) {  // the contamination evidence table's row of this item (perturb/evidence.py; docs/contamination.md)
+      const field = (name, label, value) => [el("dt", {}, label), el("dd", { "data-field": name }, value)];
+      app.appendChild(section("Contamination evidence for " + stem + " in run " + rid, el("div", { id: "item-evidence" },
+        el("p", { class: "note" }, "The perturbation test, the membership score and the training-data overlap side by " +
+          "side; the verdict follows the combined rule (contaminated = flagged and corroborated). Every audit: ",
+          link("contamination.html", { run: rid, suite }, "contamination"), "."),
+        el("dl", {},
+          field("verdict", "verdict", badge(ev.evidence_verdict)),
+          field("perturbation", "perturbation test", ev.n_variants ? "CS " + num(ev.cs) + ", p " + pval(ev.p_value) +
+            " over " + ev.n_variants + " variants: " + (ev.flagged ? "flagged" : "not flagged") : "not run (the suite has no variants)"),
+          field("min-k", "Min-K%", num(ev.min_k)),
+          field("min-k-pp", "Min-K%++", isNum(ev.min_k_pp) ? num(ev.min_k_pp) : DASH + " (the engine gives no distribution)"),
+          field("membership", "membership percentile", isNum(ev.membership_pct) ? pct(ev.membership_pct) + " of " + ev.membership_basis : (ev.membership_basis || DASH)),
+          field("overlap", "training-data overlap", isNum(ev.overlap_shared) ? ev.overlap_shared + " of " + ev.overlap_total +
+            " n-grams" + (ev.overlap_source ? " · first in " + ev.overlap_source : "") : "no index named")))));
+    }
     if (s.variant_shards) {
       const library = (await load("variants/" + s.slug + "/" + shardOf(stem, s.variant_shards)))[stem] || [];
       const seed = (entry.sample_seed ?? null);

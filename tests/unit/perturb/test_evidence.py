@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from pytest_modeleval.engines.base import EngineError, TokenScores
-from pytest_modeleval.perturb.evidence import combined_verdict, gather
+import pytest_modeleval as modeleval
+from pytest_modeleval.perturb.evidence import combined_verdict, gather, rebuild, settings
 from pytest_modeleval.gates.evaluate import GateResult
 from pytest_modeleval.gates.junit import properties
 from pytest_modeleval.gates.rules import Rule
@@ -26,7 +27,9 @@ from pytest_modeleval.perturb.overlap import build
     (True, None, 1, "contaminated"),  # one shared 13-gram corroborates
     (True, 0.10, 0, "perturbation only"),
     (True, None, None, "perturbation only"),  # an instrument not run corroborates nothing
-    (False, 1.00, None, "clean"),  # membership alone never accuses
+    (False, 1.00, None, "membership only"),  # membership alone never accuses: a lead, not a verdict
+    (False, 0.94, None, "clean"),
+    (False, 1.00, 2, "in corpus"),  # the corpus is the stronger finding
     (False, 0.50, 3, "in corpus"),
     (False, None, None, "clean"),
 ])
@@ -73,13 +76,17 @@ def test_gather_calibrates_against_variants_and_names_the_overlap_source(tmp_pat
     cut = evidence_lines("s", many + [rows["s-a"]], config)
     assert [line.split()[0] for line in cut[2:-1]] == ["s-a"] + [f"s-{i:02d}" for i in range(19, 10, -1)]
     assert cut[-1].startswith("... and 11 more clean items")
+    alone = evidence_lines("s", [rows["s-c"]], config, perturbed=False)  # a suite without variants: no CS columns
+    assert "no variants, so no perturbation test" in alone[0] and alone[0].endswith("1 in corpus, 0 membership only")
+    assert alone[1].split()[:4] == ["item", "Min-K%", "Min-K%++", "membership"]
     # the same table in the contamination gate's JUnit testcase
     feature = RunContamination()
     feature.evidence_texts, feature._evidence = {"s": texts}, {"s": list(rows.values())}
     result = GateResult("s", Rule("contamination", "contaminated", "threshold", max=0.05), "pass", "")
     result.properties += feature._evidence_properties("s")
     props = dict(properties(result))
-    assert props["modeleval_evidence"] == "contaminated 1, perturbation only 1, in corpus 1, clean 0"
+    assert props["modeleval_evidence"] == ("contaminated 1, perturbation only 1, in corpus 1, membership only 0, "
+                                           "clean 0")
     assert props["modeleval_evidence_contaminated"] == "s-a"
 
 
@@ -99,10 +106,38 @@ def test_a_held_out_reference_and_an_engine_that_refuses(tmp_path):
     assert row.verdict == "perturbation only"
 
 
-def test_perturb_settings():
-    assert Perturb([NumericGSM8K()]).evidence_settings() is None
-    settings = Perturb([NumericGSM8K()], membership=Membership(k=0.1), gate_on="combined").evidence_settings()
-    assert settings["k"] == 0.1 and settings["gate_on"] == "combined"
-    with pytest.raises(ValueError, match="gate_on='combined' needs membership"):
-        Perturb([NumericGSM8K()], gate_on="combined")
+def spec(**kwargs):
+    """A suite's spec, as its decorator made it."""
+    return modeleval.suite("s", data="d.jsonl", **kwargs)(lambda item: None).mark.args[0]
+
+
+def test_suite_settings():
+    perturbed = dict(perturbations=3, perturb=Perturb([NumericGSM8K()], gate_on="combined"))
+    assert settings(spec()) is None and settings(spec(perturbations=3, perturb=Perturb([NumericGSM8K()]))) is None
+    got = settings(spec(membership=Membership(k=0.1), **perturbed))
+    assert got["k"] == 0.1 and got["gate_on"] == "combined" and got["membership"] and got["overlap_index"] is None
+    got = settings(spec(overlap_index="idx", membership=Membership(reference="held.txt")))  # any suite
+    assert got["gate_on"] == "perturbation" and got["reference"] == "held.txt" and got["overlap_index"] == "idx"
+    with pytest.raises(ValueError, match="gate_on='combined'.* needs membership"):
+        spec(**perturbed)
+    with pytest.raises(ValueError, match="without perturbations has no variants to calibrate against"):
+        spec(membership=Membership())
+    with pytest.raises(TypeError, match="membership must be modeleval.Membership"):
+        spec(membership=0.95, overlap_index="idx")
     assert Membership().scored_text({"question": "Q?", "answer": "A."}) == "Q?\nA."
+
+
+def test_a_recorded_run_keeps_its_instruments_and_its_verdicts_follow_the_new_flags():
+    """`modeleval gate` rebuilds the table from contamination_items: no model, and the perturbation test anew."""
+    recorded = {"s-a": {"min_k": -2.0, "min_k_pp": -1.0, "membership_pct": 0.97, "membership_basis": "variants (4)",
+                        "overlap_shared": None, "overlap_total": None, "overlap_source": None, "cs": 0.0},
+                "s-b": {"min_k": -3.0, "min_k_pp": None, "membership_pct": 0.20, "membership_basis": "reference (9)",
+                        "overlap_shared": 2, "overlap_total": 5, "overlap_source": "corpus.jsonl:3", "cs": 0.0}}
+    config = {"flag_percentile": 0.95}
+    before = rebuild([item("s-a", False), item("s-b", False)], recorded, config)
+    after = rebuild([item("s-a", True), item("s-b", True)], recorded, config)
+    assert [r.verdict for r in before] == ["membership only", "in corpus"]
+    assert [r.verdict for r in after] == ["contaminated", "contaminated"]
+    assert after[1].overlap_source == "corpus.jsonl:3" and after[0].min_k_pp == -1.0 and after[0].cs == 0.9
+    (alone,) = rebuild([], {"s-b": recorded["s-b"]}, config)  # a suite without variants
+    assert alone.cs is None and not alone.flagged and alone.verdict == "in corpus"

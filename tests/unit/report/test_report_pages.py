@@ -181,6 +181,16 @@ def test_item_drill_down_shows_the_variants_side_by_side_with_the_library(pages,
         [became.get(v["id"], "") for v in library]
     assert pages.page.locator(f'.variant[data-item="gsm_pert-0003-p1"] [data-field=prompt]').inner_text() == \
         next(v["text"] for v in library if became.get(v["id"]) == "-p1")
+    # the item's row of the contamination evidence table, beside its variants
+    (ev,) = query(db, "SELECT * FROM contamination_items WHERE run_id = ? AND item_id = 'gsm_pert-0003-p0'", run)
+    evidence = pages.page.locator("#item-evidence")
+    assert evidence.locator("[data-field=verdict]").inner_text() == ev["evidence_verdict"]
+    assert evidence.locator("[data-field=membership]").inner_text() == \
+        f"{pct(ev['membership_pct'])} of {ev['membership_basis']}"
+    assert evidence.locator("[data-field=min-k]").inner_text() == f"{ev['min_k']:.3f}"
+    assert evidence.locator("[data-field=perturbation]").inner_text().endswith(
+        f"over {ev['n_variants']} variants: {'flagged' if ev['flagged'] else 'not flagged'}")
+    assert evidence.locator("[data-field=overlap]").inner_text().startswith(f"{ev['overlap_shared']} of 20 n-grams")
 
 
 def test_items_are_paged_by_chunks_and_filtered_by_outcome(pages, site):
