@@ -21,11 +21,8 @@ from typing import Sequence
 import pytest
 
 # As in test_plugin.py: pytester's in-process runs drop the modules first imported during a run,
-# and C extensions cannot be imported twice in one process: numpy (torch and tokenizers import it),
-# hypothesis (its pytest plugin imports it, and its native module, in the first run that reaches it; the
-# outer session's plugin then imports it again and the process dies), and pandas and pyarrow (datasets
-# imports them) are loaded here, before any run.
-import hypothesis  # noqa: F401
+# and C extensions cannot be imported twice in one process: numpy (torch and tokenizers import it), and
+# pandas and pyarrow (datasets imports them) are loaded here, before any run.
 import numpy  # noqa: F401
 
 try:
