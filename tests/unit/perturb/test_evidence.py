@@ -141,3 +141,37 @@ def test_a_recorded_run_keeps_its_instruments_and_its_verdicts_follow_the_new_fl
     assert after[1].overlap_source == "corpus.jsonl:3" and after[0].min_k_pp == -1.0 and after[0].cs == 0.9
     (alone,) = rebuild([], {"s-b": recorded["s-b"]}, config)  # a suite without variants
     assert alone.cs is None and not alone.flagged and alone.verdict == "in corpus"
+
+
+def test_modeleval_gate_replays_a_gate_on_the_combined_verdict(tmp_path, monkeypatch):
+    """A recorded run gated again counts the combined verdict, from the recorded instruments and the rescored flags."""
+    import json
+
+    from evalkit import query
+    from pytest_modeleval.cli import main as modeleval
+    from pytest_modeleval.results.store import Store
+
+    monkeypatch.chdir(tmp_path)
+    store = Store(tmp_path / "results.sqlite")
+    run = store.start_run({"model_hash": "ab" * 32})
+    store.add_suite(run, {"suite": "s", "perturbations": 10, "cs_threshold": 0.1, "cs_alpha": 0.05,
+                          "evidence": json.dumps({"membership": True, "flag_percentile": 0.95, "gate_on": "combined"})})
+    members = {"s-0000": 0.99, "s-0001": 0.20, "s-0002": 0.99}  # s-0002 keeps its answers on the variants
+    for source, pct in members.items():
+        for variant in range(11):
+            right = variant == 0 or source == "s-0002"
+            store.add_outcome(run, {"suite": "s", "item_id": f"{source}-p{variant}", "variant": variant,
+                                    "test_id": f"t[{source}-p{variant}]", "outcome": "correct" if right else "wrong",
+                                    "score": float(right)})
+        store.db["contamination_items"].insert({"run_id": run, "suite": "s", "item_id": f"{source}-p0",
+                                                "membership_pct": pct, "membership_basis": "variants (10)",
+                                                "min_k": -3.0, "evidence_verdict": "clean"})
+    store.finish_run(run, 0)
+    store.close()
+    assert modeleval(["gate", str(run), "--db", "results.sqlite"]) == 10
+    (gate,) = query(tmp_path / "results.sqlite", "SELECT value, verdict FROM gates WHERE gate = 'contamination'")
+    assert gate["value"] == pytest.approx(1 / 3) and gate["verdict"] == "fail"  # the perturbation flags alone: 2/3
+    rows = {r["item_id"]: r for r in query(tmp_path / "results.sqlite", "SELECT * FROM contamination_items")}
+    assert [rows[f"{s}-p0"]["evidence_verdict"] for s in members] == ["contaminated", "perturbation only",
+                                                                     "membership only"]
+    assert rows["s-0000-p0"]["flagged"] == 1 and rows["s-0000-p0"]["min_k"] == -3.0
