@@ -11,17 +11,17 @@
 
 from __future__ import annotations
 
-import re
 from typing import Callable
 
+from ..items import split_sample
 from ..results import dashboard
+from ..stats.inputs import source_items
 from .figures import finite
 
 CHUNK_ITEMS = 500
 SHARD_KEYS = 250  # prompts or source items per shard file, about
 MAX_TEXT = 20_000  # characters of a prompt or response written out; the DB keeps the whole text
 PROMPT_KEY = 16  # hex digits of prompt_hash that key a prompt (64 bits: no collision among a suite's prompts)
-_VARIANT = re.compile(r"-p\d+$")
 
 Write = Callable[[str, object], None]
 
@@ -43,8 +43,15 @@ def shard_count(keys: int) -> int:
 
 
 def source_item(item_id: str) -> str:
-    """`gsm-0003-p2` -> `gsm-0003`: the source item whose variants belong together (as stats.source_items)."""
-    return _VARIANT.sub("", item_id)
+    """`gsm-0003-p2` -> `gsm-0003`, `arith-0003-p0-s2` -> `arith-0003`: the source item whose variants (or
+    repeated samples, a suite's samples=K) belong together on its page, the gates' clusters."""
+    return source_items([item_id])[0]
+
+
+def _order(row: list) -> tuple:
+    """Rows of a source item: the canonical item first, then its variants, its samples by number."""
+    _, sample = split_sample(row[0])
+    return source_item(row[0]), row[1] or 0, -1 if sample is None else sample, row[0]
 
 
 def prompt_key(prompt_hash):
@@ -78,7 +85,7 @@ def write_run_items(db, run_id: int, slugs: dict[str, str], write: Write) -> dic
         if suite is None:
             return
         entry = manifest[suite] = {"items": len(rows), "chunks": []}
-        rows.sort(key=lambda r: (source_item(r[0]), r[1] or 0, r[0]))
+        rows.sort(key=_order)
         # a test id is nearly always `<file>::<function>[<item id>]`: write the common part once per chunk
         prefix = test_prefix(rows)
         start = 0

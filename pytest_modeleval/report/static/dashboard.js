@@ -552,7 +552,9 @@
     for (const byte of new TextEncoder().encode(key)) { h ^= byte; h = Math.imul(h, 0x01000193) >>> 0; }
     return h % shards;
   }
-  const sourceItem = (id) => id.replace(/-p\d+$/, "");
+  // as report/items.py source_item: a variant's suffix, and a repeated sample's after it (samples=K)
+  const sourceItem = (id) => id.replace(/-p\d+(-s\d+)?$/, "");
+  const sampleOf = (id) => { const m = /-s(\d+)$/.exec(id); return m ? Number(m[1]) : -1; };
 
   PAGES.item = async function (app) {
     const p = params();
@@ -583,7 +585,8 @@
     const chunk = at >= 0 ? await load("items/" + rid + "/" + s.slug + "/" + at) : { rows: [] };
     // a chunk row: [item id, variant, outcome, score, test id (null: test_prefix[item id]), prompt key, response, message, metrics, duration,
     //               variant library row id (null for canonical items and in DBs older than schema 5)]
-    const rows = chunk.rows.filter((r) => sourceItem(r[0]) === stem).sort((x, y) => (x[1] || 0) - (y[1] || 0));
+    const rows = chunk.rows.filter((r) => sourceItem(r[0]) === stem)
+      .sort((x, y) => (x[1] || 0) - (y[1] || 0) || sampleOf(x[0]) - sampleOf(y[0]));
     const testId = (r) => r[4] ?? (chunk.test_prefix ? chunk.test_prefix + "[" + r[0] + "]" : "");
     if (!rows.length) { app.appendChild(note("Run " + rid + " has no item " + item + " in suite " + suite + ".", "error")); return; }
     const prompts = {};
@@ -606,7 +609,9 @@
           el("dt", {}, "response"), el("dd", {}, el("pre", { "data-field": "response" }, r[6] ?? "(no response)")),
           r[7] ? [el("dt", {}, "message"), el("dd", {}, el("pre", { "data-field": "message", class: "message" }, r[7]))] : null)));
     }
-    app.appendChild(section(rows.length > 1 ? "Outcomes of the item and its variants in run " + rid : "Outcome in run " + rid, grid));
+    const samples = rows.filter((r) => sampleOf(r[0]) >= 0).length;
+    app.appendChild(section(samples ? "The item's " + samples + " samples in run " + rid + " (" + rows.filter((r) => r[2] === "correct").length + " correct)"
+      : rows.length > 1 ? "Outcomes of the item and its variants in run " + rid : "Outcome in run " + rid, grid));
     const ev = chunk.evidence && chunk.evidence[stem];
     if (ev) {  // the contamination evidence table's row of this item (perturb/evidence.py; docs/contamination.md)
       const field = (name, label, value) => [el("dt", {}, label), el("dd", { "data-field": name }, value)];

@@ -232,3 +232,30 @@ def test_contamination_judge_and_red_team_pages_match_the_db(pages, site):
         assert pages.value(f"{cell} td[data-col=rate]") == pytest.approx(row["refused"] / row["n"])
     by_category = pages.chart("refusal-by-category")
     assert len(by_category[1]["data"]) == pages.page.locator("#refusal-table tbody tr").count()
+
+
+def test_an_items_repeated_samples_share_its_page(browser, tmp_path):
+    """A suite with samples=K: the item page shows the item's K samples side by side, in order."""
+    from pytest_modeleval.results.store import Store
+
+    db = tmp_path / "samples.sqlite"
+    store = Store(db)
+    run = store.start_run({"model_hash": "ab" * 32})
+    for k in (2, 0, 10, 1):
+        right = k != 1
+        store.add_outcome(run, {"suite": "rep", "item_id": f"rep-0003-p0-s{k}", "variant": 0,
+                                "test_id": f"t.py::test_rep[rep-0003-p0-s{k}]", "outcome": "correct" if right else "wrong",
+                                "score": float(right), "response": f"answer {k}"})
+    store.add_suite(run, {"suite": "rep", "source": "rep.jsonl", "n_rows": 4, "sample_seed": 0, "chat": 0, "samples": 4})
+    store.finish_run(run, 0)
+    store.close()
+    pages = Pages(browser, build(db, tmp_path / "dashboard"), tmp_path / "screenshots")
+    try:
+        pages.open(f"item.html#run={run}&suite=rep&item=rep-0003-p0-s1")
+        cards = pages.page.locator(".variant")
+        assert [cards.nth(i).get_attribute("data-item") for i in range(cards.count())] == \
+            [f"rep-0003-p0-s{k}" for k in (0, 1, 2, 10)]
+        assert "The item's 4 samples in run 1 (3 correct)" in pages.page.inner_text("main")
+        assert cards.nth(3).locator("[data-field=response]").inner_text() == "answer 10"
+    finally:
+        pages.close()
