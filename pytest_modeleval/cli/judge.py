@@ -22,6 +22,11 @@ def add_parser(sub) -> None:
     v.add_argument("--rubric", metavar="FILE", help="a text file with the rubric a suite gives Pairwise(rubric=...)")
     v.add_argument("--direct", action="store_true", help="the template of Pairwise(reasoning=False)")
     v.add_argument("--both-orders", action="store_true", help="judge each pair in both orders (disagreement = tie)")
+    v.add_argument("--samples", type=int, metavar="K",
+                   help="verdicts asked per pair, as Pairwise(judge_samples=K): the kappa is of their settled verdict, "
+                        "and the flip rate says how often they differed (default 1, or 2 with --both-orders)")
+    v.add_argument("--flips", choices=("tie", "majority"), default="tie",
+                   help="how K verdicts that differ are settled, as Pairwise(judge_flips=...) (default tie)")
     v.add_argument("--limit", type=int, metavar="N", help="only the first N pairs")
     v.add_argument("--min-kappa", type=float, metavar="KAPPA",
                    help="kappa needed to trust the judge (default: judge-min-kappa of the project, else 0.7)")
@@ -56,10 +61,14 @@ def run_validate(args) -> int:
             rubric = Path(args.rubric).read_text(encoding="utf-8")
         except OSError as exc:
             raise CLIError(f"--rubric {args.rubric}: {exc.strerror}") from None
+    if args.samples is not None and (args.samples < 1 or args.both_orders and args.samples % 2):
+        raise CLIError(f"--samples {args.samples}: must be a whole number >= 1"
+                       + (", and even with --both-orders (each order asked equally often)" if args.both_orders else ""))
     try:
         result, judgments = validate(args.judge, Path(args.labels), project, rubric=rubric, reasoning=not args.direct,
                              both_orders=args.both_orders, limit=args.limit, retries=args.retries,
-                             max_tokens=args.max_tokens or (16 if args.direct else 512))
+                             max_tokens=args.max_tokens or (16 if args.direct else 512), samples=args.samples,
+                             flips=args.flips)
     except labels.LabelsError as exc:
         raise CLIError(f"--labels: {exc}") from None
     except ModelRefError as exc:
@@ -90,7 +99,7 @@ def _write_pairs(path: Path, labels_path: Path, judgments: list, limit: int | No
             f.write(json.dumps({"where": pair.where, "question": pair.question, "output_1": pair.first,
                                 "output_2": pair.second, "human": pair.label,
                                 "judge": "error" if j.error else JUDGE_LABEL[j.outcome],
-                                "answer_1_shown_as": j.candidate_slots, "judge_outputs": j.outputs,
+                                "answer_1_shown_as": j.candidate_slots, "judge_outputs": j.outputs, "flips": j.flips,
                                 "error": j.error}) + "\n")
 
 
@@ -102,6 +111,9 @@ def report(v, record_id: int) -> list[str]:
              f"unreadable verdicts: {v.n_errors} (counted as disagreements)"]
     if v.first_slot_rate is not None:
         lines.append(f"position bias: the first answer shown won {100 * v.first_slot_rate:.1f}% of decisive verdicts")
+    if v.samples > 1 and v.flip_rate is not None:
+        lines.append(f"stability: {v.samples} verdicts per pair ({'both orders' if v.both_orders else 'one order'}, "
+                     f"settled as {v.flip_rule!r}); they differed on {100 * v.flip_rate:.1f}% of the readable pairs")
     cells = ", ".join(f"{key}: {count}" for key, count in sorted(v.confusion.items()))
     lines.append(f"human -> judge: {cells}")
     verdict = "VALIDATED" if v.passed else "NOT VALIDATED"

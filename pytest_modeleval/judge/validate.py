@@ -39,6 +39,9 @@ class Validation:
     first_slot_rate: float | None
     both_orders: bool
     confusion: dict  # "human->judge" -> count
+    samples: int = 1  # K: verdicts asked per pair (stability.py), settled by `flip_rule` into the one compared
+    flip_rule: str = "tie"
+    flip_rate: float | None = None  # of the readable pairs, the share whose K verdicts were not all the same
 
     @property
     def passed(self) -> bool:
@@ -63,8 +66,10 @@ class _Pair:
 
 
 def judge_labels(pairs: list, predictor, render, judge_hash: str, template, *, seed: int = 0,
-                 both_orders: bool = False, retries: int = 2, max_tokens: int = 512) -> list:
-    """The judge's Judgment of every pair, all pairs batched round by round."""
+                 both_orders: bool = False, retries: int = 2, max_tokens: int = 512, samples: int | None = None,
+                 flips: str = "tie") -> list:
+    """The judge's Judgment of every pair, all pairs batched round by round; K verdicts a pair with `samples`,
+    asked and settled as a Pairwise(judge_samples=K, judge_flips=...) suite asks them."""
     from ..runtime.planner import PlanContext, Planned, Planner
 
     planner = Planner(lambda role: predictor, render, seed, judge_hash=judge_hash)
@@ -73,7 +78,7 @@ def judge_labels(pairs: list, predictor, render, judge_hash: str, template, *, s
     for pair in pairs:
         first = "A" if ctx.rng(_Pair(pair)).random() < 0.5 else "B"
         plans.append(Planned(judge_pair(ctx, template, pair.question, pair.first, pair.second, first,
-                                        both_orders, retries, max_tokens)))
+                                        both_orders, retries, max_tokens, samples=samples, flips=flips)))
     planner.execute(plans)
     return [p.value for p in plans]
 
@@ -90,7 +95,9 @@ def agreement(pairs: list, judgments: list, **fields) -> Validation:
     except ValueError:  # both raters used one label throughout: kappa is undefined
         pass
     decisive = [v for j in judgments if not j.error for v in j.slot_verdicts if v in ("A", "B")]
+    readable = [j for j in judgments if not j.error]
     return Validation(
+        flip_rate=sum(j.flips > 0 for j in readable) / len(readable) if readable else None,
         n=n, n_errors=judge.count("error"), agreement=sum(h == j for h, j in zip(human, judge)) / n,
         kappa=kappa.value if kappa else None, kappa_lo=kappa.lo if kappa else None,
         kappa_hi=kappa.hi if kappa else None,
@@ -100,8 +107,11 @@ def agreement(pairs: list, judgments: list, **fields) -> Validation:
 
 def validate(judge_ref: str, labels_path: Path, settings, *, rubric: str | None = None, reasoning: bool = True,
              both_orders: bool = False, limit: int | None = None, retries: int = 2,
-             max_tokens: int = 512) -> tuple[Validation, list]:
+             max_tokens: int = 512, samples: int | None = None, flips: str = "tie") -> tuple[Validation, list]:
     """Run the judge over a labels file; returns the validation (not yet stored) and the judgments."""
+    from .stability import check, verdict_count
+
+    check("judge validate", samples, both_orders, flips, 0.0)
     from ..modelref import resolve
     from ..runtime.predictor import standalone_predictor
 
@@ -111,9 +121,10 @@ def validate(judge_ref: str, labels_path: Path, settings, *, rubric: str | None 
     with standalone_predictor(resolved, settings) as (engine, predictor):
         judgments = judge_labels(pairs, predictor, lambda prompt, chat, role="judge": engine.render(prompt, chat),
                                  resolved.sha256, template, seed=settings.seed, both_orders=both_orders,
-                                 retries=retries, max_tokens=max_tokens)
+                                 retries=retries, max_tokens=max_tokens, samples=samples, flips=flips)
     digest = hashlib.sha256(Path(labels_path).read_bytes()).hexdigest()
     result = agreement(pairs, judgments, judge_hash=resolved.sha256, judge_ref=resolved.ref,
                        template_sha256=template.sha256, labels_file=Path(labels_path).name,
-                       labels_sha256=digest, min_kappa=settings.judge_min_kappa, both_orders=both_orders)
+                       labels_sha256=digest, min_kappa=settings.judge_min_kappa, both_orders=both_orders,
+                       samples=verdict_count(samples, both_orders), flip_rule=flips)
     return result, judgments

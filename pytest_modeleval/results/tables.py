@@ -138,6 +138,8 @@ JUDGE_VALIDATIONS = {
     "labels_sha256": str, "n": int, "n_errors": int, "agreement": float, "kappa": float, "kappa_lo": float,
     "kappa_hi": float, "min_kappa": float, "passed": int, "first_slot_rate": float, "both_orders": int,
     "created_at": str, "details": str,
+    # --samples K (judge/stability.py): the verdicts asked per pair, the rule settling them, how often they differed
+    "samples": int, "flip_rule": str, "flip_rate": float,
 }
 # `modeleval human export / import`: blinded pairs handed to raters, and the labels they gave back.
 HUMAN_SAMPLES = {

@@ -164,3 +164,45 @@ def test_the_flip_count_is_stored_with_the_k_verdicts_and_read_back(tmp_path):
     assert row["flips"] == 1 and row["slot_verdicts"] == judgment.slot_verdicts and row["outcome"] == "tie"
     assert RunJudgments.from_recorded(store, 1, None, settings).summaries()[0].flipped == 1
     store.close()
+
+
+def test_validation_asks_k_verdicts_a_pair_and_reports_how_often_they_differed():
+    """`modeleval judge validate --samples K`: kappa of the settled verdict, as a suite with judge_samples=K has it."""
+    from types import SimpleNamespace
+
+    from pytest_modeleval.judge import templates
+    from pytest_modeleval.judge.validate import agreement, judge_labels
+
+    pairs = [SimpleNamespace(question=f"Q{i}?", first="CAND", second=f"other {i}", label="1") for i in range(6)]
+    template = templates.pairwise(None, reasoning=False)
+
+    def validated(**asked):
+        judge = PositionBiasedJudge()
+        judgments = judge_labels(pairs, judge, render, "j" * 64, template, seed=7, **asked)
+        return agreement(pairs, judgments, judge_hash="j" * 64, judge_ref="scripted", template_sha256="t",
+                         labels_file="l", labels_sha256="s", min_kappa=0.7, both_orders=asked.get("both_orders", False),
+                         samples=asked.get("samples") or 1, flip_rule=asked.get("flips", "tie")), judge
+
+    single, judge = validated()
+    assert single.agreement == 1.0 and single.flip_rate == 0.0 and len(judge.requests) == 6  # greedy: always CAND
+    repeated, judge = validated(samples=2, both_orders=True)
+    assert repeated.flip_rate == 0.0 and len(judge.requests) == 12  # both orders, greedy: it never flips
+    sampled, _ = validated(samples=4, both_orders=True, flips="majority")
+    # its sampled repetitions pick slot A whatever it shows: one of the four differs, and the majority keeps "1"
+    assert sampled.flip_rate == 1.0 and sampled.agreement == 1.0
+    tied, _ = validated(samples=4, both_orders=True)
+    assert tied.agreement == 0.0 and tied.confusion == {"1->tie": 6}  # settled as a tie, it disagrees throughout
+    record = tied.record()
+    assert (record["samples"], record["flip_rule"], record["flip_rate"]) == (4, "tie", 1.0)
+
+
+@pytest.mark.parametrize("args, problem", [
+    (["--samples", "3", "--both-orders"], "--samples 3: must be a whole number >= 1, and even with --both-orders"),
+    (["--samples", "0"], "--samples 0: must be a whole number >= 1"),
+])
+def test_judge_validate_names_a_k_it_cannot_ask(tmp_path, capsys, args, problem):
+    from pytest_modeleval.cli import main as modeleval
+
+    status = modeleval(["judge", "validate", "--judge", "embedded", "--labels", str(tmp_path / "l.jsonl"),
+                        "--db", str(tmp_path / "r.sqlite"), *args])
+    assert status == 2 and problem in capsys.readouterr().err
