@@ -12,7 +12,9 @@ enough on its own:
 - `in corpus`: not flagged, but its n-grams are in the corpus (a data-governance finding, not a verdict
   on memory);
 - `membership only`: not flagged and not in the corpus, but its membership percentile is at or above
-  `flag_percentile` (a lead to look at: one instrument alone, which a clean item reaches about 1 time in 20);
+  `flag_percentile` against a reference large enough for that to mean something: a clean item tops n reference
+  texts 1 time in n + 1, so it takes n >= 19 at 0.95 (a held-out file; a handful of variants is too few). A lead
+  to look at, one instrument alone, not a verdict;
 - `clean`: none of these.
 
 A suite without variants has no perturbation test: its items can only be `in corpus`, `membership only` or
@@ -33,15 +35,30 @@ MIN_SHARED = 1  # lm-eval's decontamination: one shared 13-gram marks an item
 
 
 def combined_verdict(perturbation_flag: bool, membership_percentile: float | None, overlap_shared: int | None,
-                     flag_percentile: float = membership.FLAG_PERCENTILE, min_shared: int = MIN_SHARED) -> Verdict:
-    """The rule above; an instrument that was not run (None) corroborates nothing."""
+                     flag_percentile: float = membership.FLAG_PERCENTILE, min_shared: int = MIN_SHARED,
+                     reference_n: int | None = None) -> Verdict:
+    """The rule above; an instrument that was not run (None) corroborates nothing. `reference_n`: how many texts
+    the percentile was taken against (membership alone marks an item only when enough_reference)."""
     member = membership_percentile is not None and membership_percentile >= flag_percentile
     in_corpus = overlap_shared is not None and overlap_shared >= min_shared
     if perturbation_flag:
         return "contaminated" if member or in_corpus else "perturbation only"
     if in_corpus:
         return "in corpus"
-    return "membership only" if member else "clean"
+    return "membership only" if member and enough_reference(reference_n, flag_percentile) else "clean"
+
+
+def enough_reference(n: int | None, flag_percentile: float) -> bool:
+    """Whether a percentile against n texts can stand alone at `flag_percentile`."""
+    return n is not None and n >= min_reference(flag_percentile)
+
+
+def min_reference(flag_percentile: float) -> float:
+    """The fewest reference texts for which a clean item's chance of topping them all, 1 / (n + 1), is within the
+    1 - flag_percentile the threshold promises: 19 at 0.95 (none suffice at 1.0)."""
+    import math
+
+    return math.inf if flag_percentile >= 1 else math.ceil(1 / (1 - flag_percentile) - 1 - 1e-9)
 
 
 def settings(spec) -> dict | None:
@@ -95,6 +112,7 @@ class Evidence:
     min_k_pp: float | None
     membership_pct: float | None  # of Min-K%++ (Min-K% where the engine cannot), against `membership_basis`
     membership_basis: str | None  # "variants (10)", "reference (200)", or why there is no score
+    membership_n: int | None  # the texts the percentile was taken against (10, 200 above)
     overlap_shared: int | None
     overlap_total: int | None
     overlap_source: str | None
@@ -116,11 +134,11 @@ def gather(items: list, texts: dict[str, dict[int, str]], config: dict, predicto
         if 0 not in texts[source]:
             continue
         mine = values.get((source, 0), {})
-        pct, why = _percentile(source, texts, values, basis)
+        pct, why, n = _percentile(source, texts, values, basis)
         hit = overlaps.get(source)
         rows.append(_row(source, scored.get(source), config, {
             "min_k": mine.get("min_k"), "min_k_pp": mine.get("min_k_pp"), "membership_pct": pct,
-            "membership_basis": why, "overlap_shared": hit.shared if hit else None,
+            "membership_basis": why, "membership_n": n, "overlap_shared": hit.shared if hit else None,
             "overlap_total": hit.total if hit else None, "overlap_source": hit.source if hit else None}))
     return rows
 
@@ -134,7 +152,7 @@ def rebuild(items: list, recorded: dict[str, dict], config: dict) -> list[Eviden
             for source in sorted(recorded)]
 
 
-INSTRUMENTS = ("min_k", "min_k_pp", "membership_pct", "membership_basis", "overlap_shared", "overlap_total",
+INSTRUMENTS = ("min_k", "min_k_pp", "membership_pct", "membership_basis", "membership_n", "overlap_shared", "overlap_total",
                "overlap_source")  # an Evidence's fields that are measured, not derived
 
 
@@ -142,7 +160,8 @@ def _row(source: str, item, config: dict, instruments: dict) -> Evidence:
     """One row: the item's perturbation score (None when the suite has no variants), the instruments, the verdict."""
     flagged = bool(item and item.flagged)
     verdict = combined_verdict(flagged, instruments["membership_pct"], instruments["overlap_shared"],
-                               config.get("flag_percentile", membership.FLAG_PERCENTILE))
+                               config.get("flag_percentile", membership.FLAG_PERCENTILE),
+                               reference_n=instruments["membership_n"])
     return Evidence(source, item.cs if item else None, item.p_value if item else None, flagged, verdict=verdict,
                     **instruments)
 
@@ -178,18 +197,19 @@ def statistic(scores: dict) -> float:
     return scores["min_k_pp"] if scores.get("min_k_pp") is not None else scores["min_k"]
 
 
-def _percentile(source: str, texts, values: dict, basis) -> tuple[float | None, str]:
+def _percentile(source: str, texts, values: dict, basis) -> tuple[float | None, str, int | None]:
+    """The canonical text's percentile, what it is of, and against how many texts; or why there is none."""
     mine = values.get((source, 0))
     if isinstance(basis, str) and basis != "variants":
-        return None, basis
+        return None, basis, None
     if mine is None:
-        return None, "the canonical text could not be scored"
+        return None, "the canonical text could not be scored", None
     if isinstance(basis, list):
-        return membership.percentile(statistic(mine), basis), f"reference ({len(basis)})"
+        return membership.percentile(statistic(mine), basis), f"reference ({len(basis)})", len(basis)
     others = [statistic(values[(source, v)]) for v in sorted(texts[source]) if v and (source, v) in values]
     if not others:
-        return None, "no scored variant"
-    return membership.percentile(statistic(mine), others), f"variants ({len(others)})"
+        return None, "no scored variant", None
+    return membership.percentile(statistic(mine), others), f"variants ({len(others)})", len(others)
 
 
 def _overlaps(texts, index_dir: str | None, root: Path) -> dict:

@@ -429,7 +429,8 @@ def evidence_columns(row) -> dict:
     if row is None:
         return {}
     return {"min_k": row.min_k, "min_k_pp": row.min_k_pp, "membership_pct": row.membership_pct,
-            "membership_basis": row.membership_basis, "overlap_shared": row.overlap_shared,
+            "membership_basis": row.membership_basis, "membership_n": row.membership_n,
+            "overlap_shared": row.overlap_shared,
             "overlap_total": row.overlap_total, "overlap_source": row.overlap_source, "evidence_verdict": row.verdict}
 
 
@@ -437,7 +438,7 @@ def evidence_lines(suite: str, rows: list, config: dict, perturbed: bool = True)
     """The per-item evidence table of the summary, with the rule its verdict follows (a suite without variants
     has no perturbation columns)."""
     from ..util.text import aligned
-    from .evidence import VERDICTS
+    from .evidence import VERDICTS, min_reference
 
     header = ("item", "CS", "p", "perturbation", "Min-K%", "Min-K%++", "membership pct", "overlap", "source",
               "verdict")
@@ -452,16 +453,18 @@ def evidence_lines(suite: str, rows: list, config: dict, perturbed: bool = True)
               "-" if row.membership_pct is None else f"{row.membership_pct:.2f} of {row.membership_basis}",
               "-" if row.overlap_shared is None else f"{row.overlap_shared}/{row.overlap_total}",
               row.overlap_source or "-", row.verdict) for row in shown]
-    pct = f"membership pct >= {config.get('flag_percentile', 0.95):g}"
+    flag_percentile = config.get("flag_percentile", 0.95)
+    pct = f"membership pct >= {flag_percentile:g}"
+    alone = f"membership only = {pct} against >= {min_reference(flag_percentile):g} texts"
     if perturbed:
         counts = {v: sum(r.verdict == v for r in rows) for v in VERDICTS[:4]}
         rule = (f"evidence for {suite} (contaminated = flagged by the perturbation test and corroborated by {pct} or "
-                f">= 1 shared n-gram; gate on {config.get('gate_on', 'perturbation')}): ")
+                f">= 1 shared n-gram; {alone}; gate on {config.get('gate_on', 'perturbation')}): ")
     else:
         header, table = header[:1] + header[4:], [row[:1] + row[4:] for row in table]
         counts = {v: sum(r.verdict == v for r in rows) for v in VERDICTS[2:4]}
         rule = (f"evidence for {suite} (no variants, so no perturbation test: in corpus = >= 1 shared n-gram, "
-                f"membership only = {pct}; not gated): ")
+                f"{alone}; not gated): ")
     rule += ", ".join(f"{n} {v}" for v, n in counts.items())
     cut = [f"... and {left} more clean items (every item is in contamination_items and the audit record)"] if left else []
     return [rule] + aligned(header, table, left=3) + cut

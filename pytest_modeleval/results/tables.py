@@ -129,7 +129,8 @@ CONTAMINATION_ITEMS = {
     "run_id": int, "suite": str, "item_id": str, "baseline": float, "variant_mean": float, "n_variants": int,
     "cs": float, "p_value": float, "flagged": int,
     # the evidence table (perturb/evidence.py), when the suite asks for membership or overlap
-    "min_k": float, "min_k_pp": float, "membership_pct": float, "membership_basis": str, "overlap_shared": int,
+    "min_k": float, "min_k_pp": float, "membership_pct": float, "membership_basis": str, "membership_n": int,
+    "overlap_shared": int,
     "overlap_total": int, "overlap_source": str, "evidence_verdict": str,
 }
 # `modeleval judge validate`: the judge's agreement with human labels, per judge and prompt template.

@@ -21,20 +21,22 @@ from pytest_modeleval.perturb.numeric import NumericGSM8K
 from pytest_modeleval.perturb.overlap import build
 
 
-@pytest.mark.parametrize("flag, pct, shared, verdict", [
-    (True, 0.95, None, "contaminated"),  # membership at the threshold corroborates
-    (True, 0.94, None, "perturbation only"),
-    (True, None, 1, "contaminated"),  # one shared 13-gram corroborates
-    (True, 0.10, 0, "perturbation only"),
-    (True, None, None, "perturbation only"),  # an instrument not run corroborates nothing
-    (False, 1.00, None, "membership only"),  # membership alone never accuses: a lead, not a verdict
-    (False, 0.94, None, "clean"),
-    (False, 1.00, 2, "in corpus"),  # the corpus is the stronger finding
-    (False, 0.50, 3, "in corpus"),
-    (False, None, None, "clean"),
+@pytest.mark.parametrize("flag, pct, shared, verdict, n", [
+    (True, 0.95, None, "contaminated", 10),  # membership at the threshold corroborates
+    (True, 0.94, None, "perturbation only", 10),
+    (True, None, 1, "contaminated", None),  # one shared 13-gram corroborates
+    (True, 0.10, 0, "perturbation only", 10),
+    (True, None, None, "perturbation only", None),  # an instrument not run corroborates nothing
+    (False, 1.00, None, "membership only", 19),  # membership alone never accuses: a lead, not a verdict ...
+    (False, 1.00, None, "clean", 18),  # ... and only against enough texts: 1 in 19 tops 18 by chance
+    (False, 1.00, None, "clean", 3),  # (1 in 4 tops 3 variants)
+    (False, 0.94, None, "clean", 200),
+    (False, 1.00, 2, "in corpus", 200),  # the corpus is the stronger finding
+    (False, 0.50, 3, "in corpus", 10),
+    (False, None, None, "clean", None),
 ])
-def test_the_combined_rule(flag, pct, shared, verdict):
-    assert combined_verdict(flag, pct, shared) == verdict
+def test_the_combined_rule(flag, pct, shared, verdict, n):
+    assert combined_verdict(flag, pct, shared, reference_n=n) == verdict
 
 
 class Stub:
@@ -129,10 +131,12 @@ def test_suite_settings():
 
 def test_a_recorded_run_keeps_its_instruments_and_its_verdicts_follow_the_new_flags():
     """`modeleval gate` rebuilds the table from contamination_items: no model, and the perturbation test anew."""
-    recorded = {"s-a": {"min_k": -2.0, "min_k_pp": -1.0, "membership_pct": 0.97, "membership_basis": "variants (4)",
-                        "overlap_shared": None, "overlap_total": None, "overlap_source": None, "cs": 0.0},
-                "s-b": {"min_k": -3.0, "min_k_pp": None, "membership_pct": 0.20, "membership_basis": "reference (9)",
-                        "overlap_shared": 2, "overlap_total": 5, "overlap_source": "corpus.jsonl:3", "cs": 0.0}}
+    recorded = {"s-a": {"min_k": -2.0, "min_k_pp": -1.0, "membership_pct": 0.97, "membership_basis": "reference (40)",
+                        "membership_n": 40, "overlap_shared": None, "overlap_total": None, "overlap_source": None,
+                        "cs": 0.0},
+                "s-b": {"min_k": -3.0, "min_k_pp": None, "membership_pct": 0.20, "membership_basis": "reference (40)",
+                        "membership_n": 40, "overlap_shared": 2, "overlap_total": 5, "overlap_source": "corpus.jsonl:3",
+                        "cs": 0.0}}
     config = {"flag_percentile": 0.95}
     before = rebuild([item("s-a", False), item("s-b", False)], recorded, config)
     after = rebuild([item("s-a", True), item("s-b", True)], recorded, config)
@@ -164,8 +168,8 @@ def test_modeleval_gate_replays_a_gate_on_the_combined_verdict(tmp_path, monkeyp
                                     "test_id": f"t[{source}-p{variant}]", "outcome": "correct" if right else "wrong",
                                     "score": float(right)})
         store.db["contamination_items"].insert({"run_id": run, "suite": "s", "item_id": f"{source}-p0",
-                                                "membership_pct": pct, "membership_basis": "variants (10)",
-                                                "min_k": -3.0, "evidence_verdict": "clean"})
+                                                "membership_pct": pct, "membership_basis": "reference (40)",
+                                                "membership_n": 40, "min_k": -3.0, "evidence_verdict": "clean"})
     store.finish_run(run, 0)
     store.close()
     assert modeleval(["gate", str(run), "--db", "results.sqlite"]) == 10
