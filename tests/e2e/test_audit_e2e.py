@@ -19,7 +19,8 @@ from pytest_modeleval.perturb.choices import ShuffleChoices
 MEMORIZED = {"Which colour is listed first in set 0?", "Which colour is listed first in set 1?"}
 
 
-@modeleval.suite("mc", data="mc.jsonl", perturbations=2, perturb=modeleval.Perturb([ShuffleChoices()]))
+@modeleval.suite("mc", data="mc.jsonl", perturbations=2, perturb=modeleval.Perturb([ShuffleChoices()]),
+                 membership=modeleval.Membership(text="{question} {choices}", answer=None))
 def test_mc(item):
     assert item.variant == 0 or item["question"] not in MEMORIZED
 
@@ -83,6 +84,12 @@ def test_audit_pins_the_suite_and_is_recorded(pytester, engine, embedded_hash):
     assert data["model_version"] == f"sha256:{embedded_hash}" and data["run_id"] == r["id"]
     assert data["gate"]["verdict"] == "fail" and data["suites"][0]["flagged_items"] == ["mc-0000", "mc-0001"]
     assert data["review_required"] is True and data["retain_until"] and data["audit_owner"] == "evals"
+    # the per-item evidence table, in the record and in the summary: each item's membership against its 10 variants
+    evidence = data["suites"][0]["evidence"]
+    assert [e["item"] for e in evidence] == [f"mc-{i:04d}" for i in range(12)]
+    assert all(e["membership_basis"] == "variants (10)" and e["min_k_pp"] is not None for e in evidence)
+    assert {e["item"] for e in evidence if e["flagged"]} == {"mc-0000", "mc-0001"}
+    assert "evidence for mc (contaminated = flagged by the perturbation test" in out
     # a second audit of the same checkpoint adds a record, never replaces one
     run(pytester, "-q", "--eval-audit=audit.json", f"--eval-registry={registry}")
     assert len(list((registry / ".audits" / embedded_hash).iterdir())) == 2

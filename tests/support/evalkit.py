@@ -109,6 +109,10 @@ class CountingEngine:
         _log("loglikelihood_rolling", list(texts))
         return self.inner.loglikelihood_rolling(texts)
 
+    def token_scores(self, texts):
+        _log("token_scores", list(texts))
+        return self.inner.token_scores(texts)
+
 
 def pytest_modeleval_make_engine(resolved, settings):
     return CountingEngine(hf.load(resolved, batch_size=settings.batch_size))
