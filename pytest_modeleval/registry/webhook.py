@@ -95,7 +95,9 @@ def _signatures(header: str) -> list[str]:
 
 def event_for(payload: dict, name: str) -> str | None:
     """`NAME/VERSION` (or `NAME@ALIAS -> VERSION`) when the delivery announces a version of the watched model."""
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        data = {}
     if (payload.get("entity"), payload.get("action")) not in EVENTS or data.get("name") != name:
         return None
     alias = f"@{data['alias']} -> " if data.get("alias") else ""
