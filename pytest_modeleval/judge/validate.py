@@ -109,11 +109,11 @@ def validate(judge_ref: str, labels_path: Path, settings, *, rubric: str | None 
              both_orders: bool = False, limit: int | None = None, retries: int = 2,
              max_tokens: int = 512, samples: int | None = None, flips: str = "tie") -> tuple[Validation, list]:
     """Run the judge over a labels file; returns the validation (not yet stored) and the judgments."""
+    from ..modelref import resolve
+    from ..runtime.predictor import standalone_predictor
     from .stability import check, verdict_count
 
     check("judge validate", samples, both_orders, flips, 0.0)
-    from ..modelref import resolve
-    from ..runtime.predictor import standalone_predictor
 
     pairs = labels_mod.load(labels_path)[:limit]
     resolved = resolve(judge_ref, registry=settings.registry, base_dir=settings.model_base)

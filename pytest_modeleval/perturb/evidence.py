@@ -80,13 +80,17 @@ def scored_text(spec, fields) -> str:
 
 
 def check(spec, items: list, root: Path) -> None:
-    """At collection, before anything is computed: the instruments can read what they name. A missing field, an
-    unreadable reference file (file and line) or a directory that is not an index is a ValueError."""
+    """At collection, before anything is computed: the instruments can read what they name. An item without a
+    field the template names, an unreadable reference file (file and line) or a directory that is not an index
+    is a ValueError."""
     config = settings(spec)
     if config is None:
         return
-    for item in items[:1]:
-        scored_text(spec, item.fields)
+    for item in items:
+        try:
+            scored_text(spec, item.fields)
+        except ValueError as exc:
+            raise ValueError(f"item {item.id}: {exc}") from None
     if config["reference"]:
         membership.read_reference(_under(config["reference"], root), config["reference_field"])
     if config["overlap_index"]:

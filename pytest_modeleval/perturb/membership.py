@@ -105,7 +105,7 @@ def _fill(template: Template, fields) -> str:
         return template.format_map(fields)
     except KeyError as exc:
         raise ValueError(f"Membership template {template!r} names field {exc.args[0]!r}, which the item lacks; "
-                       f"available fields: {', '.join(fields)}") from None
+                         f"available fields: {', '.join(fields)}") from None
 
 
 def read_reference(path, field: str = "text") -> list[str]:

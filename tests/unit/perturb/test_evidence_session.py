@@ -102,3 +102,13 @@ def test_a_run_groups_union_has_every_shards_evidence(project):
     items = query(db, "SELECT item_id, min_k, evidence_verdict FROM contamination_items WHERE run_id = ?", union)
     assert sorted(r["item_id"] for r in items) == ["folk-0000-p0", "folk-0001-p0", "folk-0002-p0"]
     assert all(r["min_k"] is not None for r in items)
+
+
+def test_an_item_without_a_templates_field_stops_collection(pytester):
+    rows = ROWS[:2] + [{"prompt": "a row with another field", "answer": 0}]
+    setup_suite(pytester, SUITE.format(reference="held_out.txt"), rows, data="folk.jsonl", counting=False)
+    (pytester.path / "held_out.txt").write_text("\n".join(HELD_OUT) + "\n")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*suite 'folk'*contamination evidence: item folk-0002-p0: Membership template "
+                                 "'{question}' names field 'question', which the item lacks*"])
